@@ -1,0 +1,47 @@
+//! The common crate's error type.
+
+/// Errors raised while building clients or talking to Kafka and the schema registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// librdkafka refused a configuration or an operation.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What we were doing.
+        context: &'static str,
+        /// The client error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The schema registry client could not be built or a call failed.
+    #[error("schema registry: {0}")]
+    Registry(#[from] schema_registry_converter::error::SRCError),
+    /// An Avro value did not fit its schema or bytes did not decode.
+    #[error("avro: {0}")]
+    Avro(#[from] Box<apache_avro::Error>),
+    /// Bytes were not a Confluent-framed message (magic byte 0 + 4-byte schema id).
+    #[error("not a Confluent-framed message: {0}")]
+    Framing(&'static str),
+    /// Creating a topic failed.
+    #[error("could not create topic {topic}: {reason}")]
+    CreateTopic {
+        /// The topic name.
+        topic: String,
+        /// Why the broker refused.
+        reason: String,
+    },
+    /// Installing the tracing subscriber failed (it was already installed).
+    #[error("tracing: {0}")]
+    Tracing(String),
+    /// Binding or serving an HTTP listener failed.
+    #[error("http server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+        move |source| Error::Kafka { context, source }
+    }
+}
+
+/// Result alias for the common crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,162 @@
+//! The `_schemas` topic: appending records and applying them, in log order, to the state.
+//!
+//! One partition, so the log is totally ordered. Every replica runs a reader task that applies
+//! each record and publishes the next offset to apply; a writer appends a record, learns its
+//! offset from the delivery report and waits until its own reader has applied it.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use rivulet_common::KafkaArgs;
+use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, ensure_topic};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::record::Record;
+use crate::state::{Applied, State};
+use crate::{Error, Result};
+
+/// Handle for appending to and waiting on the log.
+pub struct Journal {
+    producer: FutureProducer,
+    topic: String,
+    applied: watch::Receiver<i64>,
+    timeout: Duration,
+}
+
+impl Journal {
+    /// Creates the topic if needed, starts the reader task and returns the handle and the task.
+    pub async fn open(
+        kafka: &KafkaArgs,
+        topic: &str,
+        timeout: Duration,
+        state: Arc<RwLock<State>>,
+        metrics: Metrics,
+        token: CancellationToken,
+    ) -> Result<(Journal, JoinHandle<()>)> {
+        let admin = kafka.admin("schema-registry-admin")?;
+        // Delete policy with infinite retention, not compaction: rejected claims share keys with
+        // the claims that beat them, and compaction could keep the loser.
+        ensure_topic(&admin, topic, 1, &[("cleanup.policy", "delete"), ("retention.ms", "-1"), ("retention.bytes", "-1")])
+            .await?;
+        let mut settings = ProducerSettings::new("schema-registry");
+        settings.linger = Duration::ZERO;
+        let producer = kafka.producer(&settings)?;
+        let partitions = partition_count(&producer, topic, timeout).await?;
+        if partitions != 1 {
+            return Err(Error::TopicLayout { topic: topic.to_owned(), partitions });
+        }
+        let consumer = kafka.consumer(&ConsumerSettings::new("schema-registry-reader", None))?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .map_err(|source| Error::Kafka { context: "assigning _schemas", source })?;
+        consumer
+            .assign(&assignment)
+            .map_err(|source| Error::Kafka { context: "assigning _schemas", source })?;
+        let (tx, rx) = watch::channel(0i64);
+        let task = tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = token.cancelled() => break,
+                    m = consumer.recv() => m,
+                };
+                match message {
+                    Ok(message) => {
+                        let offset = message.offset();
+                        match Record::decode(message.key().unwrap_or_default(), message.payload()) {
+                            Ok(record) => {
+                                let mut state = state.write().unwrap_or_else(|e| e.into_inner());
+                                match state.apply(record) {
+                                    Applied::Accepted => {
+                                        metrics.records_applied.inc();
+                                    }
+                                    Applied::Rejected(reason) => {
+                                        metrics.records_rejected.inc();
+                                        tracing::debug!(offset, reason, "Rejected a conflicting claim.");
+                                    }
+                                }
+                                metrics.schemas.set(state.schema_count() as i64);
+                            }
+                            Err(error) => {
+                                metrics.records_malformed.inc();
+                                tracing::warn!(offset, %error, "Skipped an undecodable _schemas record.");
+                            }
+                        }
+                        metrics.log_offset.set(offset + 1);
+                        tx.send_replace(offset + 1);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "Error reading _schemas; retrying.");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        Ok((Journal { producer, topic: topic.to_owned(), applied: rx, timeout }, task))
+    }
+
+    /// Appends `record` and returns its offset.
+    pub async fn append(&self, record: &Record) -> Result<i64> {
+        let (key, value) = record.encode();
+        let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic).partition(0).key(&key);
+        if let Some(value) = &value {
+            message = message.payload(value);
+        }
+        match self.producer.send(message, self.timeout).await {
+            Ok(delivery) => Ok(delivery.offset),
+            Err((source, _)) => Err(Error::Kafka { context: "appending to _schemas", source }),
+        }
+    }
+
+    /// Waits until the record at `offset` has been applied.
+    pub async fn wait_applied(&self, offset: i64) -> Result<()> {
+        self.wait_until(offset + 1).await
+    }
+
+    async fn wait_until(&self, next: i64) -> Result<()> {
+        let mut rx = self.applied.clone();
+        match tokio::time::timeout(self.timeout, rx.wait_for(|&n| n >= next)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::ReaderStopped),
+            Err(_) => Err(Error::Timeout(self.timeout)),
+        }
+    }
+
+    /// Waits until everything written to the log so far (by any replica) has been applied.
+    pub async fn sync(&self) -> Result<()> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        let timeout = self.timeout;
+        let (_, high) = tokio::task::spawn_blocking(move || producer.client().fetch_watermarks(&topic, 0, timeout))
+            .await
+            .map_err(|_| Error::ReaderStopped)?
+            .map_err(|source| Error::Kafka { context: "reading the _schemas high watermark", source })?;
+        self.wait_until(high).await
+    }
+
+    /// Next offset to apply (how far this replica has read).
+    pub fn position(&self) -> i64 {
+        *self.applied.borrow()
+    }
+}
+
+async fn partition_count(producer: &FutureProducer, topic: &str, timeout: Duration) -> Result<usize> {
+    let producer = producer.clone();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(&topic), timeout)
+            .map_err(|source| Error::Kafka { context: "reading _schemas metadata", source })?;
+        Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0))
+    })
+    .await
+    .map_err(|_| Error::ReaderStopped)?
+}

@@ -1,0 +1,102 @@
+//! A Confluent-compatible Avro schema registry whose state lives in a Kafka topic.
+//!
+//! Consumes and produces the single-partition `_schemas` topic; serves Confluent's REST API so
+//! Confluent's clients (and `schema_registry_converter`) work unchanged. Any number of replicas
+//! can run: each applies the topic in order to an in-memory [`state`], and writers agree through
+//! the log (first claim wins), so no id is ever given to two schemas.
+//!
+//! # Layout
+//! - `config`: the `serve` and `apply` command lines.
+//! - `schema`: parsing, identity and compatibility of Avro schemas.
+//! - `record`: the `_schemas` record layout.
+//! - `state`: the state every replica derives from the log.
+//! - `journal`: the Kafka side: append, read and catch up.
+//! - `registry`: the operations behind the endpoints.
+//! - `http`, `auth`, `error`: the REST API.
+//! - `apply`: `schemas apply`, registering a directory of schemas.
+
+mod apply;
+mod auth;
+mod config;
+mod error;
+mod http;
+mod journal;
+mod metrics;
+mod record;
+mod registry;
+mod schema;
+pub mod state;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rivulet_common::Health;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use apply::apply;
+pub use auth::Scope;
+pub use config::{ApplyConfig, Cli, Command, ServeConfig};
+pub use error::{ApiError, Error, Result};
+pub use schema::Level;
+
+use crate::auth::Auth;
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+/// Serves the registry until `token` is cancelled.
+pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
+    let health = Health::new("rivulet_registry");
+    let metrics = Metrics::register(&health);
+    let state = Arc::new(RwLock::new(state::State::default()));
+    let timeout = Duration::from_secs(config.store_timeout_secs);
+    let (journal, reader) =
+        Journal::open(&config.kafka, &config.topic, timeout, state.clone(), metrics.clone(), token.child_token()).await?;
+    let claim_delay = config.test_claim_delay_ms.map(Duration::from_millis);
+    let registry = Arc::new(Registry::new(state, journal, metrics.clone(), claim_delay));
+
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen { addr: config.listen, source })?;
+    tracing::info!(%addr, topic = %config.topic, "Schema registry listening.");
+
+    // Ready once the log written before start-up has been applied.
+    let (catch_up, ready) = (registry.clone(), health.clone());
+    let catch_up_token = token.clone();
+    tokio::spawn(async move {
+        loop {
+            match catch_up.sync().await {
+                Ok(()) => {
+                    ready.set_ready(true);
+                    tracing::info!(offset = catch_up.position(), "Caught up with the schema log.");
+                    break;
+                }
+                Err(_) if catch_up_token.is_cancelled() => break,
+                Err(error) => {
+                    tracing::warn!(?error, "Still catching up with the schema log.");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+
+    let auth = Auth {
+        token: config.auth_token,
+        basic: config.auth_user.zip(config.auth_password),
+        scope: config.auth_scope,
+    };
+    let app = http::router(
+        http::AppState { registry, metrics },
+        health,
+        auth,
+        Duration::from_secs(config.request_timeout_secs),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(token.clone().cancelled_owned())
+        .await
+        .map_err(|source| Error::Listen { addr, source })?;
+    token.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+    tracing::info!("Schema registry stopped.");
+    Ok(())
+}
