@@ -148,12 +148,16 @@ pub enum OffsetReset {
 pub struct ConsumerSettings {
     /// `client.id`.
     pub client_id: String,
-    /// Consumer group; `None` for a consumer that only uses `assign`.
+    /// Consumer group; `None` for a consumer that only uses `assign` (librdkafka still needs a
+    /// `group.id` for that, so `<client_id>-assign-only` is set; it never joins or commits).
     pub group_id: Option<String>,
     /// Start position without a committed offset.
     pub offset_reset: OffsetReset,
     /// Only read committed transactional messages (`isolation.level=read_committed`).
     pub read_committed: bool,
+    /// `fetch.wait.max.ms`: how long the broker may hold a fetch open waiting for data. Low
+    /// values trade idle fetch requests for latency (the schema log wants milliseconds).
+    pub fetch_wait_max: Option<Duration>,
 }
 
 impl ConsumerSettings {
@@ -164,6 +168,7 @@ impl ConsumerSettings {
             group_id,
             offset_reset: OffsetReset::Earliest,
             read_committed: true,
+            fetch_wait_max: None,
         }
     }
 }
@@ -251,9 +256,13 @@ impl KafkaArgs {
                 "isolation.level",
                 if settings.read_committed { "read_committed" } else { "read_uncommitted" },
             );
-        if let Some(group) = &settings.group_id {
-            config.set("group.id", group);
+        if let Some(wait) = settings.fetch_wait_max {
+            config.set("fetch.wait.max.ms", wait.as_millis().to_string());
         }
+        match &settings.group_id {
+            Some(group) => config.set("group.id", group),
+            None => config.set("group.id", format!("{}-assign-only", settings.client_id)),
+        };
         if self.profile == Profile::Test {
             config
                 .set("session.timeout.ms", "6000")

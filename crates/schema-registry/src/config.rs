@@ -41,6 +41,10 @@ pub struct ServeConfig {
     /// Topic holding the registry's state (one partition, created if missing).
     #[arg(long, env = "SCHEMA_REGISTRY_TOPIC", default_value = "_schemas")]
     pub topic: String,
+    /// Longest time the broker may hold a fetch of the topic open (milliseconds). Kafka answers
+    /// as soon as a record arrives; brokers that do not (Tansu) make a write wait up to this.
+    #[arg(long, env = "SCHEMA_REGISTRY_LOG_FETCH_WAIT_MS", default_value_t = 10)]
+    pub log_fetch_wait_ms: u64,
     /// How long a write waits for Kafka before answering 500 (seconds).
     #[arg(long, env = "SCHEMA_REGISTRY_STORE_TIMEOUT_SECS", default_value_t = 10)]
     pub store_timeout_secs: u64,

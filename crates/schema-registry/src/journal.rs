@@ -36,6 +36,7 @@ impl Journal {
         kafka: &KafkaArgs,
         topic: &str,
         timeout: Duration,
+        fetch_wait: Duration,
         state: Arc<RwLock<State>>,
         metrics: Metrics,
         token: CancellationToken,
@@ -52,7 +53,10 @@ impl Journal {
         if partitions != 1 {
             return Err(Error::TopicLayout { topic: topic.to_owned(), partitions });
         }
-        let consumer = kafka.consumer(&ConsumerSettings::new("schema-registry-reader", None))?;
+        let mut reader = ConsumerSettings::new("schema-registry-reader", None);
+        // A writer waits for its own record to come back: keep that wait short.
+        reader.fetch_wait_max = Some(fetch_wait);
+        let consumer = kafka.consumer(&reader)?;
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset(topic, 0, Offset::Beginning)

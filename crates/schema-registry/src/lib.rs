@@ -52,7 +52,16 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let state = Arc::new(RwLock::new(state::State::default()));
     let timeout = Duration::from_secs(config.store_timeout_secs);
     let (journal, reader) =
-        Journal::open(&config.kafka, &config.topic, timeout, state.clone(), metrics.clone(), token.child_token()).await?;
+        Journal::open(
+        &config.kafka,
+        &config.topic,
+        timeout,
+        Duration::from_millis(config.log_fetch_wait_ms),
+        state.clone(),
+        metrics.clone(),
+        token.child_token(),
+    )
+    .await?;
     let claim_delay = config.test_claim_delay_ms.map(Duration::from_millis);
     let registry = Arc::new(Registry::new(state, journal, metrics.clone(), claim_delay));
 

@@ -5,6 +5,7 @@
 //! replica, planned against a caught-up state, appended to `_schemas` and confirmed by reading
 //! the log back: a registration whose claim lost to another replica's is planned again.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -84,7 +85,14 @@ pub struct Found {
 pub struct Registry {
     state: Arc<RwLock<State>>,
     journal: Journal,
+    /// Serialises deletions and config and mode changes.
     write_lock: Mutex<()>,
+    /// One lock per subject: registrations to one subject wait for each other (each must be
+    /// checked against the one before), registrations to different subjects run concurrently.
+    subject_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Highest id planned by this replica's in-flight claims, so concurrent local claims never
+    /// plan the same id.
+    reserved_id: std::sync::Mutex<u32>,
     claim_delay: Option<Duration>,
     metrics: Metrics,
 }
@@ -93,7 +101,15 @@ impl Registry {
     /// Wraps a state kept current by `journal`'s reader. `claim_delay` is a fault-injection hook
     /// for tests: it widens the window between planning a claim and appending it.
     pub fn new(state: Arc<RwLock<State>>, journal: Journal, metrics: Metrics, claim_delay: Option<Duration>) -> Self {
-        Self { state, journal, write_lock: Mutex::new(()), claim_delay, metrics }
+        Self {
+            state,
+            journal,
+            write_lock: Mutex::new(()),
+            subject_locks: Default::default(),
+            reserved_id: Default::default(),
+            claim_delay,
+            metrics,
+        }
     }
 
     /// The current state, for reads.
@@ -133,14 +149,26 @@ impl Registry {
 
     /// Registers `submission` under `subject` and returns its id (the existing one if the
     /// subject already has this schema).
+    ///
+    /// The first plan uses the local state as it is (the reader tails the log within
+    /// milliseconds); a stale plan is safe because its claim then loses, and every retry
+    /// first catches up with the log.
     pub async fn register(&self, subject: &str, submission: &Submission) -> Result<u32, ApiError> {
-        let _guard = self.write_lock.lock().await;
-        for _ in 0..MAX_CLAIMS {
-            self.sync().await?;
-            let claim = match plan_registration(&self.read(), subject, submission)? {
-                Plan::Existing(id) => return Ok(id),
-                Plan::Claim(claim) => claim,
+        let subject_lock = self.subject_lock(subject);
+        let _guard = subject_lock.lock().await;
+        for attempt in 0..MAX_CLAIMS {
+            if attempt > 0 {
+                self.sync().await?;
+            }
+            let claim = {
+                let state = self.read();
+                let reserved = self.reserved_id.lock().unwrap_or_else(|e| e.into_inner());
+                match plan_registration(&state, subject, submission, *reserved + 1)? {
+                    Plan::Existing(id) => return Ok(id),
+                    Plan::Claim(claim) => claim,
+                }
             };
+            self.reserve(claim.id);
             if let Some(delay) = self.claim_delay {
                 tokio::time::sleep(delay).await;
             }
@@ -156,6 +184,18 @@ impl Registry {
             tracing::debug!(subject, version, id, "Another writer claimed first; planning again.");
         }
         Err(ApiError::store("Too many concurrent registrations; try again."))
+    }
+
+    fn subject_lock(&self, subject: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.subject_locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget locks nobody holds, so the map does not grow with every subject ever seen.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(subject.to_owned()).or_default().clone()
+    }
+
+    fn reserve(&self, id: u32) {
+        let mut reserved = self.reserved_id.lock().unwrap_or_else(|e| e.into_inner());
+        *reserved = (*reserved).max(id);
     }
 
     /// Finds `submission` among `subject`'s versions (`POST /subjects/{subject}`).
@@ -349,8 +389,9 @@ fn writable(state: &State, subject: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Decides what registering `submission` under `subject` means against `state`.
-fn plan_registration(state: &State, subject: &str, submission: &Submission) -> Result<Plan, ApiError> {
+/// Decides what registering `submission` under `subject` means against `state`; a new id is
+/// at least `min_new_id` (ids this replica has in flight are below it).
+fn plan_registration(state: &State, subject: &str, submission: &Submission, min_new_id: u32) -> Result<Plan, ApiError> {
     let parsed = parse(state, submission)?;
     let identity = parsed.identity();
     let known_id = state.id_of(&identity);
@@ -385,7 +426,7 @@ fn plan_registration(state: &State, subject: &str, submission: &Submission) -> R
             return Err(ApiError::not_permitted(format!("Id {wanted} is already used by another schema.")));
         }
         (None, Some(wanted)) => wanted,
-        (None, None) => state.next_id(),
+        (None, None) => state.next_id().max(min_new_id),
     };
     let next_version = versions.and_then(|vs| vs.keys().next_back()).map_or(1, |n| n + 1);
     let version = match submission.version {
@@ -442,7 +483,7 @@ mod tests {
     }
 
     fn apply_plan(state: &mut State, subject: &str, s: &Submission) -> Result<u32, ApiError> {
-        match plan_registration(state, subject, s)? {
+        match plan_registration(state, subject, s, 1)? {
             Plan::Existing(id) => Ok(id),
             Plan::Claim(claim) => {
                 let id = claim.id;

