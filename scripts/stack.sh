@@ -5,7 +5,8 @@
 #   scripts/stack.sh stop RUN_DIR    stop what `start` started
 #
 # Broker and registry listen on free loopback ports. RIVULET_TANSU=durable uses the durable
-# Tansu build with sqlite storage in RUN_DIR (no transactions) instead of the memory one.
+# Tansu build with sqlite storage in RUN_DIR (no transactions) instead of the memory one;
+# RIVULET_PROFILE=release runs release builds (benchmarks).
 . "$(dirname "$0")/lib.sh"
 
 start() {
@@ -27,12 +28,14 @@ start() {
   wait_for_port "$kafka_port" 30 "Tansu" "$(cat "$run_dir/tansu.pid")"
   log "Tansu on 127.0.0.1:$kafka_port ($storage)"
 
-  log "Building the schema registry"
-  cargo build --quiet --manifest-path "$RIVULET_ROOT/Cargo.toml" -p rivulet-schema-registry --bin schema-registry
+  local profile=${RIVULET_PROFILE:-debug} flags=()
+  [[ $profile == release ]] && flags=(--release)
+  log "Building the schema registry ($profile)"
+  cargo build --quiet "${flags[@]}" --manifest-path "$RIVULET_ROOT/Cargo.toml" -p rivulet-schema-registry --bin schema-registry
   local registry_port
   registry_port=$(free_port)
   KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" KAFKA_PROFILE=test \
-    "$CARGO_TARGET_DIR/debug/schema-registry" serve --listen "127.0.0.1:$registry_port" \
+    "$CARGO_TARGET_DIR/$profile/schema-registry" serve --listen "127.0.0.1:$registry_port" \
     >"$run_dir/schema-registry.log" 2>&1 &
   echo $! >"$run_dir/schema-registry.pid"
   wait_for_http "http://127.0.0.1:$registry_port/readyz" 60 "schema registry" "$(cat "$run_dir/schema-registry.pid")"

@@ -76,7 +76,10 @@ pub struct RegisteredSchema {
 /// Looks `schema` up under `subject` without registering it (`POST /subjects/{subject}`).
 /// Fails when the registry does not know this exact schema under the subject.
 pub async fn lookup(settings: &SrSettings, subject: &str, schema: &Schema) -> Result<RegisteredSchema> {
-    let body = serde_json::json!({ "schema": schema.canonical_form(), "schemaType": "AVRO" }).to_string();
+    // The full form, defaults included: registries identify schemas by it (Parsing Canonical
+    // Form drops defaults, and would find nothing or the wrong schema).
+    let text = serde_json::to_string(schema)?;
+    let body = serde_json::json!({ "schema": text, "schemaType": "AVRO" }).to_string();
     let raw = perform_sr_call(settings, SrCall::PostForVersion(subject, &body)).await?;
     match (raw.id, raw.version) {
         (Some(id), Some(version)) => Ok(RegisteredSchema { id, version, schema: schema.clone() }),

@@ -18,6 +18,9 @@ pub enum Error {
     /// An Avro value did not fit its schema or bytes did not decode.
     #[error("avro: {0}")]
     Avro(#[from] Box<apache_avro::Error>),
+    /// A schema could not be serialised to JSON.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
     /// Bytes were not a Confluent-framed message (magic byte 0 + 4-byte schema id).
     #[error("not a Confluent-framed message: {0}")]
     Framing(&'static str),

@@ -35,7 +35,8 @@ pub struct Auth {
 }
 
 impl Auth {
-    fn enabled(&self) -> bool {
+    /// Whether any credentials are configured.
+    pub fn enabled(&self) -> bool {
         self.token.is_some() || self.basic.is_some()
     }
 

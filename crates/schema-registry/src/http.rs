@@ -5,17 +5,16 @@
 //! unknown ones are ignored and a flag is true only when it says `true`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use rivulet_common::Health;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -24,25 +23,21 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{Auth, require_auth};
 use crate::error::{ApiError, CONTENT_TYPE};
-use crate::metrics::{Metrics, RequestLabels};
+use crate::metrics::CountRequestsLayer;
 use crate::registry::{Found, Registry, Submission, VersionSpec};
 use crate::schema::Level;
 use crate::state::Mode;
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// The registry.
-    pub registry: Arc<Registry>,
-    /// Metrics.
-    pub metrics: Metrics,
-}
+/// What every handler can reach. axum clones the state for every request, so it is a plain
+/// reference: the registry lives as long as the process (see `run`).
+pub type AppState = &'static Registry;
 
 type ApiResult = Result<Response, ApiError>;
 
 /// The full router: the API, health endpoints, metrics, auth and request timeout.
 pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Duration) -> Router {
-    let api = Router::new()
+    // Endpoints without a body: every wait inside them is bounded by the store timeout.
+    let reads = Router::new()
         .route("/", get(|| async { reply(json!({})) }))
         .route("/schemas/types", get(|| async { reply(json!(["AVRO"])) }))
         .route("/schemas", get(list_schemas))
@@ -51,39 +46,38 @@ pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Dura
         .route("/schemas/ids/{id}/versions", get(id_versions))
         .route("/schemas/ids/{id}/subjects", get(id_subjects))
         .route("/subjects", get(list_subjects))
-        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
-        .route("/subjects/{subject}/versions", get(list_versions).post(register))
+        .route("/subjects/{subject}", delete(delete_subject))
+        .route("/subjects/{subject}/versions", get(list_versions))
         .route("/subjects/{subject}/versions/{version}", get(get_version).delete(delete_version))
         .route("/subjects/{subject}/versions/{version}/schema", get(get_version_schema))
         .route("/subjects/{subject}/versions/{version}/referencedby", get(referenced_by))
+        .route("/config", get(get_global_config).delete(delete_global_config))
+        .route("/config/{subject}", get(get_config).delete(delete_config))
+        .route("/mode", get(get_global_mode))
+        .route("/mode/{subject}", get(get_mode).delete(delete_mode));
+    // Endpoints with a body also get a request timeout, so a client that sends its body slowly
+    // cannot hold up shutdown. (Kept off the reads: a timer per request costs the hot path.)
+    let writes = Router::new()
+        .route("/subjects/{subject}", post(lookup))
+        .route("/subjects/{subject}/versions", post(register))
         .route("/compatibility/subjects/{subject}/versions", post(check_all))
         .route("/compatibility/subjects/{subject}/versions/{version}", post(check_one))
-        .route("/config", get(get_global_config).put(put_global_config).delete(delete_global_config))
-        .route("/config/{subject}", get(get_config).put(put_config).delete(delete_config))
-        .route("/mode", get(get_global_mode).put(put_global_mode))
-        .route("/mode/{subject}", get(get_mode).put(put_mode).delete(delete_mode))
+        .route("/config", put(put_global_config))
+        .route("/config/{subject}", put(put_config))
+        .route("/mode", put(put_global_mode))
+        .route("/mode/{subject}", put(put_mode))
+        .route_layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout));
+    let api = reads
+        .merge(writes)
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(middleware::from_fn_with_state(auth, require_auth))
-        .with_state(state.clone());
+        .with_state(state);
+    let requests = &state.metrics().requests;
+    // Every middleware costs on the hot read path: add the auth check only when it is on.
+    let api = if auth.enabled() { api.layer(middleware::from_fn_with_state(auth, require_auth)) } else { api };
     api.merge(rivulet_common::health::router(health))
-        .layer(middleware::from_fn_with_state(state.metrics, count_requests))
+        .layer(CountRequestsLayer(requests))
         .layer(TraceLayer::new_for_http())
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
-}
-
-async fn count_requests(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    metrics.requests.get_or_create(&RequestLabels { method, route, status }).inc();
-    tracing::trace!(status, elapsed_us = started.elapsed().as_micros() as u64, "Served a request.");
-    response
 }
 
 fn reply(value: Value) -> Response {
@@ -151,7 +145,7 @@ fn parse_id(text: &str) -> Result<u32, ApiError> {
 async fn list_schemas(State(app): State<AppState>, params: Params) -> ApiResult {
     let prefix = params.get("subjectPrefix").unwrap_or_default();
     let (deleted, latest_only) = (params.flag("deleted"), params.flag("latestOnly"));
-    let state = app.registry.read();
+    let state = app.read();
     let mut out = Vec::new();
     for subject in state.subjects(deleted).into_iter().filter(|s| s.starts_with(prefix)) {
         let versions = state.versions(subject).into_iter().flatten().filter(|(_, v)| deleted || !v.deleted);
@@ -168,8 +162,7 @@ async fn list_schemas(State(app): State<AppState>, params: Params) -> ApiResult 
 async fn schema_by_id(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
     let body = app
-        .registry
-        .fresh(|s| s.schema(id).map(|s| s.body.clone()).ok_or_else(|| ApiError::schema_not_found(id)))
+        .fresh(|s| s.schema(id).map(|s| s.body).ok_or_else(|| ApiError::schema_not_found(id)))
         .await?;
     Ok(raw(body))
 }
@@ -177,7 +170,6 @@ async fn schema_by_id(State(app): State<AppState>, Path(id): Path<String>) -> Ap
 async fn schema_text_by_id(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
     let text = app
-        .registry
         .fresh(|s| s.schema(id).map(|s| s.parsed.canonical.clone()).ok_or_else(|| ApiError::schema_not_found(id)))
         .await?;
     Ok(raw(text))
@@ -187,7 +179,6 @@ async fn id_versions(State(app): State<AppState>, Path(id): Path<String>, params
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     let list = app
-        .registry
         .fresh(|s| {
             s.schema(id).ok_or_else(|| ApiError::schema_not_found(id))?;
             Ok(s.usages(id, deleted).into_iter().map(|(s, v)| json!({ "subject": s, "version": v })).collect::<Vec<_>>())
@@ -200,7 +191,6 @@ async fn id_subjects(State(app): State<AppState>, Path(id): Path<String>, params
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     let mut list = app
-        .registry
         .fresh(|s| {
             s.schema(id).ok_or_else(|| ApiError::schema_not_found(id))?;
             Ok(s.usages(id, deleted).into_iter().map(|(s, _)| s.to_owned()).collect::<Vec<_>>())
@@ -212,7 +202,7 @@ async fn id_subjects(State(app): State<AppState>, Path(id): Path<String>, params
 
 async fn list_subjects(State(app): State<AppState>, params: Params) -> ApiResult {
     let prefix = params.get("subjectPrefix").unwrap_or_default();
-    let state = app.registry.read();
+    let state = app.read();
     let subjects: Vec<&str> = state.subjects(params.flag("deleted")).into_iter().filter(|s| s.starts_with(prefix)).collect();
     Ok(reply(json!(subjects)))
 }
@@ -220,7 +210,6 @@ async fn list_subjects(State(app): State<AppState>, params: Params) -> ApiResult
 async fn list_versions(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
     let deleted = params.flag("deleted");
     let list = app
-        .registry
         .fresh(|s| {
             let list: Vec<u32> = s
                 .versions(&subject)
@@ -236,7 +225,7 @@ async fn list_versions(State(app): State<AppState>, Path(subject): Path<String>,
 }
 
 async fn register(State(app): State<AppState>, Path(subject): Path<String>, Body(sub): Body<Submission>) -> ApiResult {
-    let id = app.registry.register(&subject, &sub).await?;
+    let id = app.register(&subject, &sub).await?;
     Ok(reply(json!({ "id": id })))
 }
 
@@ -246,12 +235,12 @@ async fn lookup(
     params: Params,
     Body(sub): Body<Submission>,
 ) -> ApiResult {
-    let found = app.registry.lookup(&subject, &sub, params.flag("deleted")).await?;
+    let found = app.lookup(&subject, &sub, params.flag("deleted")).await?;
     Ok(reply(found_json(&found)))
 }
 
 async fn delete_subject(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
-    let versions = app.registry.delete_subject(&subject, params.flag("permanent")).await?;
+    let versions = app.delete_subject(&subject, params.flag("permanent")).await?;
     Ok(reply(json!(versions)))
 }
 
@@ -261,7 +250,7 @@ async fn get_version(
     params: Params,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
-    let found = app.registry.version(&subject, spec, params.flag("deleted")).await?;
+    let found = app.version(&subject, spec, params.flag("deleted")).await?;
     Ok(reply(found_json(&found)))
 }
 
@@ -271,14 +260,14 @@ async fn get_version_schema(
     params: Params,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
-    let found = app.registry.version(&subject, spec, params.flag("deleted")).await?;
+    let found = app.version(&subject, spec, params.flag("deleted")).await?;
     Ok(raw(found.schema))
 }
 
 async fn referenced_by(State(app): State<AppState>, Path((subject, version)): Path<(String, String)>) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
-    let found = app.registry.version(&subject, spec, false).await?;
-    Ok(reply(json!(app.registry.read().referencing_ids(&subject, found.version))))
+    let found = app.version(&subject, spec, false).await?;
+    Ok(reply(json!(app.read().referencing_ids(&subject, found.version))))
 }
 
 async fn delete_version(
@@ -287,7 +276,7 @@ async fn delete_version(
     params: Params,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
-    let n = app.registry.delete_version(&subject, spec, params.flag("permanent")).await?;
+    let n = app.delete_version(&subject, spec, params.flag("permanent")).await?;
     Ok(reply(json!(n)))
 }
 
@@ -305,7 +294,7 @@ async fn check_all(
     params: Params,
     Body(sub): Body<Submission>,
 ) -> ApiResult {
-    let messages = app.registry.check(&subject, None, &sub).await?;
+    let messages = app.check(&subject, None, &sub).await?;
     Ok(compatibility_reply(messages, params.flag("verbose")))
 }
 
@@ -316,7 +305,7 @@ async fn check_one(
     Body(sub): Body<Submission>,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
-    let messages = app.registry.check(&subject, Some(spec), &sub).await?;
+    let messages = app.check(&subject, Some(spec), &sub).await?;
     Ok(compatibility_reply(messages, params.flag("verbose")))
 }
 
@@ -340,25 +329,24 @@ impl ConfigUpdate {
 }
 
 async fn get_global_config(State(app): State<AppState>) -> ApiResult {
-    let level = app.registry.read().global_level().unwrap_or_default();
+    let level = app.read().global_level().unwrap_or_default();
     Ok(reply(json!({ "compatibilityLevel": level })))
 }
 
 async fn put_global_config(State(app): State<AppState>, Body(update): Body<ConfigUpdate>) -> ApiResult {
     let level = update.level()?;
-    app.registry.set_level(None, level).await?;
+    app.set_level(None, level).await?;
     Ok(reply(json!({ "compatibility": level })))
 }
 
 async fn delete_global_config(State(app): State<AppState>) -> ApiResult {
-    let previous = app.registry.clear_level(None).await?;
+    let previous = app.clear_level(None).await?;
     Ok(reply(json!({ "compatibilityLevel": previous })))
 }
 
 async fn get_config(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
     let default_to_global = params.flag("defaultToGlobal");
     let level = app
-        .registry
         .fresh(|s| match s.subject_level(&subject) {
             Some(level) => Ok(level),
             None if default_to_global => Ok(s.level(&subject)),
@@ -370,12 +358,12 @@ async fn get_config(State(app): State<AppState>, Path(subject): Path<String>, pa
 
 async fn put_config(State(app): State<AppState>, Path(subject): Path<String>, Body(update): Body<ConfigUpdate>) -> ApiResult {
     let level = update.level()?;
-    app.registry.set_level(Some(&subject), level).await?;
+    app.set_level(Some(&subject), level).await?;
     Ok(reply(json!({ "compatibility": level })))
 }
 
 async fn delete_config(State(app): State<AppState>, Path(subject): Path<String>) -> ApiResult {
-    let previous = app.registry.clear_level(Some(&subject)).await?;
+    let previous = app.clear_level(Some(&subject)).await?;
     Ok(reply(json!({ "compatibilityLevel": previous })))
 }
 
@@ -392,19 +380,18 @@ impl ModeUpdate {
 }
 
 async fn get_global_mode(State(app): State<AppState>) -> ApiResult {
-    Ok(reply(json!({ "mode": app.registry.read().global_mode().unwrap_or_default() })))
+    Ok(reply(json!({ "mode": app.read().global_mode().unwrap_or_default() })))
 }
 
 async fn put_global_mode(State(app): State<AppState>, params: Params, Body(update): Body<ModeUpdate>) -> ApiResult {
     let mode = update.mode()?;
-    app.registry.set_mode(None, mode, params.flag("force")).await?;
+    app.set_mode(None, mode, params.flag("force")).await?;
     Ok(reply(json!({ "mode": mode })))
 }
 
 async fn get_mode(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
     let default_to_global = params.flag("defaultToGlobal");
     let mode = app
-        .registry
         .fresh(|s| match s.subject_mode(&subject) {
             Some(mode) => Ok(mode),
             None if default_to_global => Ok(s.mode(&subject)),
@@ -421,11 +408,11 @@ async fn put_mode(
     Body(update): Body<ModeUpdate>,
 ) -> ApiResult {
     let mode = update.mode()?;
-    app.registry.set_mode(Some(&subject), mode, params.flag("force")).await?;
+    app.set_mode(Some(&subject), mode, params.flag("force")).await?;
     Ok(reply(json!({ "mode": mode })))
 }
 
 async fn delete_mode(State(app): State<AppState>, Path(subject): Path<String>) -> ApiResult {
-    let previous = app.registry.clear_mode(&subject).await?;
+    let previous = app.clear_mode(&subject).await?;
     Ok(reply(json!({ "mode": previous })))
 }

@@ -4,7 +4,9 @@
 //! each record and publishes the next offset to apply; a writer appends a record, learns its
 //! offset from the delivery report and waits until its own reader has applied it.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use crossbeam_utils::sync::ShardedLock;
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
@@ -37,7 +39,7 @@ impl Journal {
         topic: &str,
         timeout: Duration,
         fetch_wait: Duration,
-        state: Arc<RwLock<State>>,
+        state: Arc<ShardedLock<State>>,
         metrics: Metrics,
         token: CancellationToken,
     ) -> Result<(Journal, JoinHandle<()>)> {

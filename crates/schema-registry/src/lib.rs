@@ -27,7 +27,9 @@ mod registry;
 mod schema;
 pub mod state;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use crossbeam_utils::sync::ShardedLock;
 use std::time::Duration;
 
 use rivulet_common::Health;
@@ -49,7 +51,7 @@ use crate::registry::Registry;
 pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let health = Health::new("rivulet_registry");
     let metrics = Metrics::register(&health);
-    let state = Arc::new(RwLock::new(state::State::default()));
+    let state = Arc::new(ShardedLock::new(state::State::default()));
     let timeout = Duration::from_secs(config.store_timeout_secs);
     let (journal, reader) =
         Journal::open(
@@ -63,14 +65,16 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     )
     .await?;
     let claim_delay = config.test_claim_delay_ms.map(Duration::from_millis);
-    let registry = Arc::new(Registry::new(state, journal, metrics.clone(), claim_delay));
+    // Leaked on purpose: the registry lives until the process exits, and handlers then share
+    // it as a plain reference instead of cloning an `Arc` (a contended atomic) per request.
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new(state, journal, metrics.clone(), claim_delay)));
 
     let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| Error::Listen { addr: config.listen, source })?;
     tracing::info!(%addr, topic = %config.topic, "Schema registry listening.");
 
     // Ready once the log written before start-up has been applied.
-    let (catch_up, ready) = (registry.clone(), health.clone());
+    let (catch_up, ready) = (registry, health.clone());
     let catch_up_token = token.clone();
     tokio::spawn(async move {
         loop {
@@ -95,7 +99,7 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
         scope: config.auth_scope,
     };
     let app = http::router(
-        http::AppState { registry, metrics },
+        registry,
         health,
         auth,
         Duration::from_secs(config.request_timeout_secs),

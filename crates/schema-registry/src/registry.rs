@@ -6,7 +6,9 @@
 //! the log back: a registration whose claim lost to another replica's is planned again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
+
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -83,7 +85,7 @@ pub struct Found {
 
 /// The registry service.
 pub struct Registry {
-    state: Arc<RwLock<State>>,
+    state: Arc<ShardedLock<State>>,
     journal: Journal,
     /// Serialises deletions and config and mode changes.
     write_lock: Mutex<()>,
@@ -100,7 +102,7 @@ pub struct Registry {
 impl Registry {
     /// Wraps a state kept current by `journal`'s reader. `claim_delay` is a fault-injection hook
     /// for tests: it widens the window between planning a claim and appending it.
-    pub fn new(state: Arc<RwLock<State>>, journal: Journal, metrics: Metrics, claim_delay: Option<Duration>) -> Self {
+    pub fn new(state: Arc<ShardedLock<State>>, journal: Journal, metrics: Metrics, claim_delay: Option<Duration>) -> Self {
         Self {
             state,
             journal,
@@ -112,8 +114,9 @@ impl Registry {
         }
     }
 
-    /// The current state, for reads.
-    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+    /// The current state, for reads. A sharded lock: readers on different threads touch
+    /// different cache lines, so the hot read path does not contend.
+    pub fn read(&self) -> ShardedLockReadGuard<'_, State> {
         // A poisoned lock means a panic while applying a record; the state is still the last
         // consistent one, so keep serving it.
         self.state.read().unwrap_or_else(|e| e.into_inner())
@@ -122,6 +125,11 @@ impl Registry {
     /// Waits until every record written so far has been applied.
     pub async fn sync(&self) -> Result<(), ApiError> {
         Ok(self.journal.sync().await?)
+    }
+
+    /// The registry's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// How far this replica has read `_schemas`.
@@ -173,9 +181,8 @@ impl Registry {
                 tokio::time::sleep(delay).await;
             }
             let (version, id) = (claim.version, claim.id);
-            self.write(Record::Schema(claim)).await?;
-            let won = self.read().versions(subject).and_then(|vs| vs.get(&version)).is_some_and(|v| v.id == id);
-            if won {
+            self.write(Record::Schema(claim.clone())).await?;
+            if won(&self.read(), &claim) {
                 self.metrics.registrations.inc();
                 tracing::info!(subject, version, id, "Registered a schema.");
                 return Ok(id);
@@ -448,6 +455,15 @@ fn plan_registration(state: &State, subject: &str, submission: &Submission, min_
     }))
 }
 
+/// Whether `claim`, once applied, holds: its version points at its id *and* its id means its
+/// schema. Checking the version alone is not enough: another replica may have claimed the same
+/// version and the same id for a different schema first.
+fn won(state: &State, claim: &SchemaValue) -> bool {
+    let identity = schema::identity(&claim.schema, &claim.references);
+    let at_version = state.versions(&claim.subject).and_then(|vs| vs.get(&claim.version)).is_some_and(|v| v.id == claim.id);
+    at_version && state.any_schema(claim.id).is_some_and(|s| s.parsed.identity() == identity)
+}
+
 fn resolve(state: &State, subject: &str, spec: VersionSpec, deleted: bool) -> Result<(u32, Version), ApiError> {
     let versions = state.versions(subject).ok_or_else(|| ApiError::subject_not_found(subject))?;
     if !deleted && versions.values().all(|v| v.deleted) {
@@ -508,6 +524,22 @@ mod tests {
         assert_eq!(apply_plan(&mut state, "a", &submission("{")).unwrap_err().code, 42201);
         let with_id = Submission { id: Some(9), ..submission(BAD) };
         assert_eq!(apply_plan(&mut state, "c", &with_id).unwrap_err().code, 42205, "ids need IMPORT mode");
+    }
+
+    #[test]
+    fn a_claim_that_lost_to_the_same_version_and_id_is_not_won() {
+        // Two replicas plan the next version and id of one subject for different schemas.
+        let plan = |schema: &str| match plan_registration(&State::default(), "s", &submission(schema), 1).unwrap() {
+            Plan::Claim(claim) => claim,
+            Plan::Existing(_) => unreachable!(),
+        };
+        let (first, second) = (plan(V1), plan(V2));
+        assert_eq!((first.version, first.id), (second.version, second.id));
+        let mut state = State::default();
+        state.apply(Record::Schema(first.clone()));
+        state.apply(Record::Schema(second.clone()));
+        assert!(won(&state, &first));
+        assert!(!won(&state, &second), "same version and id, other schema: lost");
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use apache_avro::Schema;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::record::{Record, SchemaValue, SubjectValue};
@@ -61,8 +60,10 @@ pub struct Stored {
     pub id: u32,
     /// The schema.
     pub parsed: ParsedSchema,
-    /// The ready-made body of `GET /schemas/ids/{id}`.
-    pub body: Bytes,
+    /// The ready-made body of `GET /schemas/ids/{id}`. Leaked on purpose: a schema id is
+    /// never given to another schema, so its body is kept for the life of the process anyway,
+    /// and a `&'static str` is served without touching a shared reference count.
+    pub body: &'static str,
 }
 
 /// One version of a subject.
@@ -200,7 +201,8 @@ impl State {
             if !parsed.references.is_empty() {
                 body["references"] = serde_json::json!(parsed.references);
             }
-            Arc::new(Stored { id: value.id, body: Bytes::from(body.to_string()), parsed })
+            let body: &'static str = Box::leak(body.to_string().into_boxed_str());
+            Arc::new(Stored { id: value.id, body, parsed })
         });
         Applied::Accepted
     }

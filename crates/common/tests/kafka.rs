@@ -1,0 +1,127 @@
+//! The common crate's clients against the real broker and registry of the test stack.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use futures::StreamExt;
+use rdkafka::Message;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::FutureRecord;
+use rivulet_common::kafka::{ConsumerSettings, Profile, ProducerSettings, ensure_topic};
+use rivulet_common::{KafkaArgs, RegistryArgs, avro};
+use schema_registry_converter::async_impl::avro::AvroDecoder;
+use schema_registry_converter::async_impl::schema_registry::post_schema;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+
+fn kafka() -> KafkaArgs {
+    let mut args = KafkaArgs::plaintext(std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "localhost:9092".into()));
+    args.profile = Profile::Test;
+    args
+}
+
+fn registry() -> RegistryArgs {
+    RegistryArgs::new(std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into()))
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Kafka's Java `Utils.murmur2`, the reference the partitioner must match.
+fn java_murmur2(data: &[u8]) -> i32 {
+    let m: i32 = 0x5bd1_e995;
+    let mut h: i32 = (0x9747_b28c_u32 as i32) ^ data.len() as i32;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let mut k = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(m);
+        k ^= ((k as u32) >> 24) as i32;
+        k = k.wrapping_mul(m);
+        h = h.wrapping_mul(m);
+        h ^= k;
+    }
+    if tail.len() == 3 {
+        h ^= i32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= i32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= i32::from(tail[0]);
+        h = h.wrapping_mul(m);
+    }
+    h ^= ((h as u32) >> 13) as i32;
+    h = h.wrapping_mul(m);
+    h ^= ((h as u32) >> 15) as i32;
+    h
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn keys_land_where_java_clients_put_them_and_come_back() {
+    let kafka = kafka();
+    let topic = unique("partitioning");
+    let admin = kafka.admin("test-admin").unwrap();
+    assert!(ensure_topic(&admin, &topic, 6, &[]).await.unwrap());
+    assert!(!ensure_topic(&admin, &topic, 6, &[]).await.unwrap(), "second call finds it");
+
+    let producer = kafka.producer(&ProducerSettings::new("test-producer")).unwrap();
+    let keys: Vec<String> = (0..60).map(|i| format!("SKU_{i:06}")).collect();
+    for key in &keys {
+        let delivery = producer
+            .send(FutureRecord::to(&topic).key(key).payload(key.as_bytes()), Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let expected = (java_murmur2(key.as_bytes()) & 0x7fff_ffff) % 6;
+        assert_eq!(delivery.partition, expected, "key {key}");
+    }
+
+    let consumer = kafka.consumer(&ConsumerSettings::new("test-consumer", Some(unique("group")))).unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let mut seen = Vec::new();
+    let mut stream = consumer.stream();
+    while seen.len() < keys.len() {
+        let message = tokio::time::timeout(Duration::from_secs(30), stream.next()).await.expect("consumed in time").unwrap().unwrap();
+        seen.push(String::from_utf8(message.key().unwrap().to_vec()).unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, keys);
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn confluent_framed_avro_through_kafka() {
+    let kafka = kafka();
+    let sr = registry().settings().unwrap();
+    let topic = unique("framed");
+    let subject = avro::value_subject(&topic);
+    let text = r#"{"type":"record","name":"Reading","namespace":"test.common","fields":[{"name":"sku","type":"string"},{"name":"qty","type":"int"},{"name":"cost","type":["null","long"],"default":null}]}"#;
+    let registered = post_schema(&sr, subject.clone(), SuppliedSchema::new(None, SchemaType::Avro, text.into())).await.unwrap();
+
+    // A producer only looks its schema up.
+    let schema = Schema::parse_str(text).unwrap();
+    let found = avro::lookup(&sr, &subject, &schema).await.unwrap();
+    assert_eq!(found.id, registered.id);
+    let value = Value::Record(vec![
+        ("sku".into(), Value::String("SKU_000042".into())),
+        ("qty".into(), Value::Int(77)),
+        ("cost".into(), Value::Union(1, Box::new(Value::Long(12_345)))),
+    ]);
+    let payload = avro::encode(found.id, &found.schema, value.clone()).unwrap();
+    assert!(avro::encode(found.id, &found.schema, Value::Int(1)).is_err(), "a value that does not fit is an error");
+
+    let producer = kafka.producer(&ProducerSettings::new("test-producer")).unwrap();
+    producer.send(FutureRecord::to(&topic).key("SKU_000042").payload(&payload), Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
+    let consumer = kafka.consumer(&ConsumerSettings::new("test-consumer", Some(unique("group")))).unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("consumed in time").unwrap();
+    let bytes = message.payload().unwrap();
+    let (id, _) = avro::unframe(bytes).unwrap();
+    assert_eq!(id, found.id);
+    let decoded = AvroDecoder::new(registry().settings().unwrap()).decode(Some(bytes)).await.unwrap();
+    assert_eq!(decoded.value, value);
+}
