@@ -17,32 +17,57 @@ use crate::{Error, Result, Secret};
 #[derive(Clone, Debug, clap::Args)]
 pub struct RegistryArgs {
     /// Schema registry base URL(s), comma-separated; later ones are tried when earlier ones fail.
-    #[arg(long = "schema-registry-url", env = "SCHEMA_REGISTRY_URL", value_delimiter = ',', default_value = "http://localhost:8081")]
+    #[arg(
+        long = "schema-registry-url",
+        env = "SCHEMA_REGISTRY_URL",
+        value_delimiter = ',',
+        default_value = "http://localhost:8081"
+    )]
     pub urls: Vec<String>,
     /// Bearer token for the registry.
-    #[arg(long = "schema-registry-token", env = "SCHEMA_REGISTRY_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "schema-registry-token",
+        env = "SCHEMA_REGISTRY_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<Secret>,
     /// Basic-auth user for the registry (Confluent Cloud: the API key).
     #[arg(long = "schema-registry-user", env = "SCHEMA_REGISTRY_USER")]
     pub user: Option<String>,
     /// Basic-auth password for the registry (Confluent Cloud: the API secret).
-    #[arg(long = "schema-registry-password", env = "SCHEMA_REGISTRY_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long = "schema-registry-password",
+        env = "SCHEMA_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<Secret>,
     /// Timeout of one registry call, in seconds.
-    #[arg(long = "schema-registry-timeout-secs", env = "SCHEMA_REGISTRY_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(
+        long = "schema-registry-timeout-secs",
+        env = "SCHEMA_REGISTRY_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
     pub timeout_secs: u64,
 }
 
 impl RegistryArgs {
     /// Arguments for an unauthenticated registry at `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { urls: vec![url.into()], token: None, user: None, password: None, timeout_secs: 10 }
+        Self {
+            urls: vec![url.into()],
+            token: None,
+            user: None,
+            password: None,
+            timeout_secs: 10,
+        }
     }
 
     /// Settings for `schema_registry_converter`'s encoders, decoders and calls.
     pub fn settings(&self) -> Result<SrSettings> {
         let mut urls = self.urls.iter().map(|u| u.trim_end_matches('/').to_owned());
-        let first = urls.next().unwrap_or_else(|| "http://localhost:8081".to_owned());
+        let first = urls
+            .next()
+            .unwrap_or_else(|| "http://localhost:8081".to_owned());
         let mut builder = SrSettings::new_builder(first);
         for url in urls {
             builder.add_url(url);
@@ -75,15 +100,25 @@ pub struct RegisteredSchema {
 
 /// Looks `schema` up under `subject` without registering it (`POST /subjects/{subject}`).
 /// Fails when the registry does not know this exact schema under the subject.
-pub async fn lookup(settings: &SrSettings, subject: &str, schema: &Schema) -> Result<RegisteredSchema> {
+pub async fn lookup(
+    settings: &SrSettings,
+    subject: &str,
+    schema: &Schema,
+) -> Result<RegisteredSchema> {
     // The full form, defaults included: registries identify schemas by it (Parsing Canonical
     // Form drops defaults, and would find nothing or the wrong schema).
     let text = serde_json::to_string(schema)?;
     let body = serde_json::json!({ "schema": text, "schemaType": "AVRO" }).to_string();
     let raw = perform_sr_call(settings, SrCall::PostForVersion(subject, &body)).await?;
     match (raw.id, raw.version) {
-        (Some(id), Some(version)) => Ok(RegisteredSchema { id, version, schema: schema.clone() }),
-        _ => Err(Error::Framing("registry answered a look-up without id or version")),
+        (Some(id), Some(version)) => Ok(RegisteredSchema {
+            id,
+            version,
+            schema: schema.clone(),
+        }),
+        _ => Err(Error::Framing(
+            "registry answered a look-up without id or version",
+        )),
     }
 }
 
@@ -114,20 +149,35 @@ mod tests {
 
     #[test]
     fn frame_round_trip() {
-        let schema = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"n","type":"long"}]}"#).unwrap();
-        let bytes = encode(258, &schema, Value::Record(vec![("n".into(), Value::Long(3))])).unwrap();
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"n","type":"long"}]}"#,
+        )
+        .unwrap();
+        let bytes = encode(
+            258,
+            &schema,
+            Value::Record(vec![("n".into(), Value::Long(3))]),
+        )
+        .unwrap();
         assert_eq!(&bytes[..5], &[0, 0, 0, 1, 2]);
         let (id, body) = unframe(&bytes).unwrap();
         assert_eq!(id, 258);
         let mut reader = body;
-        let value = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().unwrap().read_value(&mut reader).unwrap();
+        let value = apache_avro::reader::datum::GenericDatumReader::builder(&schema)
+            .build()
+            .unwrap()
+            .read_value(&mut reader)
+            .unwrap();
         assert_eq!(value, Value::Record(vec![("n".into(), Value::Long(3))]));
     }
 
     #[test]
     fn bad_frames_are_errors() {
         assert!(matches!(unframe(&[0, 0, 0]), Err(Error::Framing(_))));
-        assert!(matches!(unframe(&[1, 0, 0, 0, 1, 2]), Err(Error::Framing(_))));
+        assert!(matches!(
+            unframe(&[1, 0, 0, 0, 1, 2]),
+            Err(Error::Framing(_))
+        ));
     }
 
     #[test]

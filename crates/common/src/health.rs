@@ -75,7 +75,10 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
 async fn metrics(State(health): State<Health>) -> axum::response::Response {
     match health.render() {
         Ok(body) => (
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         )
             .into_response(),
@@ -95,9 +98,14 @@ mod tests {
     use tower::ServiceExt;
 
     async fn get_status(app: Router, path: &str) -> (StatusCode, String) {
-        let response = app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let response = app
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
@@ -109,7 +117,10 @@ mod tests {
         counter.inc();
         let app = router(health.clone());
         assert_eq!(get_status(app.clone(), "/healthz").await.0, StatusCode::OK);
-        assert_eq!(get_status(app.clone(), "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            get_status(app.clone(), "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         health.set_ready(true);
         assert_eq!(get_status(app.clone(), "/readyz").await.0, StatusCode::OK);
         let (status, body) = get_status(app, "/metrics").await;

@@ -77,19 +77,31 @@ pub enum Profile {
 #[derive(Clone, Debug, clap::Args)]
 pub struct KafkaArgs {
     /// Comma-separated `host:port` list of bootstrap brokers.
-    #[arg(long = "kafka-bootstrap-servers", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "localhost:9092")]
+    #[arg(
+        long = "kafka-bootstrap-servers",
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "localhost:9092"
+    )]
     pub bootstrap_servers: String,
     /// Security protocol.
     #[arg(long = "kafka-security-protocol", env = "KAFKA_SECURITY_PROTOCOL", value_enum, default_value_t = SecurityProtocol::Plaintext)]
     pub security_protocol: SecurityProtocol,
     /// SASL mechanism (with a `sasl_*` protocol).
-    #[arg(long = "kafka-sasl-mechanism", env = "KAFKA_SASL_MECHANISM", value_enum)]
+    #[arg(
+        long = "kafka-sasl-mechanism",
+        env = "KAFKA_SASL_MECHANISM",
+        value_enum
+    )]
     pub sasl_mechanism: Option<SaslMechanism>,
     /// SASL user name.
     #[arg(long = "kafka-sasl-username", env = "KAFKA_SASL_USERNAME")]
     pub sasl_username: Option<String>,
     /// SASL password.
-    #[arg(long = "kafka-sasl-password", env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long = "kafka-sasl-password",
+        env = "KAFKA_SASL_PASSWORD",
+        hide_env_values = true
+    )]
     pub sasl_password: Option<Secret>,
     /// PEM file with the CA certificates that sign the brokers' certificates (TLS).
     #[arg(long = "kafka-ssl-ca-location", env = "KAFKA_SSL_CA_LOCATION")]
@@ -224,7 +236,10 @@ impl KafkaArgs {
         config
             .set("partitioner", "murmur2_random")
             .set("linger.ms", settings.linger.as_millis().to_string())
-            .set("enable.idempotence", (settings.idempotent || settings.transactional_id.is_some()).to_string());
+            .set(
+                "enable.idempotence",
+                (settings.idempotent || settings.transactional_id.is_some()).to_string(),
+            );
         if let Some(id) = &settings.transactional_id {
             config.set("transactional.id", id);
         }
@@ -254,7 +269,11 @@ impl KafkaArgs {
             )
             .set(
                 "isolation.level",
-                if settings.read_committed { "read_committed" } else { "read_uncommitted" },
+                if settings.read_committed {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                },
             );
         if let Some(wait) = settings.fetch_wait_max {
             config.set("fetch.wait.max.ms", wait.as_millis().to_string());
@@ -284,7 +303,9 @@ impl KafkaArgs {
     pub fn admin(&self, client_id: &str) -> Result<AdminClient<DefaultClientContext>> {
         let mut config = self.base_config(client_id);
         self.apply_overrides(&mut config);
-        config.create().map_err(Error::kafka("creating admin client"))
+        config
+            .create()
+            .map_err(Error::kafka("creating admin client"))
     }
 }
 
@@ -308,8 +329,14 @@ pub async fn ensure_topic(
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
-        Some(Err((_, code))) => Err(Error::CreateTopic { topic: topic.to_owned(), reason: code.to_string() }),
-        None => Err(Error::CreateTopic { topic: topic.to_owned(), reason: "no result from broker".into() }),
+        Some(Err((_, code))) => Err(Error::CreateTopic {
+            topic: topic.to_owned(),
+            reason: code.to_string(),
+        }),
+        None => Err(Error::CreateTopic {
+            topic: topic.to_owned(),
+            reason: "no result from broker".into(),
+        }),
     }
 }
 
@@ -343,7 +370,10 @@ mod tests {
     fn test_profile_shortens_group_timeouts_only_when_asked() {
         let mut args = KafkaArgs::plaintext("b:9092");
         let settings = ConsumerSettings::new("c", Some("g".into()));
-        assert_eq!(args.consumer_config(&settings).get("session.timeout.ms"), None);
+        assert_eq!(
+            args.consumer_config(&settings).get("session.timeout.ms"),
+            None
+        );
         args.profile = Profile::Test;
         let config = args.consumer_config(&settings);
         assert_eq!(config.get("session.timeout.ms"), Some("6000"));

@@ -3,6 +3,8 @@
 //!
 //! Usage: `plain_json ADDR BODY_FILE`
 
+#![allow(clippy::unwrap_used)] // tests and tools: a failed unwrap is a failed run
+
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -12,7 +14,10 @@ use axum::routing::get;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let addr: SocketAddr = args.next().unwrap_or_else(|| "127.0.0.1:8089".into()).parse()?;
+    let addr: SocketAddr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:8089".into())
+        .parse()?;
     let body = match args.next() {
         Some(path) => std::fs::read_to_string(path)?,
         None => r#"{"schema":"\"int\""}"#.to_owned(),
@@ -20,7 +25,15 @@ async fn main() -> anyhow::Result<()> {
     let body: &'static str = Box::leak(body.into_boxed_str());
     let app = Router::new().route(
         "/schemas/ids/{id}",
-        get(move || async move { ([(header::CONTENT_TYPE, "application/vnd.schemaregistry.v1+json")], body) }),
+        get(move || async move {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/vnd.schemaregistry.v1+json",
+                )],
+                body,
+            )
+        }),
     );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await?;

@@ -31,7 +31,10 @@ struct Entry {
 pub async fn apply(config: &ApplyConfig) -> anyhow::Result<()> {
     let subjects = discover(&config.dir)?;
     if subjects.is_empty() {
-        bail!("no schemas found under {} (expected <topic>/v<N>.avsc)", config.dir.display());
+        bail!(
+            "no schemas found under {} (expected <topic>/v<N>.avsc)",
+            config.dir.display()
+        );
     }
     for entries in &subjects {
         check_locally(entries, config.compatibility)?;
@@ -41,16 +44,26 @@ pub async fn apply(config: &ApplyConfig) -> anyhow::Result<()> {
     for entries in &subjects {
         let subject = &entries[0].subject;
         if !config.dry_run {
-            client.put(&format!("/config/{subject}"), &json!({ "compatibility": config.compatibility.to_string() })).await?;
+            client
+                .put(
+                    &format!("/config/{subject}"),
+                    &json!({ "compatibility": config.compatibility.to_string() }),
+                )
+                .await?;
         }
         for entry in entries {
             let file = entry.path.display();
             if config.dry_run {
                 match client.lookup(entry).await? {
-                    Some((version, id)) => println!("{subject}\t{file}\talready registered: version {version}, id {id}"),
+                    Some((version, id)) => println!(
+                        "{subject}\t{file}\talready registered: version {version}, id {id}"
+                    ),
                     None => {
                         let answer = client
-                            .post(&format!("/compatibility/subjects/{subject}/versions?verbose=true"), &json!({ "schema": entry.text }))
+                            .post(
+                                &format!("/compatibility/subjects/{subject}/versions?verbose=true"),
+                                &json!({ "schema": entry.text }),
+                            )
                             .await?;
                         if answer["is_compatible"].as_bool() == Some(true) {
                             println!("{subject}\t{file}\twould be registered (compatible)");
@@ -61,15 +74,29 @@ pub async fn apply(config: &ApplyConfig) -> anyhow::Result<()> {
                     }
                 }
             } else {
-                let answer = client.post(&format!("/subjects/{subject}/versions"), &json!({ "schema": entry.text })).await?;
-                let id = answer["id"].as_u64().context("registry answered a registration without an id")?;
-                let (version, _) = client.lookup(entry).await?.context("a schema just registered was not found")?;
+                let answer = client
+                    .post(
+                        &format!("/subjects/{subject}/versions"),
+                        &json!({ "schema": entry.text }),
+                    )
+                    .await?;
+                let id = answer["id"]
+                    .as_u64()
+                    .context("registry answered a registration without an id")?;
+                let (version, _) = client
+                    .lookup(entry)
+                    .await?
+                    .context("a schema just registered was not found")?;
                 println!("{subject}\t{file}\tid {id}, version {version}");
             }
         }
     }
     if !failures.is_empty() {
-        bail!("{} schema(s) are incompatible:\n{}", failures.len(), failures.join("\n"));
+        bail!(
+            "{} schema(s) are incompatible:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
     Ok(())
 }
@@ -84,7 +111,11 @@ fn discover(dir: &Path) -> anyhow::Result<Vec<Vec<Entry>>> {
     topics.sort();
     let mut out = Vec::new();
     for topic_dir in topics {
-        let topic = topic_dir.file_name().and_then(|n| n.to_str()).context("topic folder name is not UTF-8")?.to_owned();
+        let topic = topic_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("topic folder name is not UTF-8")?
+            .to_owned();
         let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(&topic_dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter_map(|p| version_of(&p).map(|v| (v, p)))
@@ -92,9 +123,16 @@ fn discover(dir: &Path) -> anyhow::Result<Vec<Vec<Entry>>> {
         files.sort();
         let mut entries = Vec::new();
         for (_, path) in files {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let schema = Schema::parse_str(&text).with_context(|| format!("{} is not a valid Avro schema", path.display()))?;
-            entries.push(Entry { subject: format!("{topic}-value"), path, text, schema });
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let schema = Schema::parse_str(&text)
+                .with_context(|| format!("{} is not a valid Avro schema", path.display()))?;
+            entries.push(Entry {
+                subject: format!("{topic}-value"),
+                path,
+                text,
+                schema,
+            });
         }
         if !entries.is_empty() {
             out.push(entries);
@@ -114,10 +152,18 @@ fn version_of(path: &Path) -> Option<u32> {
 /// Each file must be compatible with the ones before it at `level`.
 fn check_locally(entries: &[Entry], level: Level) -> anyhow::Result<()> {
     for (i, entry) in entries.iter().enumerate() {
-        let earlier: Vec<(u32, &Schema)> = entries[..i].iter().enumerate().map(|(n, e)| (n as u32 + 1, &e.schema)).collect();
+        let earlier: Vec<(u32, &Schema)> = entries[..i]
+            .iter()
+            .enumerate()
+            .map(|(n, e)| (n as u32 + 1, &e.schema))
+            .collect();
         let messages = schema::check(level, &entry.schema, &earlier);
         if !messages.is_empty() {
-            bail!("{} breaks {level} compatibility with the files before it: {}", entry.path.display(), messages.join("; "));
+            bail!(
+                "{} breaks {level} compatibility with the files before it: {}",
+                entry.path.display(),
+                messages.join("; ")
+            );
         }
     }
     Ok(())
@@ -133,33 +179,58 @@ struct Client {
 impl Client {
     fn new(config: &ApplyConfig) -> anyhow::Result<Self> {
         let registry = &config.registry;
-        let base = registry.urls.first().context("no registry URL")?.trim_end_matches('/').to_owned();
+        let base = registry
+            .urls
+            .first()
+            .context("no registry URL")?
+            .trim_end_matches('/')
+            .to_owned();
         let auth = if let Some(token) = &registry.token {
             Some(format!("Bearer {}", token.expose()))
         } else {
             registry.user.as_ref().map(|user| {
                 use base64::Engine;
-                let password = registry.password.as_ref().map(|p| p.expose()).unwrap_or_default();
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+                let password = registry
+                    .password
+                    .as_ref()
+                    .map(|p| p.expose())
+                    .unwrap_or_default();
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                )
             })
         };
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(registry.timeout_secs)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(registry.timeout_secs))
+            .build()?;
         Ok(Self { http, base, auth })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, body: &Value) -> anyhow::Result<(StatusCode, Value)> {
-        let mut request = request.header("content-type", crate::error::CONTENT_TYPE).body(body.to_string());
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        body: &Value,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut request = request
+            .header("content-type", crate::error::CONTENT_TYPE)
+            .body(body.to_string());
         if let Some(auth) = &self.auth {
             request = request.header("authorization", auth);
         }
-        let response = request.send().await.with_context(|| format!("calling the schema registry at {}", self.base))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling the schema registry at {}", self.base))?;
         let status = response.status();
         let value = response.json::<Value>().await.unwrap_or(Value::Null);
         Ok((status, value))
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let (status, value) = self.send(self.http.post(format!("{}{path}", self.base)), body).await?;
+        let (status, value) = self
+            .send(self.http.post(format!("{}{path}", self.base)), body)
+            .await?;
         if !status.is_success() {
             bail!("POST {path} answered {status}: {value}");
         }
@@ -167,7 +238,9 @@ impl Client {
     }
 
     async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let (status, value) = self.send(self.http.put(format!("{}{path}", self.base)), body).await?;
+        let (status, value) = self
+            .send(self.http.put(format!("{}{path}", self.base)), body)
+            .await?;
         if !status.is_success() {
             bail!("PUT {path} answered {status}: {value}");
         }
@@ -177,7 +250,12 @@ impl Client {
     /// `(version, id)` of the entry's schema under its subject, or `None` if not registered.
     async fn lookup(&self, entry: &Entry) -> anyhow::Result<Option<(u64, u64)>> {
         let path = format!("/subjects/{}", entry.subject);
-        let (status, value) = self.send(self.http.post(format!("{}{path}", self.base)), &json!({ "schema": entry.text })).await?;
+        let (status, value) = self
+            .send(
+                self.http.post(format!("{}{path}", self.base)),
+                &json!({ "schema": entry.text }),
+            )
+            .await?;
         match status {
             s if s.is_success() => Ok(value["version"].as_u64().zip(value["id"].as_u64())),
             StatusCode::NOT_FOUND => Ok(None),

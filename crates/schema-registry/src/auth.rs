@@ -41,14 +41,22 @@ impl Auth {
     }
 
     fn accepts(&self, authorization: Option<&str>) -> bool {
-        let Some(value) = authorization else { return false };
+        let Some(value) = authorization else {
+            return false;
+        };
         let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
         if scheme.eq_ignore_ascii_case("bearer") {
-            return self.token.as_ref().is_some_and(|t| same(t.expose().as_bytes(), credentials.trim().as_bytes()));
+            return self
+                .token
+                .as_ref()
+                .is_some_and(|t| same(t.expose().as_bytes(), credentials.trim().as_bytes()));
         }
         if scheme.eq_ignore_ascii_case("basic") {
-            let Some((user, password)) = &self.basic else { return false };
-            let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim()) else {
+            let Some((user, password)) = &self.basic else {
+                return false;
+            };
+            let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim())
+            else {
                 return false;
             };
             let expected = format!("{user}:{}", password.expose());
@@ -74,9 +82,13 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// Middleware: answers 401 when a protected request lacks valid credentials.
 pub async fn require_auth(State(auth): State<Auth>, request: Request, next: Next) -> Response {
-    let protected = auth.enabled() && (auth.scope == Scope::All || is_write(request.method(), request.uri().path()));
+    let protected = auth.enabled()
+        && (auth.scope == Scope::All || is_write(request.method(), request.uri().path()));
     if protected {
-        let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let header = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         if !auth.accepts(header) {
             return ApiError::unauthorized().into_response();
         }
@@ -90,7 +102,11 @@ mod tests {
 
     #[test]
     fn accepts_only_matching_credentials() {
-        let auth = Auth { token: Some(Secret::new("tok")), basic: Some(("u".into(), Secret::new("p"))), scope: Scope::Writes };
+        let auth = Auth {
+            token: Some(Secret::new("tok")),
+            basic: Some(("u".into(), Secret::new("p"))),
+            scope: Scope::Writes,
+        };
         assert!(auth.accepts(Some("Bearer tok")));
         assert!(!auth.accepts(Some("Bearer to")));
         assert!(!auth.accepts(None));
@@ -103,7 +119,10 @@ mod tests {
     fn writes_are_recognised() {
         assert!(is_write(&Method::POST, "/subjects/a/versions"));
         assert!(!is_write(&Method::POST, "/subjects/a"));
-        assert!(!is_write(&Method::POST, "/compatibility/subjects/a/versions"));
+        assert!(!is_write(
+            &Method::POST,
+            "/compatibility/subjects/a/versions"
+        ));
         assert!(is_write(&Method::DELETE, "/subjects/a"));
         assert!(is_write(&Method::PUT, "/config"));
         assert!(!is_write(&Method::GET, "/schemas/ids/1"));

@@ -48,8 +48,13 @@ pub struct ServeConfig {
     /// How long a write waits for Kafka before answering 500 (seconds).
     #[arg(long, env = "SCHEMA_REGISTRY_STORE_TIMEOUT_SECS", default_value_t = 10)]
     pub store_timeout_secs: u64,
-    /// Longest time one HTTP request may take (seconds).
-    #[arg(long, env = "SCHEMA_REGISTRY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    /// Longest time a request with a body (registration, look-up, check, config) may take
+    /// (seconds); requests without a body are bounded by the store timeout.
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
     pub request_timeout_secs: u64,
     /// Bearer token accepted on protected endpoints (enables authentication).
     #[arg(long, env = "SCHEMA_REGISTRY_AUTH_TOKEN", hide_env_values = true)]
@@ -58,7 +63,12 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEMA_REGISTRY_AUTH_USER", requires = "auth_password")]
     pub auth_user: Option<String>,
     /// Basic-auth password.
-    #[arg(long, env = "SCHEMA_REGISTRY_AUTH_PASSWORD", hide_env_values = true, requires = "auth_user")]
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_AUTH_PASSWORD",
+        hide_env_values = true,
+        requires = "auth_user"
+    )]
     pub auth_password: Option<Secret>,
     /// Which endpoints need credentials when authentication is on.
     #[arg(long, env = "SCHEMA_REGISTRY_AUTH_SCOPE", value_enum, default_value_t = Scope::Writes)]
@@ -93,7 +103,15 @@ mod tests {
 
     #[test]
     fn cli_parses_both_commands() {
-        let cli = Cli::try_parse_from(["schema-registry", "serve", "--listen", "127.0.0.1:0", "--auth-token", "t"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "schema-registry",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-token",
+            "t",
+        ])
+        .unwrap();
         match cli.command {
             Command::Serve(s) => {
                 assert_eq!(s.topic, "_schemas");
@@ -101,8 +119,25 @@ mod tests {
             }
             Command::Apply(_) => panic!("expected serve"),
         }
-        let cli = Cli::try_parse_from(["schema-registry", "apply", "--dry-run", "--compatibility", "full"]).unwrap();
-        assert!(matches!(cli.command, Command::Apply(ApplyConfig { dry_run: true, compatibility: Level::Full, .. })));
-        assert!(Cli::try_parse_from(["schema-registry", "serve", "--auth-user", "u"]).is_err(), "user needs a password");
+        let cli = Cli::try_parse_from([
+            "schema-registry",
+            "apply",
+            "--dry-run",
+            "--compatibility",
+            "full",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Apply(ApplyConfig {
+                dry_run: true,
+                compatibility: Level::Full,
+                ..
+            })
+        ));
+        assert!(
+            Cli::try_parse_from(["schema-registry", "serve", "--auth-user", "u"]).is_err(),
+            "user needs a password"
+        );
     }
 }

@@ -27,7 +27,9 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
     /// The store topic has the wrong number of partitions.
-    #[error("topic {topic} must have exactly one partition to be a total order, it has {partitions}")]
+    #[error(
+        "topic {topic} must have exactly one partition to be a total order, it has {partitions}"
+    )]
     TopicLayout {
         /// Topic.
         topic: String,
@@ -67,27 +69,45 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 40401
     pub fn subject_not_found(subject: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 40401, format!("Subject '{subject}' not found."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40401,
+            format!("Subject '{subject}' not found."),
+        )
     }
     /// 40402
     pub fn version_not_found(subject: &str, version: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 40402, format!("Version {version} not found for subject '{subject}'."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40402,
+            format!("Version {version} not found for subject '{subject}'."),
+        )
     }
     /// 40403
     pub fn schema_not_found(what: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 40403, format!("Schema {what} not found."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40403,
+            format!("Schema {what} not found."),
+        )
     }
     /// 40404
     pub fn subject_soft_deleted(subject: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             40404,
-            format!("Subject '{subject}' was soft deleted. Set permanent=true to delete permanently."),
+            format!(
+                "Subject '{subject}' was soft deleted. Set permanent=true to delete permanently."
+            ),
         )
     }
     /// 40405
@@ -103,7 +123,9 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             40406,
-            format!("Subject '{subject}' Version {version} was soft deleted. Set permanent=true to delete permanently."),
+            format!(
+                "Subject '{subject}' Version {version} was soft deleted. Set permanent=true to delete permanently."
+            ),
         )
     }
     /// 40407
@@ -111,7 +133,9 @@ impl ApiError {
         Self::new(
             StatusCode::NOT_FOUND,
             40407,
-            format!("Subject '{subject}' Version {version} was not deleted first before being permanently deleted."),
+            format!(
+                "Subject '{subject}' Version {version} was not deleted first before being permanently deleted."
+            ),
         )
     }
     /// 40408
@@ -124,7 +148,11 @@ impl ApiError {
     }
     /// 40409
     pub fn subject_mode_not_configured(subject: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, 40409, format!("Subject '{subject}' does not have subject-level mode configured."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40409,
+            format!("Subject '{subject}' does not have subject-level mode configured."),
+        )
     }
     /// 42201
     pub fn invalid_schema(message: impl Into<String>) -> Self {
@@ -157,7 +185,9 @@ impl ApiError {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             42206,
-            format!("One or more references exist to the schema {{subject={subject}, version={version}}}."),
+            format!(
+                "One or more references exist to the schema {{subject={subject}, version={version}}}."
+            ),
         )
     }
     /// 409
@@ -165,7 +195,10 @@ impl ApiError {
         Self::new(
             StatusCode::CONFLICT,
             409,
-            format!("Schema being registered is incompatible with an earlier schema for subject: {}", messages.join("; ")),
+            format!(
+                "Schema being registered is incompatible with an earlier schema for subject: {}",
+                messages.join("; ")
+            ),
         )
     }
     /// 400: a malformed body.
@@ -178,7 +211,11 @@ impl ApiError {
     }
     /// 401
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, 401, "Unauthorized: this endpoint needs valid credentials.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            401,
+            "Unauthorized: this endpoint needs valid credentials.",
+        )
     }
     /// 404 for an unknown route.
     pub fn no_route() -> Self {
@@ -186,7 +223,11 @@ impl ApiError {
     }
     /// 405
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, 405, "HTTP 405 Method Not Allowed")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            405,
+            "HTTP 405 Method Not Allowed",
+        )
     }
     /// 50001
     pub fn store(message: impl Into<String>) -> Self {
@@ -203,7 +244,11 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         tracing::error!(%error, "Store error while serving a request.");
         match error {
-            Error::Timeout(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, 50002, "Operation timed out"),
+            Error::Timeout(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                50002,
+                "Operation timed out",
+            ),
             _ => Self::store("Error in the backend data store"),
         }
     }
@@ -214,7 +259,8 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(code = self.code, message = %self.message, "Answered with a server error.");
         }
-        let body = serde_json::json!({ "error_code": self.code, "message": self.message }).to_string();
+        let body =
+            serde_json::json!({ "error_code": self.code, "message": self.message }).to_string();
         (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
     }
 }

@@ -48,10 +48,22 @@ pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Dura
         .route("/subjects", get(list_subjects))
         .route("/subjects/{subject}", delete(delete_subject))
         .route("/subjects/{subject}/versions", get(list_versions))
-        .route("/subjects/{subject}/versions/{version}", get(get_version).delete(delete_version))
-        .route("/subjects/{subject}/versions/{version}/schema", get(get_version_schema))
-        .route("/subjects/{subject}/versions/{version}/referencedby", get(referenced_by))
-        .route("/config", get(get_global_config).delete(delete_global_config))
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(get_version).delete(delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(get_version_schema),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(referenced_by),
+        )
+        .route(
+            "/config",
+            get(get_global_config).delete(delete_global_config),
+        )
         .route("/config/{subject}", get(get_config).delete(delete_config))
         .route("/mode", get(get_global_mode))
         .route("/mode/{subject}", get(get_mode).delete(delete_mode));
@@ -60,13 +72,22 @@ pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Dura
     let writes = Router::new()
         .route("/subjects/{subject}", post(lookup))
         .route("/subjects/{subject}/versions", post(register))
-        .route("/compatibility/subjects/{subject}/versions", post(check_all))
-        .route("/compatibility/subjects/{subject}/versions/{version}", post(check_one))
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(check_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(check_one),
+        )
         .route("/config", put(put_global_config))
         .route("/config/{subject}", put(put_config))
         .route("/mode", put(put_global_mode))
         .route("/mode/{subject}", put(put_mode))
-        .route_layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout));
+        .route_layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ));
     let api = reads
         .merge(writes)
         .fallback(|| async { ApiError::no_route() })
@@ -74,7 +95,11 @@ pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Dura
         .with_state(state);
     let requests = &state.metrics().requests;
     // Every middleware costs on the hot read path: add the auth check only when it is on.
-    let api = if auth.enabled() { api.layer(middleware::from_fn_with_state(auth, require_auth)) } else { api };
+    let api = if auth.enabled() {
+        api.layer(middleware::from_fn_with_state(auth, require_auth))
+    } else {
+        api
+    };
     api.merge(rivulet_common::health::router(health))
         .layer(CountRequestsLayer(requests))
         .layer(TraceLayer::new_for_http())
@@ -89,7 +114,8 @@ fn raw(body: impl Into<axum::body::Body>) -> Response {
 }
 
 fn found_json(f: &Found) -> Value {
-    let mut v = json!({ "subject": f.subject, "version": f.version, "id": f.id, "schema": f.schema });
+    let mut v =
+        json!({ "subject": f.subject, "version": f.version, "id": f.id, "schema": f.schema });
     if !f.references.is_empty() {
         v["references"] = json!(f.references);
     }
@@ -104,7 +130,9 @@ pub struct Params(HashMap<String, String>);
 
 impl Params {
     fn flag(&self, name: &str) -> bool {
-        self.0.get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        self.0
+            .get(name)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
     fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
@@ -115,7 +143,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        Ok(Params(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+        Ok(Params(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
     }
 }
 
@@ -139,7 +171,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 }
 
 fn parse_id(text: &str) -> Result<u32, ApiError> {
-    text.parse::<u32>().map_err(|_| ApiError::schema_not_found(format!("id '{text}'")))
+    text.parse::<u32>()
+        .map_err(|_| ApiError::schema_not_found(format!("id '{text}'")))
 }
 
 async fn list_schemas(State(app): State<AppState>, params: Params) -> ApiResult {
@@ -147,9 +180,21 @@ async fn list_schemas(State(app): State<AppState>, params: Params) -> ApiResult 
     let (deleted, latest_only) = (params.flag("deleted"), params.flag("latestOnly"));
     let state = app.read();
     let mut out = Vec::new();
-    for subject in state.subjects(deleted).into_iter().filter(|s| s.starts_with(prefix)) {
-        let versions = state.versions(subject).into_iter().flatten().filter(|(_, v)| deleted || !v.deleted);
-        let versions: Vec<_> = if latest_only { versions.last().into_iter().collect() } else { versions.collect() };
+    for subject in state
+        .subjects(deleted)
+        .into_iter()
+        .filter(|s| s.starts_with(prefix))
+    {
+        let mut versions = state
+            .versions(subject)
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| deleted || !v.deleted);
+        let versions: Vec<_> = if latest_only {
+            versions.next_back().into_iter().collect()
+        } else {
+            versions.collect()
+        };
         for (n, v) in versions {
             if let Some(s) = state.any_schema(v.id) {
                 out.push(json!({ "subject": subject, "version": n, "id": v.id, "schema": s.parsed.canonical }));
@@ -162,7 +207,11 @@ async fn list_schemas(State(app): State<AppState>, params: Params) -> ApiResult 
 async fn schema_by_id(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
     let body = app
-        .fresh(|s| s.schema(id).map(|s| s.body).ok_or_else(|| ApiError::schema_not_found(id)))
+        .fresh(|s| {
+            s.schema(id)
+                .map(|s| s.body)
+                .ok_or_else(|| ApiError::schema_not_found(id))
+        })
         .await?;
     Ok(raw(body))
 }
@@ -170,30 +219,48 @@ async fn schema_by_id(State(app): State<AppState>, Path(id): Path<String>) -> Ap
 async fn schema_text_by_id(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
     let text = app
-        .fresh(|s| s.schema(id).map(|s| s.parsed.canonical.clone()).ok_or_else(|| ApiError::schema_not_found(id)))
+        .fresh(|s| {
+            s.schema(id)
+                .map(|s| s.parsed.canonical.clone())
+                .ok_or_else(|| ApiError::schema_not_found(id))
+        })
         .await?;
     Ok(raw(text))
 }
 
-async fn id_versions(State(app): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
+async fn id_versions(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     let list = app
         .fresh(|s| {
             s.schema(id).ok_or_else(|| ApiError::schema_not_found(id))?;
-            Ok(s.usages(id, deleted).into_iter().map(|(s, v)| json!({ "subject": s, "version": v })).collect::<Vec<_>>())
+            Ok(s.usages(id, deleted)
+                .into_iter()
+                .map(|(s, v)| json!({ "subject": s, "version": v }))
+                .collect::<Vec<_>>())
         })
         .await?;
     Ok(reply(Value::Array(list)))
 }
 
-async fn id_subjects(State(app): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
+async fn id_subjects(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     let mut list = app
         .fresh(|s| {
             s.schema(id).ok_or_else(|| ApiError::schema_not_found(id))?;
-            Ok(s.usages(id, deleted).into_iter().map(|(s, _)| s.to_owned()).collect::<Vec<_>>())
+            Ok(s.usages(id, deleted)
+                .into_iter()
+                .map(|(s, _)| s.to_owned())
+                .collect::<Vec<_>>())
         })
         .await?;
     list.dedup();
@@ -203,11 +270,19 @@ async fn id_subjects(State(app): State<AppState>, Path(id): Path<String>, params
 async fn list_subjects(State(app): State<AppState>, params: Params) -> ApiResult {
     let prefix = params.get("subjectPrefix").unwrap_or_default();
     let state = app.read();
-    let subjects: Vec<&str> = state.subjects(params.flag("deleted")).into_iter().filter(|s| s.starts_with(prefix)).collect();
+    let subjects: Vec<&str> = state
+        .subjects(params.flag("deleted"))
+        .into_iter()
+        .filter(|s| s.starts_with(prefix))
+        .collect();
     Ok(reply(json!(subjects)))
 }
 
-async fn list_versions(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
+async fn list_versions(
+    State(app): State<AppState>,
+    Path(subject): Path<String>,
+    params: Params,
+) -> ApiResult {
     let deleted = params.flag("deleted");
     let list = app
         .fresh(|s| {
@@ -218,13 +293,21 @@ async fn list_versions(State(app): State<AppState>, Path(subject): Path<String>,
                 .filter(|(_, v)| deleted || !v.deleted)
                 .map(|(n, _)| *n)
                 .collect();
-            if list.is_empty() { Err(ApiError::subject_not_found(&subject)) } else { Ok(list) }
+            if list.is_empty() {
+                Err(ApiError::subject_not_found(&subject))
+            } else {
+                Ok(list)
+            }
         })
         .await?;
     Ok(reply(json!(list)))
 }
 
-async fn register(State(app): State<AppState>, Path(subject): Path<String>, Body(sub): Body<Submission>) -> ApiResult {
+async fn register(
+    State(app): State<AppState>,
+    Path(subject): Path<String>,
+    Body(sub): Body<Submission>,
+) -> ApiResult {
     let id = app.register(&subject, &sub).await?;
     Ok(reply(json!({ "id": id })))
 }
@@ -239,8 +322,14 @@ async fn lookup(
     Ok(reply(found_json(&found)))
 }
 
-async fn delete_subject(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
-    let versions = app.delete_subject(&subject, params.flag("permanent")).await?;
+async fn delete_subject(
+    State(app): State<AppState>,
+    Path(subject): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let versions = app
+        .delete_subject(&subject, params.flag("permanent"))
+        .await?;
     Ok(reply(json!(versions)))
 }
 
@@ -264,10 +353,15 @@ async fn get_version_schema(
     Ok(raw(found.schema))
 }
 
-async fn referenced_by(State(app): State<AppState>, Path((subject, version)): Path<(String, String)>) -> ApiResult {
+async fn referenced_by(
+    State(app): State<AppState>,
+    Path((subject, version)): Path<(String, String)>,
+) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
     let found = app.version(&subject, spec, false).await?;
-    Ok(reply(json!(app.read().referencing_ids(&subject, found.version))))
+    Ok(reply(json!(
+        app.read().referencing_ids(&subject, found.version)
+    )))
 }
 
 async fn delete_version(
@@ -276,7 +370,9 @@ async fn delete_version(
     params: Params,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
-    let n = app.delete_version(&subject, spec, params.flag("permanent")).await?;
+    let n = app
+        .delete_version(&subject, spec, params.flag("permanent"))
+        .await?;
     Ok(reply(json!(n)))
 }
 
@@ -323,7 +419,11 @@ impl ConfigUpdate {
             .compatibility
             .as_deref()
             .or(self.compatibility_level.as_deref())
-            .ok_or_else(|| ApiError::invalid_level("Missing compatibility level: send {\"compatibility\": \"FULL\"}."))?;
+            .ok_or_else(|| {
+                ApiError::invalid_level(
+                    "Missing compatibility level: send {\"compatibility\": \"FULL\"}.",
+                )
+            })?;
         text.parse().map_err(ApiError::invalid_level)
     }
 }
@@ -333,7 +433,10 @@ async fn get_global_config(State(app): State<AppState>) -> ApiResult {
     Ok(reply(json!({ "compatibilityLevel": level })))
 }
 
-async fn put_global_config(State(app): State<AppState>, Body(update): Body<ConfigUpdate>) -> ApiResult {
+async fn put_global_config(
+    State(app): State<AppState>,
+    Body(update): Body<ConfigUpdate>,
+) -> ApiResult {
     let level = update.level()?;
     app.set_level(None, level).await?;
     Ok(reply(json!({ "compatibility": level })))
@@ -344,7 +447,11 @@ async fn delete_global_config(State(app): State<AppState>) -> ApiResult {
     Ok(reply(json!({ "compatibilityLevel": previous })))
 }
 
-async fn get_config(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
+async fn get_config(
+    State(app): State<AppState>,
+    Path(subject): Path<String>,
+    params: Params,
+) -> ApiResult {
     let default_to_global = params.flag("defaultToGlobal");
     let level = app
         .fresh(|s| match s.subject_level(&subject) {
@@ -356,7 +463,11 @@ async fn get_config(State(app): State<AppState>, Path(subject): Path<String>, pa
     Ok(reply(json!({ "compatibilityLevel": level })))
 }
 
-async fn put_config(State(app): State<AppState>, Path(subject): Path<String>, Body(update): Body<ConfigUpdate>) -> ApiResult {
+async fn put_config(
+    State(app): State<AppState>,
+    Path(subject): Path<String>,
+    Body(update): Body<ConfigUpdate>,
+) -> ApiResult {
     let level = update.level()?;
     app.set_level(Some(&subject), level).await?;
     Ok(reply(json!({ "compatibility": level })))
@@ -374,22 +485,35 @@ struct ModeUpdate {
 
 impl ModeUpdate {
     fn mode(&self) -> Result<Mode, ApiError> {
-        let text = self.mode.as_deref().ok_or_else(|| ApiError::invalid_mode("Missing mode: send {\"mode\": \"IMPORT\"}."))?;
+        let text = self
+            .mode
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_mode("Missing mode: send {\"mode\": \"IMPORT\"}."))?;
         text.parse().map_err(ApiError::invalid_mode)
     }
 }
 
 async fn get_global_mode(State(app): State<AppState>) -> ApiResult {
-    Ok(reply(json!({ "mode": app.read().global_mode().unwrap_or_default() })))
+    Ok(reply(
+        json!({ "mode": app.read().global_mode().unwrap_or_default() }),
+    ))
 }
 
-async fn put_global_mode(State(app): State<AppState>, params: Params, Body(update): Body<ModeUpdate>) -> ApiResult {
+async fn put_global_mode(
+    State(app): State<AppState>,
+    params: Params,
+    Body(update): Body<ModeUpdate>,
+) -> ApiResult {
     let mode = update.mode()?;
     app.set_mode(None, mode, params.flag("force")).await?;
     Ok(reply(json!({ "mode": mode })))
 }
 
-async fn get_mode(State(app): State<AppState>, Path(subject): Path<String>, params: Params) -> ApiResult {
+async fn get_mode(
+    State(app): State<AppState>,
+    Path(subject): Path<String>,
+    params: Params,
+) -> ApiResult {
     let default_to_global = params.flag("defaultToGlobal");
     let mode = app
         .fresh(|s| match s.subject_mode(&subject) {
@@ -408,7 +532,8 @@ async fn put_mode(
     Body(update): Body<ModeUpdate>,
 ) -> ApiResult {
     let mode = update.mode()?;
-    app.set_mode(Some(&subject), mode, params.flag("force")).await?;
+    app.set_mode(Some(&subject), mode, params.flag("force"))
+        .await?;
     Ok(reply(json!({ "mode": mode })))
 }
 

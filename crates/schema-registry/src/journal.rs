@@ -46,14 +46,26 @@ impl Journal {
         let admin = kafka.admin("schema-registry-admin")?;
         // Delete policy with infinite retention, not compaction: rejected claims share keys with
         // the claims that beat them, and compaction could keep the loser.
-        ensure_topic(&admin, topic, 1, &[("cleanup.policy", "delete"), ("retention.ms", "-1"), ("retention.bytes", "-1")])
-            .await?;
+        ensure_topic(
+            &admin,
+            topic,
+            1,
+            &[
+                ("cleanup.policy", "delete"),
+                ("retention.ms", "-1"),
+                ("retention.bytes", "-1"),
+            ],
+        )
+        .await?;
         let mut settings = ProducerSettings::new("schema-registry");
         settings.linger = Duration::ZERO;
         let producer = kafka.producer(&settings)?;
         let partitions = partition_count(&producer, topic, timeout).await?;
         if partitions != 1 {
-            return Err(Error::TopicLayout { topic: topic.to_owned(), partitions });
+            return Err(Error::TopicLayout {
+                topic: topic.to_owned(),
+                partitions,
+            });
         }
         let mut reader = ConsumerSettings::new("schema-registry-reader", None);
         // A writer waits for its own record to come back: keep that wait short.
@@ -62,10 +74,16 @@ impl Journal {
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset(topic, 0, Offset::Beginning)
-            .map_err(|source| Error::Kafka { context: "assigning _schemas", source })?;
+            .map_err(|source| Error::Kafka {
+                context: "assigning _schemas",
+                source,
+            })?;
         consumer
             .assign(&assignment)
-            .map_err(|source| Error::Kafka { context: "assigning _schemas", source })?;
+            .map_err(|source| Error::Kafka {
+                context: "assigning _schemas",
+                source,
+            })?;
         let (tx, rx) = watch::channel(0i64);
         let task = tokio::spawn(async move {
             loop {
@@ -85,7 +103,11 @@ impl Journal {
                                     }
                                     Applied::Rejected(reason) => {
                                         metrics.records_rejected.inc();
-                                        tracing::debug!(offset, reason, "Rejected a conflicting claim.");
+                                        tracing::debug!(
+                                            offset,
+                                            reason,
+                                            "Rejected a conflicting claim."
+                                        );
                                     }
                                 }
                                 metrics.schemas.set(state.schema_count() as i64);
@@ -105,19 +127,32 @@ impl Journal {
                 }
             }
         });
-        Ok((Journal { producer, topic: topic.to_owned(), applied: rx, timeout }, task))
+        Ok((
+            Journal {
+                producer,
+                topic: topic.to_owned(),
+                applied: rx,
+                timeout,
+            },
+            task,
+        ))
     }
 
     /// Appends `record` and returns its offset.
     pub async fn append(&self, record: &Record) -> Result<i64> {
         let (key, value) = record.encode();
-        let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic).partition(0).key(&key);
+        let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic)
+            .partition(0)
+            .key(&key);
         if let Some(value) = &value {
             message = message.payload(value);
         }
         match self.producer.send(message, self.timeout).await {
             Ok(delivery) => Ok(delivery.offset),
-            Err((source, _)) => Err(Error::Kafka { context: "appending to _schemas", source }),
+            Err((source, _)) => Err(Error::Kafka {
+                context: "appending to _schemas",
+                source,
+            }),
         }
     }
 
@@ -140,10 +175,15 @@ impl Journal {
         let producer = self.producer.clone();
         let topic = self.topic.clone();
         let timeout = self.timeout;
-        let (_, high) = tokio::task::spawn_blocking(move || producer.client().fetch_watermarks(&topic, 0, timeout))
-            .await
-            .map_err(|_| Error::ReaderStopped)?
-            .map_err(|source| Error::Kafka { context: "reading the _schemas high watermark", source })?;
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_watermarks(&topic, 0, timeout)
+        })
+        .await
+        .map_err(|_| Error::ReaderStopped)?
+        .map_err(|source| Error::Kafka {
+            context: "reading the _schemas high watermark",
+            source,
+        })?;
         self.wait_until(high).await
     }
 
@@ -153,15 +193,26 @@ impl Journal {
     }
 }
 
-async fn partition_count(producer: &FutureProducer, topic: &str, timeout: Duration) -> Result<usize> {
+async fn partition_count(
+    producer: &FutureProducer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<usize> {
     let producer = producer.clone();
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
         let metadata = producer
             .client()
             .fetch_metadata(Some(&topic), timeout)
-            .map_err(|source| Error::Kafka { context: "reading _schemas metadata", source })?;
-        Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0))
+            .map_err(|source| Error::Kafka {
+                context: "reading _schemas metadata",
+                source,
+            })?;
+        Ok(metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0))
     })
     .await
     .map_err(|_| Error::ReaderStopped)?

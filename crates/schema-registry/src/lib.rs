@@ -53,8 +53,7 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let metrics = Metrics::register(&health);
     let state = Arc::new(ShardedLock::new(state::State::default()));
     let timeout = Duration::from_secs(config.store_timeout_secs);
-    let (journal, reader) =
-        Journal::open(
+    let (journal, reader) = Journal::open(
         &config.kafka,
         &config.topic,
         timeout,
@@ -67,10 +66,23 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let claim_delay = config.test_claim_delay_ms.map(Duration::from_millis);
     // Leaked on purpose: the registry lives until the process exits, and handlers then share
     // it as a plain reference instead of cloning an `Arc` (a contended atomic) per request.
-    let registry: &'static Registry = Box::leak(Box::new(Registry::new(state, journal, metrics.clone(), claim_delay)));
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new(
+        state,
+        journal,
+        metrics.clone(),
+        claim_delay,
+    )));
 
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Listen { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| Error::Listen { addr: config.listen, source })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen {
+        addr: config.listen,
+        source,
+    })?;
     tracing::info!(%addr, topic = %config.topic, "Schema registry listening.");
 
     // Ready once the log written before start-up has been applied.
@@ -81,7 +93,10 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
             match catch_up.sync().await {
                 Ok(()) => {
                     ready.set_ready(true);
-                    tracing::info!(offset = catch_up.position(), "Caught up with the schema log.");
+                    tracing::info!(
+                        offset = catch_up.position(),
+                        "Caught up with the schema log."
+                    );
                     break;
                 }
                 Err(_) if catch_up_token.is_cancelled() => break,

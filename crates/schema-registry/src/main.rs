@@ -11,8 +11,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
             let token = rivulet_common::shutdown_token();
-            rivulet_schema_registry::run(config, token).await.context("schema registry failed")
+            rivulet_schema_registry::run(config, token)
+                .await
+                .context("schema registry failed")
         }
-        Command::Apply(config) => rivulet_schema_registry::apply(&config).await.context("schemas apply failed"),
+        Command::Apply(config) => rivulet_schema_registry::apply(&config)
+            .await
+            .context("schemas apply failed"),
     }
 }

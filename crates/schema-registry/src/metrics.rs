@@ -46,7 +46,12 @@ impl std::hash::Hash for Route {
 
 impl EncodeLabelSet for RequestLabels {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> Result<(), std::fmt::Error> {
-        [("method", self.method.as_str()), ("route", self.route.as_str()), ("status", self.status.as_str())].encode(encoder)
+        [
+            ("method", self.method.as_str()),
+            ("route", self.route.as_str()),
+            ("status", self.status.as_str()),
+        ]
+        .encode(encoder)
     }
 }
 
@@ -76,14 +81,42 @@ impl Metrics {
     pub fn register(health: &Health) -> Self {
         let m = Self::default();
         health.with_registry(|r| {
-            r.register("registrations", "New schema versions registered by this replica", m.registrations.clone());
-            r.register("claim_conflicts", "Registration claims that lost to an earlier claim", m.claim_conflicts.clone());
-            r.register("log_records_applied", "_schemas records applied", m.records_applied.clone());
-            r.register("log_records_rejected", "_schemas records rejected as conflicting", m.records_rejected.clone());
-            r.register("log_records_malformed", "_schemas records skipped as undecodable", m.records_malformed.clone());
-            r.register("log_offset", "Next _schemas offset to apply", m.log_offset.clone());
+            r.register(
+                "registrations",
+                "New schema versions registered by this replica",
+                m.registrations.clone(),
+            );
+            r.register(
+                "claim_conflicts",
+                "Registration claims that lost to an earlier claim",
+                m.claim_conflicts.clone(),
+            );
+            r.register(
+                "log_records_applied",
+                "_schemas records applied",
+                m.records_applied.clone(),
+            );
+            r.register(
+                "log_records_rejected",
+                "_schemas records rejected as conflicting",
+                m.records_rejected.clone(),
+            );
+            r.register(
+                "log_records_malformed",
+                "_schemas records skipped as undecodable",
+                m.records_malformed.clone(),
+            );
+            r.register(
+                "log_offset",
+                "Next _schemas offset to apply",
+                m.log_offset.clone(),
+            );
             r.register("schemas", "Distinct schema ids", m.schemas.clone());
-            r.register("http_requests", "HTTP requests by method, route and status", m.requests.clone());
+            r.register(
+                "http_requests",
+                "HTTP requests by method, route and status",
+                m.requests.clone(),
+            );
         });
         m
     }
@@ -102,7 +135,10 @@ pub struct CountRequestsLayer(pub &'static Family<RequestLabels, Counter>);
 impl<S> tower::Layer<S> for CountRequestsLayer {
     type Service = CountRequests<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        CountRequests { inner, requests: self.0 }
+        CountRequests {
+            inner,
+            requests: self.0,
+        }
     }
 }
 
@@ -121,14 +157,21 @@ where
     type Error = S::Error;
     type Future = Counted<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         let method = request.method().clone();
         let route = Route(request.extensions().get::<MatchedPath>().cloned());
-        Counted { inner: self.inner.call(request), labels: Some((method, route)), requests: self.requests }
+        Counted {
+            inner: self.inner.call(request),
+            labels: Some((method, route)),
+            requests: self.requests,
+        }
     }
 }
 
@@ -148,11 +191,20 @@ where
 {
     type Output = F::Output;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         let this = self.project();
         let output = std::task::ready!(this.inner.poll(cx));
         if let (Ok(response), Some((method, route))) = (&output, this.labels.take()) {
-            this.requests.get_or_create(&RequestLabels { method, route, status: response.status() }).inc();
+            this.requests
+                .get_or_create(&RequestLabels {
+                    method,
+                    route,
+                    status: response.status(),
+                })
+                .inc();
         }
         std::task::Poll::Ready(output)
     }

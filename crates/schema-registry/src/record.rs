@@ -146,26 +146,53 @@ impl Record {
         }
         match self {
             Record::Schema(value) => (
-                json(&Key::Schema { subject: value.subject.clone(), version: value.version, magic: 1 }),
+                json(&Key::Schema {
+                    subject: value.subject.clone(),
+                    version: value.version,
+                    magic: 1,
+                }),
                 Some(json(value)),
             ),
-            Record::RemoveVersion { subject, version } => {
-                (json(&Key::Schema { subject: subject.clone(), version: *version, magic: 1 }), None)
-            }
+            Record::RemoveVersion { subject, version } => (
+                json(&Key::Schema {
+                    subject: subject.clone(),
+                    version: *version,
+                    magic: 1,
+                }),
+                None,
+            ),
             Record::Config { subject, level } => (
-                json(&Key::Config { subject: subject.clone(), magic: 0 }),
-                level.map(|l| json(&ConfigValue { compatibility_level: l })),
+                json(&Key::Config {
+                    subject: subject.clone(),
+                    magic: 0,
+                }),
+                level.map(|l| {
+                    json(&ConfigValue {
+                        compatibility_level: l,
+                    })
+                }),
             ),
             Record::Mode { subject, mode } => (
-                json(&Key::Mode { subject: subject.clone(), magic: 0 }),
+                json(&Key::Mode {
+                    subject: subject.clone(),
+                    magic: 0,
+                }),
                 mode.map(|m| json(&ModeValue { mode: m })),
             ),
-            Record::DeleteSubject(value) => {
-                (json(&Key::DeleteSubject { subject: value.subject.clone(), magic: 0 }), Some(json(value)))
-            }
-            Record::ClearSubject(value) => {
-                (json(&Key::ClearSubject { subject: value.subject.clone(), magic: 0 }), Some(json(value)))
-            }
+            Record::DeleteSubject(value) => (
+                json(&Key::DeleteSubject {
+                    subject: value.subject.clone(),
+                    magic: 0,
+                }),
+                Some(json(value)),
+            ),
+            Record::ClearSubject(value) => (
+                json(&Key::ClearSubject {
+                    subject: value.subject.clone(),
+                    magic: 0,
+                }),
+                Some(json(value)),
+            ),
         }
     }
 
@@ -176,8 +203,18 @@ impl Record {
             serde_json::from_slice(v).map_err(|e| Malformed(format!("value: {e}")))
         }
         Ok(match (key, value) {
-            (Key::Schema { subject, version, .. }, None) => Record::RemoveVersion { subject, version },
-            (Key::Schema { subject, version, .. }, Some(v)) => {
+            (
+                Key::Schema {
+                    subject, version, ..
+                },
+                None,
+            ) => Record::RemoveVersion { subject, version },
+            (
+                Key::Schema {
+                    subject, version, ..
+                },
+                Some(v),
+            ) => {
                 let value: SchemaValue = parse(v)?;
                 if value.subject != subject || value.version != version {
                     return Err(Malformed("SCHEMA key and value disagree".into()));
@@ -186,11 +223,15 @@ impl Record {
             }
             (Key::Config { subject, .. }, v) => Record::Config {
                 subject,
-                level: v.map(parse::<ConfigValue>).transpose()?.map(|c| c.compatibility_level),
+                level: v
+                    .map(parse::<ConfigValue>)
+                    .transpose()?
+                    .map(|c| c.compatibility_level),
             },
-            (Key::Mode { subject, .. }, v) => {
-                Record::Mode { subject, mode: v.map(parse::<ModeValue>).transpose()?.map(|m| m.mode) }
-            }
+            (Key::Mode { subject, .. }, v) => Record::Mode {
+                subject,
+                mode: v.map(parse::<ModeValue>).transpose()?.map(|m| m.mode),
+            },
             (Key::DeleteSubject { .. }, Some(v)) => Record::DeleteSubject(parse(v)?),
             (Key::ClearSubject { .. }, Some(v)) => Record::ClearSubject(parse(v)?),
             (Key::DeleteSubject { .. } | Key::ClearSubject { .. }, None) => {
@@ -220,24 +261,61 @@ mod tests {
             references: vec![],
             deleted: true,
         }));
-        round_trip(Record::RemoveVersion { subject: "s".into(), version: 2 });
-        round_trip(Record::Config { subject: None, level: Some(Level::FullTransitive) });
-        round_trip(Record::Config { subject: Some("s".into()), level: None });
-        round_trip(Record::Mode { subject: Some("s".into()), mode: Some(Mode::Import) });
-        round_trip(Record::DeleteSubject(SubjectValue { subject: "s".into(), version: 4 }));
-        round_trip(Record::ClearSubject(SubjectValue { subject: "s".into(), version: 4 }));
+        round_trip(Record::RemoveVersion {
+            subject: "s".into(),
+            version: 2,
+        });
+        round_trip(Record::Config {
+            subject: None,
+            level: Some(Level::FullTransitive),
+        });
+        round_trip(Record::Config {
+            subject: Some("s".into()),
+            level: None,
+        });
+        round_trip(Record::Mode {
+            subject: Some("s".into()),
+            mode: Some(Mode::Import),
+        });
+        round_trip(Record::DeleteSubject(SubjectValue {
+            subject: "s".into(),
+            version: 4,
+        }));
+        round_trip(Record::ClearSubject(SubjectValue {
+            subject: "s".into(),
+            version: 4,
+        }));
     }
 
     #[test]
     fn key_layout_matches_confluent() {
-        let (key, _) = Record::RemoveVersion { subject: "s".into(), version: 2 }.encode();
-        assert_eq!(String::from_utf8(key).unwrap(), r#"{"keytype":"SCHEMA","subject":"s","version":2,"magic":1}"#);
+        let (key, _) = Record::RemoveVersion {
+            subject: "s".into(),
+            version: 2,
+        }
+        .encode();
+        assert_eq!(
+            String::from_utf8(key).unwrap(),
+            r#"{"keytype":"SCHEMA","subject":"s","version":2,"magic":1}"#
+        );
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         assert!(Record::decode(b"not json", None).is_err());
-        assert!(Record::decode(br#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#, Some(b"{}")).is_err());
-        assert!(Record::decode(br#"{"keytype":"DELETE_SUBJECT","subject":"s","magic":0}"#, None).is_err());
+        assert!(
+            Record::decode(
+                br#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#,
+                Some(b"{}")
+            )
+            .is_err()
+        );
+        assert!(
+            Record::decode(
+                br#"{"keytype":"DELETE_SUBJECT","subject":"s","magic":0}"#,
+                None
+            )
+            .is_err()
+        );
     }
 }

@@ -102,7 +102,12 @@ pub struct Registry {
 impl Registry {
     /// Wraps a state kept current by `journal`'s reader. `claim_delay` is a fault-injection hook
     /// for tests: it widens the window between planning a claim and appending it.
-    pub fn new(state: Arc<ShardedLock<State>>, journal: Journal, metrics: Metrics, claim_delay: Option<Duration>) -> Self {
+    pub fn new(
+        state: Arc<ShardedLock<State>>,
+        journal: Journal,
+        metrics: Metrics,
+        claim_delay: Option<Duration>,
+    ) -> Self {
         Self {
             state,
             journal,
@@ -188,9 +193,16 @@ impl Registry {
                 return Ok(id);
             }
             self.metrics.claim_conflicts.inc();
-            tracing::debug!(subject, version, id, "Another writer claimed first; planning again.");
+            tracing::debug!(
+                subject,
+                version,
+                id,
+                "Another writer claimed first; planning again."
+            );
         }
-        Err(ApiError::store("Too many concurrent registrations; try again."))
+        Err(ApiError::store(
+            "Too many concurrent registrations; try again.",
+        ))
     }
 
     fn subject_lock(&self, subject: &str) -> Arc<Mutex<()>> {
@@ -206,9 +218,16 @@ impl Registry {
     }
 
     /// Finds `submission` among `subject`'s versions (`POST /subjects/{subject}`).
-    pub async fn lookup(&self, subject: &str, submission: &Submission, deleted: bool) -> Result<Found, ApiError> {
+    pub async fn lookup(
+        &self,
+        subject: &str,
+        submission: &Submission,
+        deleted: bool,
+    ) -> Result<Found, ApiError> {
         self.fresh(|state| {
-            let versions = state.versions(subject).ok_or_else(|| ApiError::subject_not_found(subject))?;
+            let versions = state
+                .versions(subject)
+                .ok_or_else(|| ApiError::subject_not_found(subject))?;
             let parsed = parse(state, submission)?;
             let id = state.id_of(&parsed.identity());
             versions
@@ -222,7 +241,12 @@ impl Registry {
     }
 
     /// Resolves one version of a subject.
-    pub async fn version(&self, subject: &str, spec: VersionSpec, deleted: bool) -> Result<Found, ApiError> {
+    pub async fn version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        deleted: bool,
+    ) -> Result<Found, ApiError> {
         self.fresh(|state| {
             let (n, v) = resolve(state, subject, spec, deleted)?;
             Ok(found(state, subject, n, v))
@@ -232,7 +256,12 @@ impl Registry {
 
     /// Checks `submission` against one version (`Some`) or against the versions the subject's
     /// level names (`None`). Returns the reasons it is incompatible.
-    pub async fn check(&self, subject: &str, spec: Option<VersionSpec>, submission: &Submission) -> Result<Vec<String>, ApiError> {
+    pub async fn check(
+        &self,
+        subject: &str,
+        spec: Option<VersionSpec>,
+        submission: &Submission,
+    ) -> Result<Vec<String>, ApiError> {
         let run = |state: &State| {
             let parsed = parse(state, submission)?;
             let level = state.level(subject);
@@ -256,28 +285,53 @@ impl Registry {
     }
 
     /// Soft- or permanently deletes a subject; returns the versions deleted.
-    pub async fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<u32>, ApiError> {
+    pub async fn delete_subject(
+        &self,
+        subject: &str,
+        permanent: bool,
+    ) -> Result<Vec<u32>, ApiError> {
         let _guard = self.write_lock.lock().await;
         self.sync().await?;
         let record = {
             let state = self.read();
-            let versions = state.versions(subject).ok_or_else(|| ApiError::subject_not_found(subject))?;
+            let versions = state
+                .versions(subject)
+                .ok_or_else(|| ApiError::subject_not_found(subject))?;
             writable(&state, subject)?;
             let max = versions.keys().next_back().copied().unwrap_or(0);
-            let live: Vec<u32> = versions.iter().filter(|(_, v)| !v.deleted).map(|(n, _)| *n).collect();
+            let live: Vec<u32> = versions
+                .iter()
+                .filter(|(_, v)| !v.deleted)
+                .map(|(n, _)| *n)
+                .collect();
             if permanent {
                 if !live.is_empty() {
                     return Err(ApiError::subject_not_soft_deleted(subject));
                 }
-                (Record::ClearSubject(SubjectValue { subject: subject.to_owned(), version: max }), versions.keys().copied().collect())
+                (
+                    Record::ClearSubject(SubjectValue {
+                        subject: subject.to_owned(),
+                        version: max,
+                    }),
+                    versions.keys().copied().collect(),
+                )
             } else {
                 if live.is_empty() {
                     return Err(ApiError::subject_soft_deleted(subject));
                 }
-                if let Some(&n) = live.iter().find(|&&n| state.is_referenced_by_others(subject, n)) {
+                if let Some(&n) = live
+                    .iter()
+                    .find(|&&n| state.is_referenced_by_others(subject, n))
+                {
                     return Err(ApiError::referenced(subject, n));
                 }
-                (Record::DeleteSubject(SubjectValue { subject: subject.to_owned(), version: max }), live)
+                (
+                    Record::DeleteSubject(SubjectValue {
+                        subject: subject.to_owned(),
+                        version: max,
+                    }),
+                    live,
+                )
             }
         };
         self.write(record.0).await?;
@@ -285,7 +339,12 @@ impl Registry {
     }
 
     /// Soft- or permanently deletes one version; returns its number.
-    pub async fn delete_version(&self, subject: &str, spec: VersionSpec, permanent: bool) -> Result<u32, ApiError> {
+    pub async fn delete_version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        permanent: bool,
+    ) -> Result<u32, ApiError> {
         let _guard = self.write_lock.lock().await;
         self.sync().await?;
         let record = {
@@ -296,7 +355,10 @@ impl Registry {
                 if !v.deleted {
                     return Err(ApiError::version_not_soft_deleted(subject, n));
                 }
-                Record::RemoveVersion { subject: subject.to_owned(), version: n }
+                Record::RemoveVersion {
+                    subject: subject.to_owned(),
+                    version: n,
+                }
             } else {
                 if v.deleted {
                     return Err(ApiError::version_soft_deleted(subject, n));
@@ -328,7 +390,11 @@ impl Registry {
     /// Sets a compatibility level (`subject` `None`: global).
     pub async fn set_level(&self, subject: Option<&str>, level: Level) -> Result<(), ApiError> {
         let _guard = self.write_lock.lock().await;
-        self.write(Record::Config { subject: subject.map(str::to_owned), level: Some(level) }).await
+        self.write(Record::Config {
+            subject: subject.map(str::to_owned),
+            level: Some(level),
+        })
+        .await
     }
 
     /// Clears a compatibility level; returns the one that was in force.
@@ -339,15 +405,26 @@ impl Registry {
             let state = self.read();
             match subject {
                 None => state.global_level().unwrap_or_default(),
-                Some(s) => state.subject_level(s).ok_or_else(|| ApiError::subject_level_not_configured(s))?,
+                Some(s) => state
+                    .subject_level(s)
+                    .ok_or_else(|| ApiError::subject_level_not_configured(s))?,
             }
         };
-        self.write(Record::Config { subject: subject.map(str::to_owned), level: None }).await?;
+        self.write(Record::Config {
+            subject: subject.map(str::to_owned),
+            level: None,
+        })
+        .await?;
         Ok(previous)
     }
 
     /// Sets a mode. IMPORT needs an empty registry (or subject) unless `force`.
-    pub async fn set_mode(&self, subject: Option<&str>, mode: Mode, force: bool) -> Result<(), ApiError> {
+    pub async fn set_mode(
+        &self,
+        subject: Option<&str>,
+        mode: Mode,
+        force: bool,
+    ) -> Result<(), ApiError> {
         let _guard = self.write_lock.lock().await;
         self.sync().await?;
         if mode == Mode::Import && !force {
@@ -362,15 +439,26 @@ impl Registry {
                 ));
             }
         }
-        self.write(Record::Mode { subject: subject.map(str::to_owned), mode: Some(mode) }).await
+        self.write(Record::Mode {
+            subject: subject.map(str::to_owned),
+            mode: Some(mode),
+        })
+        .await
     }
 
     /// Clears a subject's mode; returns the one that was set.
     pub async fn clear_mode(&self, subject: &str) -> Result<Mode, ApiError> {
         let _guard = self.write_lock.lock().await;
         self.sync().await?;
-        let previous = self.read().subject_mode(subject).ok_or_else(|| ApiError::subject_mode_not_configured(subject))?;
-        self.write(Record::Mode { subject: Some(subject.to_owned()), mode: None }).await?;
+        let previous = self
+            .read()
+            .subject_mode(subject)
+            .ok_or_else(|| ApiError::subject_mode_not_configured(subject))?;
+        self.write(Record::Mode {
+            subject: Some(subject.to_owned()),
+            mode: None,
+        })
+        .await?;
         Ok(previous)
     }
 }
@@ -384,32 +472,44 @@ fn parse(state: &State, submission: &Submission) -> Result<ParsedSchema, ApiErro
     if let Some(t) = &submission.schema_type {
         t.parse::<SchemaType>().map_err(ApiError::invalid_schema)?;
     }
-    let texts = state.referenced_texts(&submission.references).map_err(ApiError::invalid_schema)?;
+    let texts = state
+        .referenced_texts(&submission.references)
+        .map_err(ApiError::invalid_schema)?;
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    ParsedSchema::parse(&submission.schema, submission.references.clone(), &texts).map_err(ApiError::invalid_schema)
+    ParsedSchema::parse(&submission.schema, submission.references.clone(), &texts)
+        .map_err(ApiError::invalid_schema)
 }
 
 fn writable(state: &State, subject: &str) -> Result<(), ApiError> {
     if state.mode(subject) == Mode::ReadOnly {
-        return Err(ApiError::not_permitted(format!("Subject {subject} is in read-only mode.")));
+        return Err(ApiError::not_permitted(format!(
+            "Subject {subject} is in read-only mode."
+        )));
     }
     Ok(())
 }
 
 /// Decides what registering `submission` under `subject` means against `state`; a new id is
 /// at least `min_new_id` (ids this replica has in flight are below it).
-fn plan_registration(state: &State, subject: &str, submission: &Submission, min_new_id: u32) -> Result<Plan, ApiError> {
+fn plan_registration(
+    state: &State,
+    subject: &str,
+    submission: &Submission,
+    min_new_id: u32,
+) -> Result<Plan, ApiError> {
     let parsed = parse(state, submission)?;
     let identity = parsed.identity();
     let known_id = state.id_of(&identity);
     let versions = state.versions(subject);
-    if let (Some(id), Some(versions)) = (known_id, versions) {
-        if versions.values().any(|v| v.id == id && !v.deleted) {
-            if submission.id.is_some_and(|wanted| wanted != id) {
-                return Err(ApiError::not_permitted(format!("Schema already registered with id {id} in subject {subject}.")));
-            }
-            return Ok(Plan::Existing(id));
+    if let (Some(id), Some(versions)) = (known_id, versions)
+        && versions.values().any(|v| v.id == id && !v.deleted)
+    {
+        if submission.id.is_some_and(|wanted| wanted != id) {
+            return Err(ApiError::not_permitted(format!(
+                "Schema already registered with id {id} in subject {subject}."
+            )));
         }
+        return Ok(Plan::Existing(id));
     }
     let mode = state.mode(subject);
     writable(state, subject)?;
@@ -419,26 +519,38 @@ fn plan_registration(state: &State, subject: &str, submission: &Submission, min_
         )));
     }
     if mode != Mode::Import {
-        let messages = schema::check(state.level(subject), &parsed.schema, &state.live_schemas(subject));
+        let messages = schema::check(
+            state.level(subject),
+            &parsed.schema,
+            &state.live_schemas(subject),
+        );
         if !messages.is_empty() {
             return Err(ApiError::incompatible(&messages));
         }
     }
     let id = match (known_id, submission.id) {
         (Some(id), Some(wanted)) if id != wanted => {
-            return Err(ApiError::not_permitted(format!("This schema already has id {id}; it cannot be imported as {wanted}.")));
+            return Err(ApiError::not_permitted(format!(
+                "This schema already has id {id}; it cannot be imported as {wanted}."
+            )));
         }
         (Some(id), _) => id,
         (None, Some(wanted)) if state.any_schema(wanted).is_some() => {
-            return Err(ApiError::not_permitted(format!("Id {wanted} is already used by another schema.")));
+            return Err(ApiError::not_permitted(format!(
+                "Id {wanted} is already used by another schema."
+            )));
         }
         (None, Some(wanted)) => wanted,
         (None, None) => state.next_id().max(min_new_id),
     };
-    let next_version = versions.and_then(|vs| vs.keys().next_back()).map_or(1, |n| n + 1);
+    let next_version = versions
+        .and_then(|vs| vs.keys().next_back())
+        .map_or(1, |n| n + 1);
     let version = match submission.version {
         Some(v) if versions.is_some_and(|vs| vs.contains_key(&v)) => {
-            return Err(ApiError::not_permitted(format!("Version {v} of subject {subject} already exists.")));
+            return Err(ApiError::not_permitted(format!(
+                "Version {v} of subject {subject} already exists."
+            )));
         }
         Some(0) => return Err(ApiError::invalid_version("0")),
         Some(v) => v,
@@ -460,18 +572,33 @@ fn plan_registration(state: &State, subject: &str, submission: &Submission, min_
 /// version and the same id for a different schema first.
 fn won(state: &State, claim: &SchemaValue) -> bool {
     let identity = schema::identity(&claim.schema, &claim.references);
-    let at_version = state.versions(&claim.subject).and_then(|vs| vs.get(&claim.version)).is_some_and(|v| v.id == claim.id);
-    at_version && state.any_schema(claim.id).is_some_and(|s| s.parsed.identity() == identity)
+    let at_version = state
+        .versions(&claim.subject)
+        .and_then(|vs| vs.get(&claim.version))
+        .is_some_and(|v| v.id == claim.id);
+    at_version
+        && state
+            .any_schema(claim.id)
+            .is_some_and(|s| s.parsed.identity() == identity)
 }
 
-fn resolve(state: &State, subject: &str, spec: VersionSpec, deleted: bool) -> Result<(u32, Version), ApiError> {
-    let versions = state.versions(subject).ok_or_else(|| ApiError::subject_not_found(subject))?;
+fn resolve(
+    state: &State,
+    subject: &str,
+    spec: VersionSpec,
+    deleted: bool,
+) -> Result<(u32, Version), ApiError> {
+    let versions = state
+        .versions(subject)
+        .ok_or_else(|| ApiError::subject_not_found(subject))?;
     if !deleted && versions.values().all(|v| v.deleted) {
         return Err(ApiError::subject_not_found(subject));
     }
     let hit = match spec {
         VersionSpec::Latest => versions.iter().rev().find(|(_, v)| deleted || !v.deleted),
-        VersionSpec::Number(n) => versions.get_key_value(&n).filter(|(_, v)| deleted || !v.deleted),
+        VersionSpec::Number(n) => versions
+            .get_key_value(&n)
+            .filter(|(_, v)| deleted || !v.deleted),
     };
     hit.map(|(n, v)| (*n, *v)).ok_or_else(|| {
         let shown = match spec {
@@ -487,7 +614,14 @@ fn found(state: &State, subject: &str, version: u32, v: Version) -> Found {
         .any_schema(v.id)
         .map(|s| (s.parsed.canonical.clone(), s.parsed.references.clone()))
         .unwrap_or_default();
-    Found { subject: subject.to_owned(), version, id: v.id, schema, references, deleted: v.deleted }
+    Found {
+        subject: subject.to_owned(),
+        version,
+        id: v.id,
+        schema,
+        references,
+        deleted: v.deleted,
+    }
 }
 
 #[cfg(test)]
@@ -495,7 +629,10 @@ mod tests {
     use super::*;
 
     fn submission(schema: &str) -> Submission {
-        Submission { schema: schema.into(), ..Submission::default() }
+        Submission {
+            schema: schema.into(),
+            ..Submission::default()
+        }
     }
 
     fn apply_plan(state: &mut State, subject: &str, s: &Submission) -> Result<u32, ApiError> {
@@ -517,51 +654,115 @@ mod tests {
     fn registration_plans_ids_versions_and_checks() {
         let mut state = State::default();
         assert_eq!(apply_plan(&mut state, "a", &submission(V1)), Ok(1));
-        assert_eq!(apply_plan(&mut state, "a", &submission(V1)), Ok(1), "idempotent");
+        assert_eq!(
+            apply_plan(&mut state, "a", &submission(V1)),
+            Ok(1),
+            "idempotent"
+        );
         assert_eq!(apply_plan(&mut state, "a", &submission(V2)), Ok(2));
-        assert_eq!(apply_plan(&mut state, "b", &submission(V2)), Ok(2), "same schema, same id");
-        assert_eq!(apply_plan(&mut state, "a", &submission(BAD)).unwrap_err().code, 409);
-        assert_eq!(apply_plan(&mut state, "a", &submission("{")).unwrap_err().code, 42201);
-        let with_id = Submission { id: Some(9), ..submission(BAD) };
-        assert_eq!(apply_plan(&mut state, "c", &with_id).unwrap_err().code, 42205, "ids need IMPORT mode");
+        assert_eq!(
+            apply_plan(&mut state, "b", &submission(V2)),
+            Ok(2),
+            "same schema, same id"
+        );
+        assert_eq!(
+            apply_plan(&mut state, "a", &submission(BAD))
+                .unwrap_err()
+                .code,
+            409
+        );
+        assert_eq!(
+            apply_plan(&mut state, "a", &submission("{"))
+                .unwrap_err()
+                .code,
+            42201
+        );
+        let with_id = Submission {
+            id: Some(9),
+            ..submission(BAD)
+        };
+        assert_eq!(
+            apply_plan(&mut state, "c", &with_id).unwrap_err().code,
+            42205,
+            "ids need IMPORT mode"
+        );
     }
 
     #[test]
     fn a_claim_that_lost_to_the_same_version_and_id_is_not_won() {
         // Two replicas plan the next version and id of one subject for different schemas.
-        let plan = |schema: &str| match plan_registration(&State::default(), "s", &submission(schema), 1).unwrap() {
-            Plan::Claim(claim) => claim,
-            Plan::Existing(_) => unreachable!(),
-        };
+        let plan =
+            |schema: &str| match plan_registration(&State::default(), "s", &submission(schema), 1)
+                .unwrap()
+            {
+                Plan::Claim(claim) => claim,
+                Plan::Existing(_) => unreachable!(),
+            };
         let (first, second) = (plan(V1), plan(V2));
         assert_eq!((first.version, first.id), (second.version, second.id));
         let mut state = State::default();
         state.apply(Record::Schema(first.clone()));
         state.apply(Record::Schema(second.clone()));
         assert!(won(&state, &first));
-        assert!(!won(&state, &second), "same version and id, other schema: lost");
+        assert!(
+            !won(&state, &second),
+            "same version and id, other schema: lost"
+        );
     }
 
     #[test]
     fn import_mode_keeps_given_ids() {
         let mut state = State::default();
-        state.apply(Record::Mode { subject: None, mode: Some(Mode::Import) });
-        let s = Submission { id: Some(100), version: Some(3), ..submission(V1) };
+        state.apply(Record::Mode {
+            subject: None,
+            mode: Some(Mode::Import),
+        });
+        let s = Submission {
+            id: Some(100),
+            version: Some(3),
+            ..submission(V1)
+        };
         assert_eq!(apply_plan(&mut state, "a", &s), Ok(100));
-        assert_eq!(state.versions("a").unwrap().keys().copied().collect::<Vec<_>>(), vec![3]);
-        let clash = Submission { id: Some(100), ..submission(V2) };
+        assert_eq!(
+            state
+                .versions("a")
+                .unwrap()
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![3]
+        );
+        let clash = Submission {
+            id: Some(100),
+            ..submission(V2)
+        };
         assert_eq!(apply_plan(&mut state, "b", &clash).unwrap_err().code, 42205);
-        state.apply(Record::Mode { subject: None, mode: Some(Mode::ReadWrite) });
-        assert_eq!(apply_plan(&mut state, "b", &submission(V2)), Ok(101), "new ids continue after imported ones");
+        state.apply(Record::Mode {
+            subject: None,
+            mode: Some(Mode::ReadWrite),
+        });
+        assert_eq!(
+            apply_plan(&mut state, "b", &submission(V2)),
+            Ok(101),
+            "new ids continue after imported ones"
+        );
     }
 
     #[test]
     fn read_only_refuses_new_schemas_but_answers_known_ones() {
         let mut state = State::default();
         apply_plan(&mut state, "a", &submission(V1)).unwrap();
-        state.apply(Record::Mode { subject: Some("a".into()), mode: Some(Mode::ReadOnly) });
+        state.apply(Record::Mode {
+            subject: Some("a".into()),
+            mode: Some(Mode::ReadOnly),
+        });
         assert_eq!(apply_plan(&mut state, "a", &submission(V1)), Ok(1));
-        assert_eq!(apply_plan(&mut state, "a", &submission(V2)).unwrap_err().code, 42205);
+        assert_eq!(
+            apply_plan(&mut state, "a", &submission(V2))
+                .unwrap_err()
+                .code,
+            42205
+        );
     }
 
     #[test]

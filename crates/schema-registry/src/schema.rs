@@ -36,7 +36,11 @@ pub struct ParsedSchema {
 
 impl ParsedSchema {
     /// Parses `text`; `referenced` holds the already-registered texts of `references`, in order.
-    pub fn parse(text: &str, references: Vec<Reference>, referenced: &[&str]) -> Result<Self, String> {
+    pub fn parse(
+        text: &str,
+        references: Vec<Reference>,
+        referenced: &[&str],
+    ) -> Result<Self, String> {
         if text.trim().is_empty() {
             return Err("Empty schema".to_owned());
         }
@@ -47,8 +51,13 @@ impl ParsedSchema {
                 .map_err(|e| format!("Invalid schema {text} with references: {e}"))?
                 .0
         };
-        let canonical = serde_json::to_string(&schema).map_err(|e| format!("Invalid schema {text}: {e}"))?;
-        Ok(Self { schema, canonical, references })
+        let canonical =
+            serde_json::to_string(&schema).map_err(|e| format!("Invalid schema {text}: {e}"))?;
+        Ok(Self {
+            schema,
+            canonical,
+            references,
+        })
     }
 
     /// The identity key of this schema: same key, same id in every subject.
@@ -83,7 +92,9 @@ impl FromStr for SchemaType {
         if s.eq_ignore_ascii_case("AVRO") {
             Ok(Self::Avro)
         } else {
-            Err(format!("Invalid schema type {s}: this registry stores AVRO schemas only"))
+            Err(format!(
+                "Invalid schema type {s}: this registry stores AVRO schemas only"
+            ))
         }
     }
 }
@@ -134,15 +145,24 @@ impl Level {
     }
 
     fn transitive(self) -> bool {
-        matches!(self, Level::BackwardTransitive | Level::ForwardTransitive | Level::FullTransitive)
+        matches!(
+            self,
+            Level::BackwardTransitive | Level::ForwardTransitive | Level::FullTransitive
+        )
     }
 
     fn backward(self) -> bool {
-        matches!(self, Level::Backward | Level::BackwardTransitive | Level::Full | Level::FullTransitive)
+        matches!(
+            self,
+            Level::Backward | Level::BackwardTransitive | Level::Full | Level::FullTransitive
+        )
     }
 
     fn forward(self) -> bool {
-        matches!(self, Level::Forward | Level::ForwardTransitive | Level::Full | Level::FullTransitive)
+        matches!(
+            self,
+            Level::Forward | Level::ForwardTransitive | Level::Full | Level::FullTransitive
+        )
     }
 }
 
@@ -158,7 +178,12 @@ impl FromStr for Level {
         Level::ALL
             .into_iter()
             .find(|l| l.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("Invalid compatibility level {s:?}; valid levels are {:?}", Level::ALL.map(Level::name)))
+            .ok_or_else(|| {
+                format!(
+                    "Invalid compatibility level {s:?}; valid levels are {:?}",
+                    Level::ALL.map(Level::name)
+                )
+            })
     }
 }
 
@@ -168,7 +193,9 @@ impl FromStr for Level {
 pub fn can_read(writer: &Schema, reader: &Schema) -> Result<(), String> {
     match SchemaCompatibility::can_read(writer, reader) {
         Ok(Compatibility::Full) => Ok(()),
-        Ok(Compatibility::Partial) => Err("the reader cannot read every value the writer can write".to_owned()),
+        Ok(Compatibility::Partial) => {
+            Err("the reader cannot read every value the writer can write".to_owned())
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -183,15 +210,19 @@ pub fn check(level: Level, new: &Schema, existing: &[(u32, &Schema)]) -> Vec<Str
     };
     let mut messages = Vec::new();
     for (version, old) in targets {
-        if level.backward() {
-            if let Err(e) = can_read(old, new) {
-                messages.push(format!("{level}: the new schema cannot read data written with version {version}: {e}"));
-            }
+        if level.backward()
+            && let Err(e) = can_read(old, new)
+        {
+            messages.push(format!(
+                "{level}: the new schema cannot read data written with version {version}: {e}"
+            ));
         }
-        if level.forward() {
-            if let Err(e) = can_read(new, old) {
-                messages.push(format!("{level}: version {version} cannot read data written with the new schema: {e}"));
-            }
+        if level.forward()
+            && let Err(e) = can_read(new, old)
+        {
+            messages.push(format!(
+                "{level}: version {version} cannot read data written with the new schema: {e}"
+            ));
         }
     }
     messages
@@ -223,14 +254,23 @@ mod tests {
 
     #[test]
     fn invalid_schemas_are_rejected_with_a_message() {
-        assert!(ParsedSchema::parse("", vec![], &[]).unwrap_err().contains("Empty"));
+        assert!(
+            ParsedSchema::parse("", vec![], &[])
+                .unwrap_err()
+                .contains("Empty")
+        );
         assert!(ParsedSchema::parse(r#"{"type":"record","name":"R"}"#, vec![], &[]).is_err());
         assert!(ParsedSchema::parse(r#"{"type":"nonsense"}"#, vec![], &[]).is_err());
     }
 
     #[test]
     fn backward_allows_new_optional_fields_and_promotions() {
-        let (v1, v2, req, long) = (parse(V1), parse(V2_DEFAULT), parse(V2_REQUIRED), parse(V_LONG));
+        let (v1, v2, req, long) = (
+            parse(V1),
+            parse(V2_DEFAULT),
+            parse(V2_REQUIRED),
+            parse(V_LONG),
+        );
         assert!(check(Level::Backward, &v2, &[(1, &v1)]).is_empty());
         assert!(!check(Level::Backward, &req, &[(1, &v1)]).is_empty());
         // int -> long promotion: new reader (long) reads old int data, not the other way round.
@@ -244,7 +284,9 @@ mod tests {
     #[test]
     fn transitive_levels_check_every_version() {
         let (v1, long) = (parse(V1), parse(V_LONG));
-        let removed = parse(r#"{"type":"record","name":"W","fields":[{"name":"other","type":"string","default":""}]}"#);
+        let removed = parse(
+            r#"{"type":"record","name":"W","fields":[{"name":"other","type":"string","default":""}]}"#,
+        );
         // Forward against the latest (long) passes; transitively v1 (int) must also read the
         // new long data, which it cannot.
         assert!(check(Level::Forward, &long, &[(1, &long)]).is_empty());
@@ -262,7 +304,10 @@ mod tests {
 
     #[test]
     fn levels_parse_case_insensitively() {
-        assert_eq!("full_transitive".parse::<Level>().unwrap(), Level::FullTransitive);
+        assert_eq!(
+            "full_transitive".parse::<Level>().unwrap(),
+            Level::FullTransitive
+        );
         assert!("SOMETIMES".parse::<Level>().is_err());
         assert_eq!(Level::BackwardTransitive.to_string(), "BACKWARD_TRANSITIVE");
         assert!("protobuf".parse::<SchemaType>().is_err());

@@ -38,7 +38,9 @@ impl std::str::FromStr for Mode {
             "READWRITE" => Ok(Mode::ReadWrite),
             "READONLY" => Ok(Mode::ReadOnly),
             "IMPORT" => Ok(Mode::Import),
-            _ => Err(format!("Invalid mode {s:?}; valid modes are READWRITE, READONLY and IMPORT")),
+            _ => Err(format!(
+                "Invalid mode {s:?}; valid modes are READWRITE, READONLY and IMPORT"
+            )),
         }
     }
 }
@@ -115,22 +117,34 @@ impl State {
                 self.recount_references();
                 Applied::Accepted
             }
-            Record::Config { subject: None, level } => {
+            Record::Config {
+                subject: None,
+                level,
+            } => {
                 self.global_level = level;
                 Applied::Accepted
             }
-            Record::Config { subject: Some(s), level } => {
+            Record::Config {
+                subject: Some(s),
+                level,
+            } => {
                 match level {
                     Some(l) => self.levels.insert(s, l),
                     None => self.levels.remove(&s),
                 };
                 Applied::Accepted
             }
-            Record::Mode { subject: None, mode } => {
+            Record::Mode {
+                subject: None,
+                mode,
+            } => {
                 self.global_mode = mode;
                 Applied::Accepted
             }
-            Record::Mode { subject: Some(s), mode } => {
+            Record::Mode {
+                subject: Some(s),
+                mode,
+            } => {
                 match mode {
                     Some(m) => self.modes.insert(s, m),
                     None => self.modes.remove(&s),
@@ -169,15 +183,15 @@ impl State {
             return Applied::Rejected("the schema does not parse");
         };
         let identity = parsed.identity();
-        if let Some(existing) = self.schemas.get(&value.id) {
-            if existing.parsed.identity() != identity {
-                return Applied::Rejected("the id belongs to another schema");
-            }
+        if self
+            .schemas
+            .get(&value.id)
+            .is_some_and(|existing| existing.parsed.identity() != identity)
+        {
+            return Applied::Rejected("the id belongs to another schema");
         }
-        if let Some(&id) = self.ids.get(&identity) {
-            if id != value.id {
-                return Applied::Rejected("the schema already has another id");
-            }
+        if self.ids.get(&identity).is_some_and(|&id| id != value.id) {
+            return Applied::Rejected("the schema already has another id");
         }
         let versions = self.subjects.entry(value.subject.clone()).or_default();
         match versions.get_mut(&value.version) {
@@ -190,7 +204,13 @@ impl State {
                 if duplicate && !value.deleted {
                     return Applied::Rejected("the schema is already registered in the subject");
                 }
-                versions.insert(value.version, Version { id: value.id, deleted: value.deleted });
+                versions.insert(
+                    value.version,
+                    Version {
+                        id: value.id,
+                        deleted: value.deleted,
+                    },
+                );
             }
         }
         self.ids.insert(identity, value.id);
@@ -202,7 +222,11 @@ impl State {
                 body["references"] = serde_json::json!(parsed.references);
             }
             let body: &'static str = Box::leak(body.to_string().into_boxed_str());
-            Arc::new(Stored { id: value.id, body, parsed })
+            Arc::new(Stored {
+                id: value.id,
+                body,
+                parsed,
+            })
         });
         Applied::Accepted
     }
@@ -217,7 +241,12 @@ impl State {
                     .and_then(|vs| vs.get(&r.version))
                     .and_then(|v| self.schemas.get(&v.id))
                     .map(|s| s.parsed.canonical.clone())
-                    .ok_or_else(|| format!("reference {} to {} version {} does not exist", r.name, r.subject, r.version))
+                    .ok_or_else(|| {
+                        format!(
+                            "reference {} to {} version {} does not exist",
+                            r.name, r.subject, r.version
+                        )
+                    })
             })
             .collect()
     }
@@ -232,7 +261,11 @@ impl State {
     }
 
     fn recount_references(&mut self) {
-        self.referenced = self.subjects.values().flat_map(|vs| vs.values().map(|v| v.id)).collect();
+        self.referenced = self
+            .subjects
+            .values()
+            .flat_map(|vs| vs.values().map(|v| v.id))
+            .collect();
     }
 
     /// The id already given to a schema with this identity, in any subject.
@@ -297,9 +330,12 @@ impl State {
             .flat_map(|vs| vs.values())
             .filter(|v| !v.deleted)
             .filter(|v| {
-                self.schemas
-                    .get(&v.id)
-                    .is_some_and(|s| s.parsed.references.iter().any(|r| r.subject == subject && r.version == version))
+                self.schemas.get(&v.id).is_some_and(|s| {
+                    s.parsed
+                        .references
+                        .iter()
+                        .any(|r| r.subject == subject && r.version == version)
+                })
             })
             .map(|v| v.id)
             .collect();
@@ -320,7 +356,9 @@ impl State {
 
     /// The level in force for a subject.
     pub fn level(&self, subject: &str) -> Level {
-        self.subject_level(subject).or(self.global_level).unwrap_or_default()
+        self.subject_level(subject)
+            .or(self.global_level)
+            .unwrap_or_default()
     }
 
     /// The mode set on the subject itself.
@@ -335,7 +373,9 @@ impl State {
 
     /// The mode in force for a subject.
     pub fn mode(&self, subject: &str) -> Mode {
-        self.subject_mode(subject).or(self.global_mode).unwrap_or_default()
+        self.subject_mode(subject)
+            .or(self.global_mode)
+            .unwrap_or_default()
     }
 
     /// Number of distinct schema ids.
@@ -365,11 +405,20 @@ mod tests {
         let mut state = State::default();
         assert_eq!(state.apply(claim("a", 1, 1, "\"int\"")), Applied::Accepted);
         // Another replica planned id 1 for a different schema at the same time: it loses.
-        assert!(matches!(state.apply(claim("b", 1, 1, "\"long\"")), Applied::Rejected(_)));
+        assert!(matches!(
+            state.apply(claim("b", 1, 1, "\"long\"")),
+            Applied::Rejected(_)
+        ));
         // And version 1 of `a` is taken.
-        assert!(matches!(state.apply(claim("a", 1, 2, "\"long\"")), Applied::Rejected(_)));
+        assert!(matches!(
+            state.apply(claim("a", 1, 2, "\"long\"")),
+            Applied::Rejected(_)
+        ));
         // The same schema keeps its id in every subject.
-        assert!(matches!(state.apply(claim("b", 1, 5, "\"int\"")), Applied::Rejected(_)));
+        assert!(matches!(
+            state.apply(claim("b", 1, 5, "\"int\"")),
+            Applied::Rejected(_)
+        ));
         assert_eq!(state.apply(claim("b", 1, 1, "\"int\"")), Applied::Accepted);
         assert_eq!(state.usages(1, false), vec![("a", 1), ("b", 1)]);
         assert!(state.schema(2).is_none());
@@ -381,11 +430,20 @@ mod tests {
         let mut state = State::default();
         state.apply(claim("a", 1, 1, "\"int\""));
         state.apply(claim("a", 2, 2, "\"long\""));
-        state.apply(Record::DeleteSubject(SubjectValue { subject: "a".into(), version: 2 }));
+        state.apply(Record::DeleteSubject(SubjectValue {
+            subject: "a".into(),
+            version: 2,
+        }));
         assert!(state.subjects(false).is_empty());
         assert_eq!(state.subjects(true), vec!["a"]);
-        assert!(state.schema(1).is_some(), "soft-deleted schemas stay readable by id");
-        state.apply(Record::ClearSubject(SubjectValue { subject: "a".into(), version: 2 }));
+        assert!(
+            state.schema(1).is_some(),
+            "soft-deleted schemas stay readable by id"
+        );
+        state.apply(Record::ClearSubject(SubjectValue {
+            subject: "a".into(),
+            version: 2,
+        }));
         assert!(state.versions("a").is_none());
         assert!(state.schema(1).is_none());
         // Re-registering the same schema later reuses its id; ids are never handed out twice.
@@ -397,13 +455,25 @@ mod tests {
     fn levels_and_modes_fall_back_to_global_then_default() {
         let mut state = State::default();
         assert_eq!(state.level("s"), Level::Backward);
-        state.apply(Record::Config { subject: None, level: Some(Level::Full) });
+        state.apply(Record::Config {
+            subject: None,
+            level: Some(Level::Full),
+        });
         assert_eq!(state.level("s"), Level::Full);
-        state.apply(Record::Config { subject: Some("s".into()), level: Some(Level::None) });
+        state.apply(Record::Config {
+            subject: Some("s".into()),
+            level: Some(Level::None),
+        });
         assert_eq!(state.level("s"), Level::None);
-        state.apply(Record::Mode { subject: None, mode: Some(Mode::ReadOnly) });
+        state.apply(Record::Mode {
+            subject: None,
+            mode: Some(Mode::ReadOnly),
+        });
         assert_eq!(state.mode("s"), Mode::ReadOnly);
-        state.apply(Record::Mode { subject: None, mode: None });
+        state.apply(Record::Mode {
+            subject: None,
+            mode: None,
+        });
         assert_eq!(state.mode("s"), Mode::ReadWrite);
         assert_eq!("import".parse::<Mode>().unwrap(), Mode::Import);
     }
@@ -411,7 +481,10 @@ mod tests {
     #[test]
     fn garbage_schema_in_the_log_is_rejected_not_fatal() {
         let mut state = State::default();
-        assert!(matches!(state.apply(claim("a", 1, 1, "{not json")), Applied::Rejected(_)));
+        assert!(matches!(
+            state.apply(claim("a", 1, 1, "{not json")),
+            Applied::Rejected(_)
+        ));
         assert!(state.versions("a").is_none());
     }
 }

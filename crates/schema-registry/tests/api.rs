@@ -1,18 +1,26 @@
 //! The REST API against a real registry process on the real broker.
 
+#![allow(clippy::unwrap_used)] // tests and tools: a failed unwrap is a failed run
+
 mod common;
 
 use apache_avro::types::Value as Avro;
 use common::{Api, Replica, http, record, unique};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::{
-    SrSettings, get_all_subjects, get_all_versions, get_schema_by_id, get_schema_by_subject, post_schema,
+    SrSettings, get_all_subjects, get_all_versions, get_schema_by_id, get_schema_by_subject,
+    post_schema,
 };
-use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
 use serde_json::{Value, json};
 
 fn widget_v1() -> Value {
-    record("Widget", json!([{ "name": "sku", "type": "string" }, { "name": "qty", "type": "int" }]))
+    record(
+        "Widget",
+        json!([{ "name": "sku", "type": "string" }, { "name": "qty", "type": "int" }]),
+    )
 }
 
 fn widget_v2() -> Value {
@@ -35,14 +43,26 @@ async fn confluent_client_round_trips() {
     let topic = unique("widgets");
     let subject = format!("{topic}-value");
 
-    let v1 = post_schema(&sr, subject.clone(), supplied(&widget_v1())).await.unwrap();
-    let again = post_schema(&sr, subject.clone(), supplied(&widget_v1())).await.unwrap();
+    let v1 = post_schema(&sr, subject.clone(), supplied(&widget_v1()))
+        .await
+        .unwrap();
+    let again = post_schema(&sr, subject.clone(), supplied(&widget_v1()))
+        .await
+        .unwrap();
     assert_eq!(v1.id, again.id, "registering twice gives the same id");
     // Layout does not matter: same schema, same id, in any subject.
     let pretty = serde_json::to_string_pretty(&widget_v1()).unwrap();
-    let elsewhere = post_schema(&sr, unique("other"), SuppliedSchema::new(None, SchemaType::Avro, pretty)).await.unwrap();
+    let elsewhere = post_schema(
+        &sr,
+        unique("other"),
+        SuppliedSchema::new(None, SchemaType::Avro, pretty),
+    )
+    .await
+    .unwrap();
     assert_eq!(elsewhere.id, v1.id);
-    let v2 = post_schema(&sr, subject.clone(), supplied(&widget_v2())).await.unwrap();
+    let v2 = post_schema(&sr, subject.clone(), supplied(&widget_v2()))
+        .await
+        .unwrap();
     assert_ne!(v2.id, v1.id);
 
     let by_id = get_schema_by_id(v1.id, &sr).await.unwrap();
@@ -50,36 +70,67 @@ async fn confluent_client_round_trips() {
     assert_eq!(stored["name"], "Widget");
     assert_eq!(stored["fields"].as_array().unwrap().len(), 2);
 
-    let latest = get_schema_by_subject(&sr, &SubjectNameStrategy::TopicNameStrategy(topic.clone(), false)).await.unwrap();
+    let latest = get_schema_by_subject(
+        &sr,
+        &SubjectNameStrategy::TopicNameStrategy(topic.clone(), false),
+    )
+    .await
+    .unwrap();
     assert_eq!(latest.id, v2.id);
     assert!(get_all_subjects(&sr).await.unwrap().contains(&subject));
-    assert_eq!(get_all_versions(&sr, subject.clone()).await.unwrap(), vec![1, 2]);
+    assert_eq!(
+        get_all_versions(&sr, subject.clone()).await.unwrap(),
+        vec![1, 2]
+    );
 
     // Confluent framing end to end: encode with the latest schema, decode by the id in the frame.
     let encoder = AvroEncoder::new(SrSettings::new(registry.url.clone()));
     let bytes = encoder
         .encode(
-            vec![("sku", Avro::String("SKU_000001".into())), ("qty", Avro::Int(70)), ("defects", Avro::Union(1, Box::new(Avro::Int(3))))],
+            vec![
+                ("sku", Avro::String("SKU_000001".into())),
+                ("qty", Avro::Int(70)),
+                ("defects", Avro::Union(1, Box::new(Avro::Int(3)))),
+            ],
             SubjectNameStrategy::TopicNameStrategy(topic.clone(), false),
         )
         .await
         .unwrap();
     assert_eq!(bytes[0], 0);
     assert_eq!(u32::from_be_bytes(bytes[1..5].try_into().unwrap()), v2.id);
-    let decoded = AvroDecoder::new(SrSettings::new(registry.url.clone())).decode(Some(&bytes)).await.unwrap();
-    let Avro::Record(fields) = decoded.value else { panic!("not a record") };
+    let decoded = AvroDecoder::new(SrSettings::new(registry.url.clone()))
+        .decode(Some(&bytes))
+        .await
+        .unwrap();
+    let Avro::Record(fields) = decoded.value else {
+        panic!("not a record")
+    };
     assert_eq!(fields[1], ("qty".into(), Avro::Int(70)));
 
     // The common crate's look-up (what production producers use: no registration).
     let schema = apache_avro::Schema::parse_str(&widget_v1().to_string()).unwrap();
-    let found = rivulet_common::avro::lookup(&sr, &subject, &schema).await.unwrap();
+    let found = rivulet_common::avro::lookup(&sr, &subject, &schema)
+        .await
+        .unwrap();
     assert_eq!((found.id, found.version), (v1.id, 1));
-    let missing = apache_avro::Schema::parse_str(&record("Nope", json!([{"name":"x","type":"int"}])).to_string()).unwrap();
-    assert!(rivulet_common::avro::lookup(&sr, &subject, &missing).await.is_err());
+    let missing = apache_avro::Schema::parse_str(
+        &record("Nope", json!([{"name":"x","type":"int"}])).to_string(),
+    )
+    .unwrap();
+    assert!(
+        rivulet_common::avro::lookup(&sr, &subject, &missing)
+            .await
+            .is_err()
+    );
 
     // A different default is a different schema.
-    let other_default = record("Widget", json!([{ "name": "sku", "type": "string" }, { "name": "qty", "type": "int", "default": 0 }]));
-    let api = Api { base: &registry.url };
+    let other_default = record(
+        "Widget",
+        json!([{ "name": "sku", "type": "string" }, { "name": "qty", "type": "int", "default": 0 }]),
+    );
+    let api = Api {
+        base: &registry.url,
+    };
     let other = api.register_ok(&unique("defaults"), &other_default).await;
     assert_ne!(other, u64::from(v1.id));
 }
@@ -87,12 +138,22 @@ async fn confluent_client_round_trips() {
 /// Registers `history` under a fresh subject at `level`, then submits `candidate`.
 async fn verdict(api: &Api<'_>, level: &str, history: &[Value], candidate: &Value) -> bool {
     let subject = unique(&format!("compat-{}", level.to_lowercase()));
-    let set = api.put(&format!("/config/{subject}"), &json!({ "compatibility": level })).await;
+    let set = api
+        .put(
+            &format!("/config/{subject}"),
+            &json!({ "compatibility": level }),
+        )
+        .await;
     assert_eq!(set.status, 200, "{set:?}");
     for schema in history {
         api.register_ok(&subject, schema).await;
     }
-    let check = api.post(&format!("/compatibility/subjects/{subject}/versions?verbose=true"), &json!({ "schema": candidate.to_string() })).await;
+    let check = api
+        .post(
+            &format!("/compatibility/subjects/{subject}/versions?verbose=true"),
+            &json!({ "schema": candidate.to_string() }),
+        )
+        .await;
     assert_eq!(check.status, 200, "{check:?}");
     let answer = api.register(&subject, candidate).await;
     let accepted = match answer.status {
@@ -104,7 +165,11 @@ async fn verdict(api: &Api<'_>, level: &str, history: &[Value], candidate: &Valu
         }
         other => panic!("unexpected {other}: {answer:?}"),
     };
-    assert_eq!(check.body["is_compatible"].as_bool(), Some(accepted), "the check endpoint agrees with registration");
+    assert_eq!(
+        check.body["is_compatible"].as_bool(),
+        Some(accepted),
+        "the check endpoint agrees with registration"
+    );
     accepted
 }
 
@@ -112,7 +177,9 @@ async fn verdict(api: &Api<'_>, level: &str, history: &[Value], candidate: &Valu
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn every_compatibility_level() {
     let registry = Replica::start(&[]).await;
-    let api = Api { base: &registry.url };
+    let api = Api {
+        base: &registry.url,
+    };
     let f = |fields: Value| record("W", fields);
     let qty = json!({ "name": "qty", "type": "int" });
     let base = f(json!([qty]));
@@ -122,18 +189,47 @@ async fn every_compatibility_level() {
     let with_e = f(json!([qty, { "name": "e", "type": "int" }]));
 
     // Adding an optional field: fine everywhere.
-    for level in ["NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"] {
-        assert!(verdict(&api, level, &[base.clone()], &optional).await, "{level}");
+    for level in [
+        "NONE",
+        "BACKWARD",
+        "BACKWARD_TRANSITIVE",
+        "FORWARD",
+        "FORWARD_TRANSITIVE",
+        "FULL",
+        "FULL_TRANSITIVE",
+    ] {
+        assert!(
+            verdict(&api, level, std::slice::from_ref(&base), &optional).await,
+            "{level}"
+        );
     }
     // Adding a required field: new readers cannot read old data.
-    let expect = [("NONE", true), ("BACKWARD", false), ("FORWARD", true), ("FULL", false)];
+    let expect = [
+        ("NONE", true),
+        ("BACKWARD", false),
+        ("FORWARD", true),
+        ("FULL", false),
+    ];
     for (level, ok) in expect {
-        assert_eq!(verdict(&api, level, &[base.clone()], &required).await, ok, "{level} adding a required field");
+        assert_eq!(
+            verdict(&api, level, std::slice::from_ref(&base), &required).await,
+            ok,
+            "{level} adding a required field"
+        );
     }
     // Removing a field without default: old readers cannot read new data.
-    let expect = [("NONE", true), ("BACKWARD", true), ("FORWARD", false), ("FULL", false)];
+    let expect = [
+        ("NONE", true),
+        ("BACKWARD", true),
+        ("FORWARD", false),
+        ("FULL", false),
+    ];
     for (level, ok) in expect {
-        assert_eq!(verdict(&api, level, &[with_e.clone()], &base).await, ok, "{level} removing a field");
+        assert_eq!(
+            verdict(&api, level, std::slice::from_ref(&with_e), &base).await,
+            ok,
+            "{level} removing a field"
+        );
     }
     // Transitive levels look past the latest version.
     let history = [base.clone(), with_default.clone()];
@@ -149,19 +245,53 @@ async fn every_compatibility_level() {
     // Checking against one version, and against a subject that does not exist yet.
     let subject = unique("one-version");
     api.register_ok(&subject, &base).await;
-    let one = api.post(&format!("/compatibility/subjects/{subject}/versions/latest"), &json!({ "schema": required.to_string() })).await;
+    let one = api
+        .post(
+            &format!("/compatibility/subjects/{subject}/versions/latest"),
+            &json!({ "schema": required.to_string() }),
+        )
+        .await;
     assert_eq!(one.body["is_compatible"], false);
-    let fresh = api.post(&format!("/compatibility/subjects/{}/versions", unique("nobody")), &json!({ "schema": required.to_string() })).await;
+    let fresh = api
+        .post(
+            &format!("/compatibility/subjects/{}/versions", unique("nobody")),
+            &json!({ "schema": required.to_string() }),
+        )
+        .await;
     assert_eq!(fresh.body["is_compatible"], true);
-    let missing = api.post(&format!("/compatibility/subjects/{subject}/versions/9"), &json!({ "schema": base.to_string() })).await;
+    let missing = api
+        .post(
+            &format!("/compatibility/subjects/{subject}/versions/9"),
+            &json!({ "schema": base.to_string() }),
+        )
+        .await;
     assert_eq!((missing.status, missing.code()), (404, 40402));
 
     // Global config and its reset.
-    assert_eq!(api.get("/config").await.body["compatibilityLevel"], "BACKWARD");
-    assert_eq!(api.put("/config", &json!({ "compatibility": "full" })).await.body["compatibility"], "FULL");
-    assert_eq!(api.get(&format!("/config/{}?defaultToGlobal=true", unique("x"))).await.body["compatibilityLevel"], "FULL");
-    assert_eq!(api.delete("/config").await.body["compatibilityLevel"], "FULL");
-    assert_eq!(api.get("/config").await.body["compatibilityLevel"], "BACKWARD");
+    assert_eq!(
+        api.get("/config").await.body["compatibilityLevel"],
+        "BACKWARD"
+    );
+    assert_eq!(
+        api.put("/config", &json!({ "compatibility": "full" }))
+            .await
+            .body["compatibility"],
+        "FULL"
+    );
+    assert_eq!(
+        api.get(&format!("/config/{}?defaultToGlobal=true", unique("x")))
+            .await
+            .body["compatibilityLevel"],
+        "FULL"
+    );
+    assert_eq!(
+        api.delete("/config").await.body["compatibilityLevel"],
+        "FULL"
+    );
+    assert_eq!(
+        api.get("/config").await.body["compatibilityLevel"],
+        "BACKWARD"
+    );
 }
 
 #[tokio::test]
@@ -172,24 +302,42 @@ async fn import_mode_keeps_ids_across_registries() {
     let src = Api { base: &source.url };
     let topic = unique("moving");
     let subject = format!("{topic}-value");
-    src.register_ok(&unique("padding"), &record("Pad", json!([{ "name": "p", "type": "long" }]))).await;
+    src.register_ok(
+        &unique("padding"),
+        &record("Pad", json!([{ "name": "p", "type": "long" }])),
+    )
+    .await;
     let id1 = src.register_ok(&subject, &widget_v1()).await;
     let id2 = src.register_ok(&subject, &widget_v2()).await;
 
     // A message framed by the source registry.
     let encoder = AvroEncoder::new(SrSettings::new(source.url.clone()));
     let bytes = encoder
-        .encode(vec![("sku", Avro::String("SKU_1".into())), ("qty", Avro::Int(5)), ("defects", Avro::Union(0, Box::new(Avro::Null)))],
-            SubjectNameStrategy::TopicNameStrategy(topic.clone(), false))
+        .encode(
+            vec![
+                ("sku", Avro::String("SKU_1".into())),
+                ("qty", Avro::Int(5)),
+                ("defects", Avro::Union(0, Box::new(Avro::Null))),
+            ],
+            SubjectNameStrategy::TopicNameStrategy(topic.clone(), false),
+        )
         .await
         .unwrap();
 
     let target = Replica::start(&[]).await;
     let dst = Api { base: &target.url };
     // Explicit ids are refused outside IMPORT mode.
-    let early = dst.post(&format!("/subjects/{subject}/versions"), &json!({ "schema": widget_v1().to_string(), "id": id1 })).await;
+    let early = dst
+        .post(
+            &format!("/subjects/{subject}/versions"),
+            &json!({ "schema": widget_v1().to_string(), "id": id1 }),
+        )
+        .await;
     assert_eq!((early.status, early.code()), (422, 42205));
-    assert_eq!(dst.put("/mode", &json!({ "mode": "IMPORT" })).await.status, 200);
+    assert_eq!(
+        dst.put("/mode", &json!({ "mode": "IMPORT" })).await.status,
+        200
+    );
     assert_eq!(dst.get("/mode").await.body["mode"], "IMPORT");
     let exported = src.get(&format!("/schemas?subjectPrefix={subject}")).await;
     for entry in exported.body.as_array().unwrap() {
@@ -208,25 +356,56 @@ async fn import_mode_keeps_ids_across_registries() {
     // Switching a registry that has subjects to IMPORT needs force.
     let refused = dst.put("/mode", &json!({ "mode": "IMPORT" })).await;
     assert_eq!((refused.status, refused.code()), (422, 42205));
-    assert_eq!(dst.put("/mode?force=true", &json!({ "mode": "READWRITE" })).await.status, 200);
+    assert_eq!(
+        dst.put("/mode?force=true", &json!({ "mode": "READWRITE" }))
+            .await
+            .status,
+        200
+    );
 
     // The target decodes the source's message: same id, same schema.
-    let decoded = AvroDecoder::new(SrSettings::new(target.url.clone())).decode(Some(&bytes)).await.unwrap();
-    let Avro::Record(fields) = decoded.value else { panic!("not a record") };
+    let decoded = AvroDecoder::new(SrSettings::new(target.url.clone()))
+        .decode(Some(&bytes))
+        .await
+        .unwrap();
+    let Avro::Record(fields) = decoded.value else {
+        panic!("not a record")
+    };
     assert_eq!(fields[0], ("sku".into(), Avro::String("SKU_1".into())));
-    assert_eq!(dst.get(&format!("/subjects/{subject}/versions/2")).await.body["id"], json!(id2));
+    assert_eq!(
+        dst.get(&format!("/subjects/{subject}/versions/2"))
+            .await
+            .body["id"],
+        json!(id2)
+    );
     // New registrations continue after the imported ids.
-    let next = dst.register_ok(&unique("after"), &record("After", json!([{ "name": "a", "type": "int" }]))).await;
+    let next = dst
+        .register_ok(
+            &unique("after"),
+            &record("After", json!([{ "name": "a", "type": "int" }])),
+        )
+        .await;
     assert!(next > id2);
 
     // READONLY refuses writes but still answers reads.
     let s = unique("ro");
     dst.register_ok(&s, &widget_v1()).await;
-    assert_eq!(dst.put(&format!("/mode/{s}"), &json!({ "mode": "READONLY" })).await.status, 200);
+    assert_eq!(
+        dst.put(&format!("/mode/{s}"), &json!({ "mode": "READONLY" }))
+            .await
+            .status,
+        200
+    );
     let ro = dst.register(&s, &widget_v2()).await;
     assert_eq!((ro.status, ro.code()), (422, 42205));
-    assert_eq!(dst.get(&format!("/subjects/{s}/versions/1")).await.status, 200);
-    assert_eq!(dst.delete(&format!("/mode/{s}")).await.body["mode"], "READONLY");
+    assert_eq!(
+        dst.get(&format!("/subjects/{s}/versions/1")).await.status,
+        200
+    );
+    assert_eq!(
+        dst.delete(&format!("/mode/{s}")).await.body["mode"],
+        "READONLY"
+    );
     assert_eq!(dst.register(&s, &widget_v2()).await.status, 200);
 }
 
@@ -234,15 +413,24 @@ async fn import_mode_keeps_ids_across_registries() {
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn unknown_query_parameters_are_accepted() {
     let registry = Replica::start(&[]).await;
-    let api = Api { base: &registry.url };
+    let api = Api {
+        base: &registry.url,
+    };
     let subject = unique("params");
     let body = json!({ "schema": widget_v1().to_string() });
-    let register = api.post(&format!("/subjects/{subject}/versions?normalize=true&format=x&whatever=1"), &body).await;
+    let register = api
+        .post(
+            &format!("/subjects/{subject}/versions?normalize=true&format=x&whatever=1"),
+            &body,
+        )
+        .await;
     assert_eq!(register.status, 200, "{register:?}");
     let id = register.body["id"].as_u64().unwrap();
     for path in [
-        format!("/subjects?deleted=maybe&subjectPrefix=params&lookupDeletedSubjects=x"),
-        format!("/schemas/ids/{id}?fetchMaxId=false&subject={subject}&format=resolved&deleted=true"),
+        "/subjects?deleted=maybe&subjectPrefix=params&lookupDeletedSubjects=x".to_string(),
+        format!(
+            "/schemas/ids/{id}?fetchMaxId=false&subject={subject}&format=resolved&deleted=true"
+        ),
         format!("/schemas/ids/{id}/versions?deleted=true&x=1"),
         format!("/subjects/{subject}/versions?deleted=true&deletedOnly=false"),
         format!("/subjects/{subject}/versions/latest?deleted=true&format=&verbose=nope"),
@@ -255,7 +443,12 @@ async fn unknown_query_parameters_are_accepted() {
         let answer = api.get(&path).await;
         assert_eq!(answer.status, 200, "{path}: {answer:?}");
     }
-    let lookup = api.post(&format!("/subjects/{subject}?normalize=true&deleted=false&unknown=1"), &body).await;
+    let lookup = api
+        .post(
+            &format!("/subjects/{subject}?normalize=true&deleted=false&unknown=1"),
+            &body,
+        )
+        .await;
     assert_eq!(lookup.status, 200);
     assert_eq!(lookup.body["version"], 1);
 }
@@ -264,38 +457,188 @@ async fn unknown_query_parameters_are_accepted() {
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn bad_input_gets_confluent_errors() {
     let registry = Replica::start(&[]).await;
-    let api = Api { base: &registry.url };
+    let api = Api {
+        base: &registry.url,
+    };
     let subject = unique("bad");
     api.register_ok(&subject, &widget_v1()).await;
     let cases: Vec<(&str, common::Answer, u16, u64)> = vec![
-        ("invalid Avro", api.post(&format!("/subjects/{subject}/versions"), &json!({ "schema": "{\"type\":\"record\"}" })).await, 422, 42201),
-        ("not JSON schema text", api.post(&format!("/subjects/{subject}/versions"), &json!({ "schema": "{oops" })).await, 422, 42201),
-        ("empty schema", api.post(&format!("/subjects/{subject}/versions"), &json!({})).await, 422, 42201),
-        ("protobuf", api.post(&format!("/subjects/{subject}/versions"), &json!({ "schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF" })).await, 422, 42201),
-        ("malformed JSON", api.post_raw(&format!("/subjects/{subject}/versions"), "{\"schema\": ").await, 400, 400),
-        ("wrong shape", api.post_raw(&format!("/subjects/{subject}/versions"), "{\"schema\": 5}").await, 422, 422),
-        ("incompatible", api.register(&subject, &record("Widget", json!([{ "name": "sku", "type": "int" }]))).await, 409, 409),
-        ("unknown subject", api.get(&format!("/subjects/{}/versions", unique("none"))).await, 404, 40401),
-        ("unknown subject version", api.get(&format!("/subjects/{}/versions/1", unique("none"))).await, 404, 40401),
-        ("unknown version", api.get(&format!("/subjects/{subject}/versions/42")).await, 404, 40402),
-        ("non-numeric version", api.get(&format!("/subjects/{subject}/versions/one")).await, 422, 42202),
-        ("zero version", api.get(&format!("/subjects/{subject}/versions/0")).await, 422, 42202),
-        ("unknown id", api.get("/schemas/ids/999999").await, 404, 40403),
-        ("non-numeric id", api.get("/schemas/ids/abc").await, 404, 40403),
-        ("lookup of an unknown schema", api.post(&format!("/subjects/{subject}"), &json!({ "schema": widget_v2().to_string() })).await, 404, 40403),
-        ("lookup in an unknown subject", api.post(&format!("/subjects/{}", unique("none")), &json!({ "schema": widget_v2().to_string() })).await, 404, 40401),
-        ("bad level", api.put("/config", &json!({ "compatibility": "SOMETIMES" })).await, 422, 42203),
-        ("missing level", api.put("/config", &json!({})).await, 422, 42203),
-        ("bad mode", api.put("/mode", &json!({ "mode": "WRITEONLY" })).await, 422, 42204),
-        ("no subject config", api.get(&format!("/config/{subject}")).await, 404, 40408),
-        ("no subject mode", api.get(&format!("/mode/{subject}")).await, 404, 40409),
+        (
+            "invalid Avro",
+            api.post(
+                &format!("/subjects/{subject}/versions"),
+                &json!({ "schema": "{\"type\":\"record\"}" }),
+            )
+            .await,
+            422,
+            42201,
+        ),
+        (
+            "not JSON schema text",
+            api.post(
+                &format!("/subjects/{subject}/versions"),
+                &json!({ "schema": "{oops" }),
+            )
+            .await,
+            422,
+            42201,
+        ),
+        (
+            "empty schema",
+            api.post(&format!("/subjects/{subject}/versions"), &json!({}))
+                .await,
+            422,
+            42201,
+        ),
+        (
+            "protobuf",
+            api.post(
+                &format!("/subjects/{subject}/versions"),
+                &json!({ "schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF" }),
+            )
+            .await,
+            422,
+            42201,
+        ),
+        (
+            "malformed JSON",
+            api.post_raw(&format!("/subjects/{subject}/versions"), "{\"schema\": ")
+                .await,
+            400,
+            400,
+        ),
+        (
+            "wrong shape",
+            api.post_raw(&format!("/subjects/{subject}/versions"), "{\"schema\": 5}")
+                .await,
+            422,
+            422,
+        ),
+        (
+            "incompatible",
+            api.register(
+                &subject,
+                &record("Widget", json!([{ "name": "sku", "type": "int" }])),
+            )
+            .await,
+            409,
+            409,
+        ),
+        (
+            "unknown subject",
+            api.get(&format!("/subjects/{}/versions", unique("none")))
+                .await,
+            404,
+            40401,
+        ),
+        (
+            "unknown subject version",
+            api.get(&format!("/subjects/{}/versions/1", unique("none")))
+                .await,
+            404,
+            40401,
+        ),
+        (
+            "unknown version",
+            api.get(&format!("/subjects/{subject}/versions/42")).await,
+            404,
+            40402,
+        ),
+        (
+            "non-numeric version",
+            api.get(&format!("/subjects/{subject}/versions/one")).await,
+            422,
+            42202,
+        ),
+        (
+            "zero version",
+            api.get(&format!("/subjects/{subject}/versions/0")).await,
+            422,
+            42202,
+        ),
+        (
+            "unknown id",
+            api.get("/schemas/ids/999999").await,
+            404,
+            40403,
+        ),
+        (
+            "non-numeric id",
+            api.get("/schemas/ids/abc").await,
+            404,
+            40403,
+        ),
+        (
+            "lookup of an unknown schema",
+            api.post(
+                &format!("/subjects/{subject}"),
+                &json!({ "schema": widget_v2().to_string() }),
+            )
+            .await,
+            404,
+            40403,
+        ),
+        (
+            "lookup in an unknown subject",
+            api.post(
+                &format!("/subjects/{}", unique("none")),
+                &json!({ "schema": widget_v2().to_string() }),
+            )
+            .await,
+            404,
+            40401,
+        ),
+        (
+            "bad level",
+            api.put("/config", &json!({ "compatibility": "SOMETIMES" }))
+                .await,
+            422,
+            42203,
+        ),
+        (
+            "missing level",
+            api.put("/config", &json!({})).await,
+            422,
+            42203,
+        ),
+        (
+            "bad mode",
+            api.put("/mode", &json!({ "mode": "WRITEONLY" })).await,
+            422,
+            42204,
+        ),
+        (
+            "no subject config",
+            api.get(&format!("/config/{subject}")).await,
+            404,
+            40408,
+        ),
+        (
+            "no subject mode",
+            api.get(&format!("/mode/{subject}")).await,
+            404,
+            40409,
+        ),
         ("unknown route", api.get("/nowhere").await, 404, 404),
         ("wrong method", api.delete("/schemas/types").await, 405, 405),
     ];
     for (what, answer, status, code) in cases {
-        assert_eq!((answer.status, answer.code()), (status, code), "{what}: {answer:?}");
-        assert_eq!(answer.content_type, "application/vnd.schemaregistry.v1+json", "{what}");
-        assert!(!answer.body["message"].as_str().unwrap_or_default().is_empty(), "{what} has a message");
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{what}: {answer:?}"
+        );
+        assert_eq!(
+            answer.content_type, "application/vnd.schemaregistry.v1+json",
+            "{what}"
+        );
+        assert!(
+            !answer.body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{what} has a message"
+        );
     }
     assert_eq!(registry.metric("rivulet_registry_http_requests_total{method=\"POST\",route=\"/subjects/{subject}/versions\",status=\"500\"}").await, 0.0);
 }
@@ -304,55 +647,158 @@ async fn bad_input_gets_confluent_errors() {
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn soft_and_permanent_deletes() {
     let registry = Replica::start(&[]).await;
-    let api = Api { base: &registry.url };
+    let api = Api {
+        base: &registry.url,
+    };
     let subject = unique("del");
     let id1 = api.register_ok(&subject, &widget_v1()).await;
     api.register_ok(&subject, &widget_v2()).await;
 
-    let not_soft = api.delete(&format!("/subjects/{subject}/versions/1?permanent=true")).await;
+    let not_soft = api
+        .delete(&format!("/subjects/{subject}/versions/1?permanent=true"))
+        .await;
     assert_eq!((not_soft.status, not_soft.code()), (404, 40407));
-    assert_eq!(api.delete(&format!("/subjects/{subject}/versions/1")).await.body, json!(1));
-    assert_eq!(api.get(&format!("/subjects/{subject}/versions")).await.body, json!([2]));
-    assert_eq!(api.get(&format!("/subjects/{subject}/versions?deleted=true")).await.body, json!([1, 2]));
-    assert_eq!(api.get(&format!("/subjects/{subject}/versions/1")).await.code(), 40402);
-    assert_eq!(api.get(&format!("/subjects/{subject}/versions/1?deleted=true")).await.status, 200);
-    assert_eq!(api.get(&format!("/schemas/ids/{id1}")).await.status, 200, "old messages stay decodable");
+    assert_eq!(
+        api.delete(&format!("/subjects/{subject}/versions/1"))
+            .await
+            .body,
+        json!(1)
+    );
+    assert_eq!(
+        api.get(&format!("/subjects/{subject}/versions")).await.body,
+        json!([2])
+    );
+    assert_eq!(
+        api.get(&format!("/subjects/{subject}/versions?deleted=true"))
+            .await
+            .body,
+        json!([1, 2])
+    );
+    assert_eq!(
+        api.get(&format!("/subjects/{subject}/versions/1"))
+            .await
+            .code(),
+        40402
+    );
+    assert_eq!(
+        api.get(&format!("/subjects/{subject}/versions/1?deleted=true"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.get(&format!("/schemas/ids/{id1}")).await.status,
+        200,
+        "old messages stay decodable"
+    );
     let twice = api.delete(&format!("/subjects/{subject}/versions/1")).await;
     assert_eq!((twice.status, twice.code()), (404, 40402));
-    assert_eq!(api.delete(&format!("/subjects/{subject}/versions/1?permanent=true")).await.body, json!(1));
-    assert_eq!(api.get(&format!("/subjects/{subject}/versions?deleted=true")).await.body, json!([2]));
+    assert_eq!(
+        api.delete(&format!("/subjects/{subject}/versions/1?permanent=true"))
+            .await
+            .body,
+        json!(1)
+    );
+    assert_eq!(
+        api.get(&format!("/subjects/{subject}/versions?deleted=true"))
+            .await
+            .body,
+        json!([2])
+    );
 
-    let subject_not_soft = api.delete(&format!("/subjects/{subject}?permanent=true")).await;
+    let subject_not_soft = api
+        .delete(&format!("/subjects/{subject}?permanent=true"))
+        .await;
     assert_eq!(subject_not_soft.code(), 40405);
-    assert_eq!(api.delete(&format!("/subjects/{subject}")).await.body, json!([2]));
-    assert!(!api.get("/subjects").await.body.as_array().unwrap().contains(&json!(subject)));
-    assert!(api.get("/subjects?deleted=true").await.body.as_array().unwrap().contains(&json!(subject)));
-    assert_eq!(api.delete(&format!("/subjects/{subject}")).await.code(), 40404);
-    assert_eq!(api.delete(&format!("/subjects/{subject}?permanent=true")).await.body, json!([2]));
-    assert_eq!(api.get(&format!("/subjects/{subject}/versions?deleted=true")).await.code(), 40401);
+    assert_eq!(
+        api.delete(&format!("/subjects/{subject}")).await.body,
+        json!([2])
+    );
+    assert!(
+        !api.get("/subjects")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .contains(&json!(subject))
+    );
+    assert!(
+        api.get("/subjects?deleted=true")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .contains(&json!(subject))
+    );
+    assert_eq!(
+        api.delete(&format!("/subjects/{subject}")).await.code(),
+        40404
+    );
+    assert_eq!(
+        api.delete(&format!("/subjects/{subject}?permanent=true"))
+            .await
+            .body,
+        json!([2])
+    );
+    assert_eq!(
+        api.get(&format!("/subjects/{subject}/versions?deleted=true"))
+            .await
+            .code(),
+        40401
+    );
     assert_eq!(api.get(&format!("/schemas/ids/{id1}")).await.code(), 40403);
     // Registering the same schema again brings back its id: ids are never reused for others.
     assert_eq!(api.register_ok(&subject, &widget_v1()).await, id1);
-    assert_eq!(api.get(&format!("/subjects/{subject}/versions")).await.body, json!([1]));
+    assert_eq!(
+        api.get(&format!("/subjects/{subject}/versions")).await.body,
+        json!([1])
+    );
 }
 
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn references_resolve_and_block_deletion() {
     let registry = Replica::start(&[]).await;
-    let api = Api { base: &registry.url };
+    let api = Api {
+        base: &registry.url,
+    };
     let (money, order) = (unique("money"), unique("order"));
     let money_schema = json!({ "type": "record", "name": "Money", "namespace": "test.rivulet", "fields": [{ "name": "cents", "type": "long" }] });
     api.register_ok(&money, &money_schema).await;
-    let order_schema = record("Order", json!([{ "name": "total", "type": "test.rivulet.Money" }]));
+    let order_schema = record(
+        "Order",
+        json!([{ "name": "total", "type": "test.rivulet.Money" }]),
+    );
     let refs = json!([{ "name": "test.rivulet.Money", "subject": money, "version": 1 }]);
-    let without = api.post(&format!("/subjects/{order}/versions"), &json!({ "schema": order_schema.to_string() })).await;
-    assert_eq!(without.code(), 42201, "an unknown named type is an invalid schema");
-    let with = api.post(&format!("/subjects/{order}/versions"), &json!({ "schema": order_schema.to_string(), "references": refs })).await;
+    let without = api
+        .post(
+            &format!("/subjects/{order}/versions"),
+            &json!({ "schema": order_schema.to_string() }),
+        )
+        .await;
+    assert_eq!(
+        without.code(),
+        42201,
+        "an unknown named type is an invalid schema"
+    );
+    let with = api
+        .post(
+            &format!("/subjects/{order}/versions"),
+            &json!({ "schema": order_schema.to_string(), "references": refs }),
+        )
+        .await;
     assert_eq!(with.status, 200, "{with:?}");
     let id = with.body["id"].as_u64().unwrap();
-    assert_eq!(api.get(&format!("/schemas/ids/{id}")).await.body["references"], refs);
-    assert_eq!(api.get(&format!("/subjects/{money}/versions/1/referencedby")).await.body, json!([id]));
+    assert_eq!(
+        api.get(&format!("/schemas/ids/{id}")).await.body["references"],
+        refs
+    );
+    assert_eq!(
+        api.get(&format!("/subjects/{money}/versions/1/referencedby"))
+            .await
+            .body,
+        json!([id])
+    );
     let blocked = api.delete(&format!("/subjects/{money}/versions/1")).await;
     assert_eq!((blocked.status, blocked.code()), (422, 42206));
 }
@@ -360,22 +806,93 @@ async fn references_resolve_and_block_deletion() {
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn authentication_guards_writes() {
-    let registry = Replica::start(&["--auth-token", "s3cret", "--auth-user", "ops", "--auth-password", "pw"]).await;
+    let registry = Replica::start(&[
+        "--auth-token",
+        "s3cret",
+        "--auth-user",
+        "ops",
+        "--auth-password",
+        "pw",
+    ])
+    .await;
     let subject = unique("auth");
     let url = format!("{}/subjects/{subject}/versions", registry.url);
     let body = json!({ "schema": widget_v1().to_string() }).to_string();
     assert_eq!(http::call("POST", &url, Some(&body), &[]).await.code(), 401);
-    assert_eq!(http::call("POST", &url, Some(&body), &[("authorization", "Bearer wrong")]).await.status, 401);
-    assert_eq!(http::call("POST", &url, Some(&body), &[("authorization", "Bearer s3cret")]).await.status, 200);
+    assert_eq!(
+        http::call(
+            "POST",
+            &url,
+            Some(&body),
+            &[("authorization", "Bearer wrong")]
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        http::call(
+            "POST",
+            &url,
+            Some(&body),
+            &[("authorization", "Bearer s3cret")]
+        )
+        .await
+        .status,
+        200
+    );
     // Basic auth: "ops:pw".
-    let put = http::call("PUT", &format!("{}/config", registry.url), Some(r#"{"compatibility":"FULL"}"#), &[("authorization", "Basic b3BzOnB3")]).await;
+    let put = http::call(
+        "PUT",
+        &format!("{}/config", registry.url),
+        Some(r#"{"compatibility":"FULL"}"#),
+        &[("authorization", "Basic b3BzOnB3")],
+    )
+    .await;
     assert_eq!(put.status, 200);
-    assert_eq!(http::call("DELETE", &format!("{}/subjects/{subject}", registry.url), None, &[]).await.status, 401);
+    assert_eq!(
+        http::call(
+            "DELETE",
+            &format!("{}/subjects/{subject}", registry.url),
+            None,
+            &[]
+        )
+        .await
+        .status,
+        401
+    );
     // Reads, look-ups and health stay open.
-    assert_eq!(http::call("GET", &format!("{}/subjects", registry.url), None, &[]).await.status, 200);
-    assert_eq!(http::call("POST", &format!("{}/subjects/{subject}", registry.url), Some(&body), &[]).await.status, 200);
-    assert_eq!(http::call("GET", &format!("{}/readyz", registry.url), None, &[]).await.status, 200);
+    assert_eq!(
+        http::call("GET", &format!("{}/subjects", registry.url), None, &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        http::call(
+            "POST",
+            &format!("{}/subjects/{subject}", registry.url),
+            Some(&body),
+            &[]
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        http::call("GET", &format!("{}/readyz", registry.url), None, &[])
+            .await
+            .status,
+        200
+    );
     // Confluent's client with a token.
-    let sr = SrSettings::new_builder(registry.url.clone()).set_token_authorization("s3cret").build().unwrap();
-    assert!(post_schema(&sr, unique("auth2"), supplied(&widget_v2())).await.is_ok());
+    let sr = SrSettings::new_builder(registry.url.clone())
+        .set_token_authorization("s3cret")
+        .build()
+        .unwrap();
+    assert!(
+        post_schema(&sr, unique("auth2"), supplied(&widget_v2()))
+            .await
+            .is_ok()
+    );
 }

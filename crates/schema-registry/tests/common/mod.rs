@@ -1,6 +1,7 @@
 //! Helpers for the registry's integration tests: registry processes on the shared broker,
 //! each with its own `_schemas` topic, and a small JSON client.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // tests and tools: a failed unwrap is a failed run
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -18,12 +19,23 @@ pub fn bootstrap() -> String {
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A registry process.
@@ -59,7 +71,11 @@ impl Replica {
     }
 
     async fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_schema-registry"))
             .arg("serve")
             .arg("--listen")
@@ -84,10 +100,10 @@ impl Replica {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("registry exited with {status}: {}", self.logs());
             }
-            if let Ok(r) = ::reqwest::get(format!("{}/readyz", self.url)).await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = ::reqwest::get(format!("{}/readyz", self.url)).await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -104,7 +120,11 @@ impl Replica {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.pid()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid())
+            .status()
+            .unwrap();
         assert!(status.success(), "kill -{signal} failed");
     }
 
@@ -124,7 +144,10 @@ impl Replica {
             if hard {
                 let _ = child.kill();
             } else {
-                let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status();
             }
             let _ = child.wait();
         }
@@ -137,9 +160,18 @@ impl Replica {
 
     /// Value of a metric line (`name` or `name{labels}`) from /metrics.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = ::reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap();
+        let text = ::reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .map(|v| v.trim().parse().unwrap())
+            })
             .unwrap_or(0.0)
     }
 }
@@ -147,7 +179,10 @@ impl Replica {
 impl Drop for Replica {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_ref() {
-            let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(child.id().to_string())
+                .status();
         }
         self.stop(true);
     }
@@ -174,21 +209,39 @@ pub mod http {
     use serde_json::Value;
 
     /// Sends `method url` with an optional raw body and headers.
-    pub async fn call(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Answer {
-        let client = ::reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    pub async fn call(
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let client = ::reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
         let mut request = client.request(method.parse().unwrap(), url);
         if let Some(body) = body {
-            request = request.header("content-type", "application/vnd.schemaregistry.v1+json").body(body.to_owned());
+            request = request
+                .header("content-type", "application/vnd.schemaregistry.v1+json")
+                .body(body.to_owned());
         }
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
         let response = request.send().await.expect("request failed");
         let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Answer { status, content_type, body }
+        Answer {
+            status,
+            content_type,
+            body,
+        }
     }
 }
 
@@ -202,20 +255,36 @@ impl Api<'_> {
         http::call("GET", &format!("{}{path}", self.base), None, &[]).await
     }
     pub async fn post(&self, path: &str, body: &Value) -> Answer {
-        http::call("POST", &format!("{}{path}", self.base), Some(&body.to_string()), &[]).await
+        http::call(
+            "POST",
+            &format!("{}{path}", self.base),
+            Some(&body.to_string()),
+            &[],
+        )
+        .await
     }
     pub async fn post_raw(&self, path: &str, body: &str) -> Answer {
         http::call("POST", &format!("{}{path}", self.base), Some(body), &[]).await
     }
     pub async fn put(&self, path: &str, body: &Value) -> Answer {
-        http::call("PUT", &format!("{}{path}", self.base), Some(&body.to_string()), &[]).await
+        http::call(
+            "PUT",
+            &format!("{}{path}", self.base),
+            Some(&body.to_string()),
+            &[],
+        )
+        .await
     }
     pub async fn delete(&self, path: &str) -> Answer {
         http::call("DELETE", &format!("{}{path}", self.base), None, &[]).await
     }
     /// Registers `schema` (a JSON value) under `subject`; returns the answer.
     pub async fn register(&self, subject: &str, schema: &Value) -> Answer {
-        self.post(&format!("/subjects/{subject}/versions"), &serde_json::json!({ "schema": schema.to_string() })).await
+        self.post(
+            &format!("/subjects/{subject}/versions"),
+            &serde_json::json!({ "schema": schema.to_string() }),
+        )
+        .await
     }
     /// Registers and returns the id, failing the test otherwise.
     pub async fn register_ok(&self, subject: &str, schema: &Value) -> u64 {
