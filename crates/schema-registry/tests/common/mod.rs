@@ -138,19 +138,21 @@ impl Replica {
         self.signal("CONT");
     }
 
-    /// Stops the process (SIGTERM, or SIGKILL with `hard`) and waits for it.
-    pub fn stop(&mut self, hard: bool) {
-        if let Some(mut child) = self.child.take() {
-            if hard {
-                let _ = child.kill();
-            } else {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(child.id().to_string())
-                    .status();
-            }
-            let _ = child.wait();
+    /// Stops the process (SIGTERM, or SIGKILL with `hard`) and waits for it; returns whether
+    /// it exited successfully.
+    pub fn stop(&mut self, hard: bool) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        if hard {
+            let _ = child.kill();
+        } else {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
         }
+        child.wait().is_ok_and(|status| status.success())
     }
 
     /// Starts the process again with the same port, topic and arguments.
