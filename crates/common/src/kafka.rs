@@ -321,7 +321,9 @@ pub async fn ensure_topic(
     for (key, value) in config {
         new_topic = new_topic.set(key, value);
     }
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
     let results = admin
         .create_topics([&new_topic], &options)
         .await

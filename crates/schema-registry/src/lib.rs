@@ -53,16 +53,35 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let metrics = Metrics::register(&health);
     let state = Arc::new(ShardedLock::new(state::State::default()));
     let timeout = Duration::from_secs(config.store_timeout_secs);
-    let (journal, reader) = Journal::open(
-        &config.kafka,
-        &config.topic,
-        timeout,
-        Duration::from_millis(config.log_fetch_wait_ms),
-        state.clone(),
-        metrics.clone(),
-        token.child_token(),
-    )
-    .await?;
+    // Kafka may come up after us (a fresh cluster, a rolling restart): keep trying, and say so.
+    let mut backoff = Duration::from_secs(1);
+    let (journal, reader) = loop {
+        let opening = Journal::open(
+            &config.kafka,
+            &config.topic,
+            timeout,
+            Duration::from_millis(config.log_fetch_wait_ms),
+            state.clone(),
+            metrics.clone(),
+            token.child_token(),
+        );
+        let opened = tokio::select! {
+            () = token.cancelled() => return Ok(()),
+            opened = opening => opened,
+        };
+        match opened {
+            Ok(opened) => break opened,
+            Err(error @ Error::TopicLayout { .. }) => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, bootstrap = %config.kafka.bootstrap_servers, retry_in = ?backoff, "Cannot open the schema log yet.");
+                tokio::select! {
+                    () = token.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
     let claim_delay = config.test_claim_delay_ms.map(Duration::from_millis);
     // Leaked on purpose: the registry lives until the process exits, and handlers then share
     // it as a plain reference instead of cloning an `Arc` (a contended atomic) per request.

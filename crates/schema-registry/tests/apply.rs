@@ -191,3 +191,60 @@ fn unreachable_registry_is_a_clear_error() {
         text(&out)
     );
 }
+
+#[test]
+fn unreachable_broker_is_retried_and_sigterm_still_stops_cleanly() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    // Nothing listens on this port once the listener is dropped.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_schema-registry"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--kafka-bootstrap-servers",
+            &dead.to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .env("LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let warning = rx
+        .iter()
+        .find(|line| line.contains("Cannot open the schema log yet"))
+        .expect("a warning that says why it is waiting");
+    assert!(
+        warning.contains(&dead.to_string()),
+        "names the bootstrap servers: {warning}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "keeps retrying instead of exiting"
+    );
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let asked = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM while connecting exits 0, got {status}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(5), "stops promptly");
+}
