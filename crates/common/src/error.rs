@@ -24,6 +24,16 @@ pub enum Error {
     /// Bytes were not a Confluent-framed message (magic byte 0 + 4-byte schema id).
     #[error("not a Confluent-framed message: {0}")]
     Framing(&'static str),
+    /// Reading a partition back took too long.
+    #[error("timed out reading {topic} partition {partition} at offset {offset}")]
+    ReadTimeout {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Next offset that was expected.
+        offset: i64,
+    },
     /// Creating a topic failed.
     #[error("could not create topic {topic}: {reason}")]
     CreateTopic {

@@ -2,14 +2,16 @@
 //! from one [`KafkaArgs`], so security settings and client defaults are decided once.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::{Error, Result, Secret};
 
@@ -309,6 +311,107 @@ impl KafkaArgs {
     }
 }
 
+/// The partition Kafka's Java client (and librdkafka's `murmur2_random`) picks for `key` among
+/// `partitions`: `toPositive(murmur2(key)) % partitions`. Lets a producer know, before it
+/// sends, where a key will land.
+pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
+}
+
+/// Kafka's `Utils.murmur2` (seed 0x9747b28c).
+pub fn murmur2(data: &[u8]) -> i32 {
+    const M: i32 = 0x5bd1_e995;
+    let mut h: i32 = (0x9747_b28c_u32 as i32) ^ data.len() as i32;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let mut k = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= ((k as u32) >> 24) as i32;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    if tail.len() == 3 {
+        h ^= i32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= i32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= i32::from(tail[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= ((h as u32) >> 13) as i32;
+    h = h.wrapping_mul(M);
+    h ^= ((h as u32) >> 15) as i32;
+    h
+}
+
+/// Reads `topic`/`partition` from offset `start`, calling `each` for every message, up to `end`
+/// (exclusive) or, with `end = None`, to the end of the partition; returns the next offset.
+///
+/// "The end" is the high watermark and then whatever still arrives within a short quiet period:
+/// Tansu reports the base offset of its last record batch + 1 as the high watermark, so the rest
+/// of that batch lies beyond it (every record keeps its correct offset). Against Kafka the quiet
+/// period finds nothing and costs `QUIET` once. Blocking: call it from a blocking thread.
+pub fn read_range(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    start: i64,
+    end: Option<i64>,
+    timeout: Duration,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<i64> {
+    const QUIET: Duration = Duration::from_millis(300);
+    let stop = match end {
+        Some(end) => end,
+        None => {
+            consumer
+                .fetch_watermarks(topic, partition, timeout)
+                .map_err(Error::kafka("reading watermarks"))?
+                .1
+        }
+    };
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Offset(start))
+        .map_err(Error::kafka("assigning a partition"))?;
+    consumer
+        .assign(&assignment)
+        .map_err(Error::kafka("assigning a partition"))?;
+    let deadline = Instant::now() + timeout;
+    let mut next = start;
+    let mut last_seen = Instant::now();
+    loop {
+        if next >= stop && (end.is_some() || last_seen.elapsed() >= QUIET) {
+            return Ok(next);
+        }
+        if Instant::now() > deadline {
+            return Err(Error::ReadTimeout {
+                topic: topic.to_owned(),
+                partition,
+                offset: next,
+            });
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(50)) else {
+            continue;
+        };
+        let message = message.map_err(Error::kafka("reading a partition"))?;
+        // Messages fetched for a previous assignment may still arrive: skip them.
+        if message.partition() != partition || message.topic() != topic {
+            continue;
+        }
+        if end.is_some_and(|end| message.offset() >= end) {
+            return Ok(next);
+        }
+        next = message.offset() + 1;
+        last_seen = Instant::now();
+        each(&message);
+    }
+}
+
 /// Creates `topic` unless it exists. `config` holds topic-level settings such as
 /// `cleanup.policy`. Returns whether the topic was created by this call.
 pub async fn ensure_topic(
@@ -403,6 +506,26 @@ mod tests {
         assert_eq!(config.get("ssl.ca.location"), Some("/etc/ca.pem"));
         assert_eq!(config.get("socket.keepalive.enable"), Some("true"));
         assert!(!format!("{:?}", cli.kafka).contains("s3cret"));
+    }
+
+    #[test]
+    fn murmur2_matches_the_java_client() {
+        // Vectors from Kafka's UtilsTest.testMurmur2.
+        let cases: [(&str, i32); 6] = [
+            ("21", -973_932_308),
+            ("foobar", -790_332_482),
+            ("a-little-bit-long-string", -985_981_536),
+            ("a-little-bit-longer-string", -1_486_304_829),
+            (
+                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
+            ("abc", 479_470_107),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(murmur2(input.as_bytes()), expected, "{input}");
+        }
+        assert!((0..6).contains(&partition_for_key(b"SKU_000001", 6)));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use futures::StreamExt;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureRecord;
-use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, Profile, ensure_topic};
+use rivulet_common::kafka::{
+    ConsumerSettings, ProducerSettings, Profile, ensure_topic, partition_for_key,
+};
 use rivulet_common::{KafkaArgs, RegistryArgs, avro};
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
@@ -50,36 +52,6 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// Kafka's Java `Utils.murmur2`, the reference the partitioner must match.
-fn java_murmur2(data: &[u8]) -> i32 {
-    let m: i32 = 0x5bd1_e995;
-    let mut h: i32 = (0x9747_b28c_u32 as i32) ^ data.len() as i32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for c in chunks {
-        let mut k = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(m);
-        k ^= ((k as u32) >> 24) as i32;
-        k = k.wrapping_mul(m);
-        h = h.wrapping_mul(m);
-        h ^= k;
-    }
-    if tail.len() == 3 {
-        h ^= i32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= i32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= i32::from(tail[0]);
-        h = h.wrapping_mul(m);
-    }
-    h ^= ((h as u32) >> 13) as i32;
-    h = h.wrapping_mul(m);
-    h ^= ((h as u32) >> 15) as i32;
-    h
-}
-
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn keys_land_where_java_clients_put_them_and_come_back() {
@@ -105,7 +77,7 @@ async fn keys_land_where_java_clients_put_them_and_come_back() {
             .await
             .map_err(|(e, _)| e)
             .unwrap();
-        let expected = (java_murmur2(key.as_bytes()) & 0x7fff_ffff) % 6;
+        let expected = partition_for_key(key.as_bytes(), 6);
         assert_eq!(delivery.partition, expected, "key {key}");
     }
 

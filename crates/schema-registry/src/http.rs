@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequestParts, Path, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware;
@@ -148,6 +150,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
+/// Path segments (`{subject}`, `{version}`, `{id}`), percent-decoded. A path that does not
+/// decode (not UTF-8) is a Confluent-shaped 400, like every other client mistake.
+pub struct Segments<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send + 'static> FromRequestParts<S> for Segments<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        <Path<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Segments(value))
+            .map_err(|e| ApiError::bad_request(format!("Bad request path: {}", e.body_text())))
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Send + 'static> OptionalFromRequestParts<S>
+    for Segments<T>
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        <Path<T> as OptionalFromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(|found| found.map(|Path(value)| Segments(value)))
+            .map_err(|e| ApiError::bad_request(format!("Bad request path: {}", e.body_text())))
+    }
+}
+
 /// A JSON body in any content type: malformed JSON is 400, the wrong shape 422.
 pub struct Body<T>(T);
 
@@ -201,7 +232,7 @@ async fn list_schemas(State(app): State<AppState>, params: Params) -> ApiResult 
     Ok(reply(Value::Array(out)))
 }
 
-async fn schema_by_id(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn schema_by_id(State(app): State<AppState>, Segments(id): Segments<String>) -> ApiResult {
     let id = parse_id(&id)?;
     let body = app
         .fresh(|s| {
@@ -213,7 +244,10 @@ async fn schema_by_id(State(app): State<AppState>, Path(id): Path<String>) -> Ap
     Ok(raw(body))
 }
 
-async fn schema_text_by_id(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn schema_text_by_id(
+    State(app): State<AppState>,
+    Segments(id): Segments<String>,
+) -> ApiResult {
     let id = parse_id(&id)?;
     let text = app
         .fresh(|s| {
@@ -227,7 +261,7 @@ async fn schema_text_by_id(State(app): State<AppState>, Path(id): Path<String>) 
 
 async fn id_versions(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     params: Params,
 ) -> ApiResult {
     let id = parse_id(&id)?;
@@ -246,7 +280,7 @@ async fn id_versions(
 
 async fn id_subjects(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     params: Params,
 ) -> ApiResult {
     let id = parse_id(&id)?;
@@ -277,7 +311,7 @@ async fn list_subjects(State(app): State<AppState>, params: Params) -> ApiResult
 
 async fn list_versions(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    Segments(subject): Segments<String>,
     params: Params,
 ) -> ApiResult {
     let deleted = params.flag("deleted");
@@ -302,7 +336,7 @@ async fn list_versions(
 
 async fn register(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    Segments(subject): Segments<String>,
     Body(sub): Body<Submission>,
 ) -> ApiResult {
     let id = app.register(&subject, &sub).await?;
@@ -311,7 +345,7 @@ async fn register(
 
 async fn lookup(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    Segments(subject): Segments<String>,
     params: Params,
     Body(sub): Body<Submission>,
 ) -> ApiResult {
@@ -321,7 +355,7 @@ async fn lookup(
 
 async fn delete_subject(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    Segments(subject): Segments<String>,
     params: Params,
 ) -> ApiResult {
     let versions = app
@@ -332,7 +366,7 @@ async fn delete_subject(
 
 async fn get_version(
     State(app): State<AppState>,
-    Path((subject, version)): Path<(String, String)>,
+    Segments((subject, version)): Segments<(String, String)>,
     params: Params,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
@@ -342,7 +376,7 @@ async fn get_version(
 
 async fn get_version_schema(
     State(app): State<AppState>,
-    Path((subject, version)): Path<(String, String)>,
+    Segments((subject, version)): Segments<(String, String)>,
     params: Params,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
@@ -352,7 +386,7 @@ async fn get_version_schema(
 
 async fn referenced_by(
     State(app): State<AppState>,
-    Path((subject, version)): Path<(String, String)>,
+    Segments((subject, version)): Segments<(String, String)>,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
     let found = app.version(&subject, spec, false).await?;
@@ -363,7 +397,7 @@ async fn referenced_by(
 
 async fn delete_version(
     State(app): State<AppState>,
-    Path((subject, version)): Path<(String, String)>,
+    Segments((subject, version)): Segments<(String, String)>,
     params: Params,
 ) -> ApiResult {
     let spec = VersionSpec::parse(&version)?;
@@ -383,7 +417,7 @@ fn compatibility_reply(messages: Vec<String>, verbose: bool) -> Response {
 
 async fn check_all(
     State(app): State<AppState>,
-    Path(subject): Path<String>,
+    Segments(subject): Segments<String>,
     params: Params,
     Body(sub): Body<Submission>,
 ) -> ApiResult {
@@ -393,7 +427,7 @@ async fn check_all(
 
 async fn check_one(
     State(app): State<AppState>,
-    Path((subject, version)): Path<(String, String)>,
+    Segments((subject, version)): Segments<(String, String)>,
     params: Params,
     Body(sub): Body<Submission>,
 ) -> ApiResult {
@@ -426,10 +460,10 @@ impl ConfigUpdate {
 }
 
 /// The subject of `/config/{subject}` and `/mode/{subject}`; `None` on `/config` and `/mode`.
-type SubjectPath = Option<Path<String>>;
+type SubjectPath = Option<Segments<String>>;
 
 fn subject_of(subject: &SubjectPath) -> Option<&str> {
-    subject.as_ref().map(|Path(s)| s.as_str())
+    subject.as_ref().map(|Segments(s)| s.as_str())
 }
 
 async fn get_config(
@@ -508,7 +542,10 @@ async fn put_mode(
     Ok(reply(json!({ "mode": mode })))
 }
 
-async fn delete_mode(State(app): State<AppState>, Path(subject): Path<String>) -> ApiResult {
+async fn delete_mode(
+    State(app): State<AppState>,
+    Segments(subject): Segments<String>,
+) -> ApiResult {
     let previous = app.clear_mode(&subject).await?;
     Ok(reply(json!({ "mode": previous })))
 }

@@ -620,6 +620,12 @@ async fn bad_input_gets_confluent_errors() {
             40409,
         ),
         ("unknown route", api.get("/nowhere").await, 404, 404),
+        (
+            "path that is not UTF-8",
+            api.get("/subjects/%FF%FE/versions").await,
+            400,
+            400,
+        ),
         ("wrong method", api.delete("/schemas/types").await, 405, 405),
     ];
     for (what, answer, status, code) in cases {

@@ -1,0 +1,85 @@
+//! Reproducible widget-production records for the Rivulet pipeline.
+//!
+//! Emits Confluent-framed Avro records (schema v1, v2 or v3) keyed by SKU to `raw-data-in`, and
+//! the yearly hourly base costs to the compacted `base-costs` topic. Everything derives from one
+//! seed (see [`model`]), so tests compute the exact ground truth the pipeline must reach.
+//!
+//! # Layout
+//! - [`model`]: the pure production model (catalogue, costs, sweep and random records).
+//! - [`wire`]: records as Avro values of each schema version.
+//! - [`resume`]: where an interrupted sweep stopped, per partition.
+//! - [`run`] and [`costs`]: the two commands.
+
+pub mod config;
+pub mod costs;
+pub mod model;
+pub mod resume;
+pub mod run;
+pub mod wire;
+
+pub use config::{Cli, Command};
+
+/// Errors of the generator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Building a client or a registry call failed.
+    #[error(transparent)]
+    Common(#[from] rivulet_common::Error),
+    /// A Kafka operation failed.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What we were doing.
+        context: &'static str,
+        /// The client error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A registry call failed.
+    #[error("schema registry: {0}")]
+    Registry(#[from] schema_registry_converter::error::SRCError),
+    /// An embedded schema does not parse (a build defect).
+    #[error("embedded schema: {0}")]
+    Schema(#[source] Box<apache_avro::Error>),
+    /// The raw schema this run writes is not registered.
+    #[error(
+        "schema {version:?} is not registered under {subject} (run `schema-registry apply` first): {source}"
+    )]
+    NotRegistered {
+        /// Subject.
+        subject: String,
+        /// Version.
+        version: wire::SchemaVersion,
+        /// Cause.
+        #[source]
+        source: rivulet_common::Error,
+    },
+    /// The base-cost schema is not registered.
+    #[error(
+        "the base-cost schema is not registered under {subject} (run `schema-registry apply` first): {source}"
+    )]
+    CostsNotRegistered {
+        /// Subject.
+        subject: String,
+        /// Cause.
+        #[source]
+        source: rivulet_common::Error,
+    },
+    /// The topic does not exist.
+    #[error("topic {0} does not exist (scripts/up and the Kubernetes KafkaTopics create it)")]
+    NoTopic(String),
+    /// Stored base costs differ from the model's.
+    #[error("base-costs already holds other costs for {0}; use --force to overwrite")]
+    CostConflict(String),
+    /// A task was cancelled or panicked.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub(crate) fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+        move |source| Error::Kafka { context, source }
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,319 @@
+//! The generator against the real broker and registry of the test stack.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use apache_avro::types::Value;
+use chrono::NaiveDate;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rivulet_common::kafka::{ConsumerSettings, ensure_topic, read_range};
+use rivulet_common::{KafkaArgs, RegistryArgs};
+use rivulet_raw_data_generator::model::Model;
+use rivulet_raw_data_generator::resume::SEQ_HEADER;
+use rivulet_raw_data_generator::wire::SchemaVersion;
+use schema_registry_converter::async_impl::avro::AvroDecoder;
+use schema_registry_converter::async_impl::schema_registry::post_schema;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+
+fn kafka() -> KafkaArgs {
+    KafkaArgs::plaintext(
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "localhost:9092".into()),
+    )
+}
+
+fn registry() -> RegistryArgs {
+    RegistryArgs::new(
+        std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into()),
+    )
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+async fn topic_with_schemas(prefix: &str, partitions: i32, schemas: &[&str]) -> String {
+    let topic = unique(prefix);
+    ensure_topic(&kafka().admin("test").unwrap(), &topic, partitions, &[])
+        .await
+        .unwrap();
+    let sr = registry().settings().unwrap();
+    for schema in schemas {
+        post_schema(
+            &sr,
+            format!("{topic}-value"),
+            SuppliedSchema::new(None, SchemaType::Avro, (*schema).to_owned()),
+        )
+        .await
+        .unwrap();
+    }
+    topic
+}
+
+fn generator(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_raw-data-generator"));
+    command.args(args).env_remove("RUST_BACKTRACE");
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every record of `topic`: (partition, seq header, payload).
+fn read_all(topic: &str) -> Vec<(i32, Option<u64>, Vec<u8>)> {
+    let consumer: BaseConsumer = kafka()
+        .consumer_config(&ConsumerSettings::new("test-reader", None))
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut out = Vec::new();
+    for partition in 0..partitions {
+        read_range(
+            &consumer,
+            topic,
+            partition,
+            0,
+            None,
+            Duration::from_secs(60),
+            |m| {
+                let seq = m
+                    .headers()
+                    .and_then(|h| h.iter().find(|h| h.key == SEQ_HEADER).and_then(|h| h.value))
+                    .map(|v| std::str::from_utf8(v).unwrap().parse().unwrap());
+                out.push((partition, seq, m.payload().unwrap_or_default().to_vec()));
+            },
+        )
+        .unwrap();
+    }
+    out
+}
+
+fn fields(value: Value) -> BTreeMap<String, Value> {
+    let Value::Record(fields) = value else {
+        panic!("not a record")
+    };
+    fields.into_iter().collect()
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn a_sweep_killed_with_sigkill_resumes_without_duplicates_or_gaps() {
+    let schemas = [SchemaVersion::V1.text(), SchemaVersion::V2.text()];
+    let topic = topic_with_schemas("raw", 4, &schemas).await;
+    let url = registry().urls[0].clone();
+    let bootstrap = kafka().bootstrap_servers;
+    let args = [
+        "run",
+        "--topic",
+        &topic,
+        "--seed",
+        "5",
+        "--skus",
+        "3",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2000-03-31",
+        "--schema-version",
+        "v2",
+        "--kafka-bootstrap-servers",
+        &bootstrap,
+        "--schema-registry-url",
+        &url,
+    ];
+
+    // First run, throttled, killed with SIGKILL part-way.
+    let mut first = generator(&args).args(["--rate", "1500"]).spawn().unwrap();
+    let watcher: BaseConsumer = kafka()
+        .consumer_config(&ConsumerSettings::new("test-watch", None))
+        .create()
+        .unwrap();
+    let written = || {
+        (0..4)
+            .map(|p| {
+                watcher
+                    .fetch_watermarks(&topic, p, Duration::from_secs(5))
+                    .unwrap()
+                    .1
+            })
+            .sum::<i64>()
+    };
+    while written() < 300 {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended before it was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let partial = read_all(&topic).len();
+
+    let second = generator(&args).output().unwrap();
+    assert!(second.status.success(), "{}", text(&second));
+
+    let model = Model::new(5, 3);
+    let (from, to) = (
+        NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2000, 3, 31).unwrap(),
+    );
+    let expected: HashMap<u64, _> = model
+        .sweep()
+        .take_while(|r| NaiveDate::from_ymd_opt(r.year, r.month, r.day).unwrap() <= to)
+        .filter(|r| NaiveDate::from_ymd_opt(r.year, r.month, r.day).unwrap() >= from)
+        .map(|r| (r.seq, r))
+        .collect();
+    assert_eq!(expected.len(), 91 * 12 * 3);
+    let records = read_all(&topic);
+    assert!(
+        partial > 0 && partial < expected.len(),
+        "the first run was cut part-way ({partial} of {})",
+        expected.len()
+    );
+    assert_eq!(records.len(), expected.len(), "no duplicates, no gaps");
+
+    let decoder = AvroDecoder::new(registry().settings().unwrap());
+    let mut seen = HashMap::new();
+    for (partition, seq, payload) in records {
+        let seq = seq.expect("every record carries its position");
+        assert!(
+            seen.insert(seq, partition).is_none(),
+            "seq {seq} written twice"
+        );
+        let want = &expected[&seq];
+        assert_eq!(
+            partition,
+            rivulet_common::kafka::partition_for_key(want.sku.as_bytes(), 4),
+            "keyed by SKU"
+        );
+        let got = fields(decoder.decode(Some(&payload)).await.unwrap().value);
+        assert_eq!(got["sku"], Value::String(want.sku.clone()));
+        assert_eq!(got["manufactured_qty"], Value::Int(want.manufactured_qty));
+        assert_eq!(
+            (
+                got["year"].clone(),
+                got["month"].clone(),
+                got["day"].clone(),
+                got["hour"].clone()
+            ),
+            (
+                Value::Int(want.year),
+                Value::Int(want.month as i32),
+                Value::Int(want.day as i32),
+                Value::Int(want.hour as i32)
+            )
+        );
+        assert_eq!(
+            got["defect_qty"],
+            Value::Union(1, Box::new(Value::Int(want.defect_qty)))
+        );
+        assert!(
+            !got.contains_key("sku_manufacturing_cost"),
+            "a v2 producer writes no cost"
+        );
+    }
+
+    // A third run finds everything written and writes nothing.
+    let third = generator(&args).output().unwrap();
+    assert!(third.status.success(), "{}", text(&third));
+    assert_eq!(read_all(&topic).len(), expected.len());
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn base_costs_are_written_once_and_never_silently_changed() {
+    let schema = include_str!("../../../schemas/base-costs/v1.avsc");
+    let topic = topic_with_schemas("costs", 1, &[schema]).await;
+    let url = registry().urls[0].clone();
+    let bootstrap = kafka().bootstrap_servers;
+    let costs = |seed: &str, force: bool| {
+        let mut args = vec![
+            "costs",
+            "--topic",
+            &topic,
+            "--seed",
+            seed,
+            "--kafka-bootstrap-servers",
+            &bootstrap,
+            "--schema-registry-url",
+            &url,
+        ];
+        if force {
+            args.push("--force");
+        }
+        generator(&args).output().unwrap()
+    };
+    let first = costs("1", false);
+    assert!(first.status.success(), "{}", text(&first));
+    let model = Model::new(1, 20);
+    let decoder = AvroDecoder::new(registry().settings().unwrap());
+    let stored = read_all(&topic);
+    assert_eq!(stored.len(), 25, "one record per year 2000..=2024");
+    for (_, _, payload) in &stored {
+        let f = fields(decoder.decode(Some(payload)).await.unwrap().value);
+        let Value::Int(year) = f["year"] else {
+            panic!()
+        };
+        assert_eq!(
+            f["hourly_base_cost"],
+            Value::Long(model.base_cost(year).unwrap())
+        );
+    }
+    assert_eq!(model.base_cost(2000), Some(280));
+
+    let again = costs("1", false);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(read_all(&topic).len(), 25, "same costs: nothing rewritten");
+
+    let other = costs("2", false);
+    assert!(!other.status.success());
+    assert!(text(&other).contains("--force"), "{}", text(&other));
+    assert_eq!(read_all(&topic).len(), 25);
+
+    let forced = costs("2", true);
+    assert!(forced.status.success(), "{}", text(&forced));
+    let changed = Model::new(2, 20)
+        .base_costs
+        .iter()
+        .zip(&model.base_costs)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(changed > 0);
+    assert_eq!(read_all(&topic).len(), 25 + changed);
+}
+
+#[test]
+fn missing_schema_is_a_clear_error() {
+    let out = generator(&[
+        "run",
+        "--topic",
+        "nowhere",
+        "--schema-registry-url",
+        "http://127.0.0.1:9",
+        "--kafka-bootstrap-servers",
+        "127.0.0.1:9",
+    ])
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("not registered under nowhere-value"),
+        "{}",
+        text(&out)
+    );
+}
