@@ -16,14 +16,15 @@ start() {
 
   local tansu storage kafka_port
   if [[ ${RIVULET_TANSU:-memory} == durable ]]; then
-    tansu=$(tansu_durable_bin); storage="sqlite://$run_dir/tansu.db"
+    # Tansu reads the sqlite path relative to its working directory: it runs in $run_dir.
+    tansu=$(tansu_durable_bin); storage="sqlite://tansu.db"
   else
     tansu=$(tansu_bin); storage="memory://tansu/"
   fi
   kafka_port=$(free_port)
-  "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+  (cd "$run_dir" && exec "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-    --storage-engine "$storage" >"$run_dir/tansu.log" 2>&1 &
+    --storage-engine "$storage" >"$run_dir/tansu.log" 2>&1) &
   echo $! >"$run_dir/tansu.pid"
   wait_for_port "$kafka_port" 30 "Tansu" "$(cat "$run_dir/tansu.pid")"
   log "Tansu on 127.0.0.1:$kafka_port ($storage)"

@@ -55,9 +55,9 @@ pub async fn apply(config: &ApplyConfig) -> anyhow::Result<()> {
             let file = entry.path.display();
             if config.dry_run {
                 match client.lookup(entry).await? {
-                    Some((version, id)) => println!(
+                    Some((version, id)) => say(format_args!(
                         "{subject}\t{file}\talready registered: version {version}, id {id}"
-                    ),
+                    )),
                     None => {
                         let answer = client
                             .post(
@@ -66,9 +66,14 @@ pub async fn apply(config: &ApplyConfig) -> anyhow::Result<()> {
                             )
                             .await?;
                         if answer["is_compatible"].as_bool() == Some(true) {
-                            println!("{subject}\t{file}\twould be registered (compatible)");
+                            say(format_args!(
+                                "{subject}\t{file}\twould be registered (compatible)"
+                            ));
                         } else {
-                            println!("{subject}\t{file}\tINCOMPATIBLE: {}", answer["messages"]);
+                            say(format_args!(
+                                "{subject}\t{file}\tINCOMPATIBLE: {}",
+                                answer["messages"]
+                            ));
                             failures.push(format!("{subject} {file}: {}", answer["messages"]));
                         }
                     }
@@ -87,7 +92,9 @@ pub async fn apply(config: &ApplyConfig) -> anyhow::Result<()> {
                     .lookup(entry)
                     .await?
                     .context("a schema just registered was not found")?;
-                println!("{subject}\t{file}\tid {id}, version {version}");
+                say(format_args!(
+                    "{subject}\t{file}\tid {id}, version {version}"
+                ));
             }
         }
     }
@@ -99,6 +106,12 @@ pub async fn apply(config: &ApplyConfig) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints one report line; a closed stdout (`| head`) is not an error worth a panic.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Finds `<dir>/<topic>/v<N>.avsc`, grouped by subject and sorted by N.
