@@ -51,7 +51,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+    /// Wraps a Kafka error with what we were doing: `.map_err(Error::kafka("reading offsets"))`.
+    pub fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
         move |source| Error::Kafka { context, source }
     }
 }

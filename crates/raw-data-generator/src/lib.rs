@@ -25,15 +25,6 @@ pub enum Error {
     /// Building a client or a registry call failed.
     #[error(transparent)]
     Common(#[from] rivulet_common::Error),
-    /// A Kafka operation failed.
-    #[error("kafka: {context}: {source}")]
-    Kafka {
-        /// What we were doing.
-        context: &'static str,
-        /// The client error.
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
     /// A registry call failed.
     #[error("schema registry: {0}")]
     Registry(#[from] schema_registry_converter::error::SRCError),
@@ -77,7 +68,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
-        move |source| Error::Kafka { context, source }
+        move |source| Error::Common(rivulet_common::Error::kafka(context)(source))
     }
 }
 

@@ -15,7 +15,7 @@ use rdkafka::message::{Headers, Message};
 use rivulet_common::KafkaArgs;
 use rivulet_common::kafka::{ConsumerSettings, read_range};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Header naming the sweep a record belongs to.
 pub const RUN_HEADER: &str = "rivulet-run";
@@ -33,22 +33,15 @@ pub fn progress(
 ) -> Result<HashMap<i32, u64>> {
     let mut settings = ConsumerSettings::new("raw-data-generator-resume", None);
     settings.read_committed = false;
-    let consumer: BaseConsumer =
-        kafka
-            .consumer_config(&settings)
-            .create()
-            .map_err(|e| Error::Kafka {
-                context: "creating the resume reader",
-                source: e,
-            })?;
+    let consumer: BaseConsumer = kafka
+        .consumer_config(&settings)
+        .create()
+        .map_err(rivulet_common::Error::kafka("creating the resume reader"))?;
     let mut found = HashMap::new();
     for partition in 0..partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, timeout)
-            .map_err(|e| Error::Kafka {
-                context: "reading watermarks",
-                source: e,
-            })?;
+            .map_err(rivulet_common::Error::kafka("reading watermarks"))?;
         // Newest records first, widening the window until this run shows up or the partition is
         // exhausted (other producers may have written after us). The newest window reads to the
         // true end of the partition; older ones stop where the previous window began.

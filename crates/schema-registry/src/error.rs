@@ -17,15 +17,6 @@ pub enum Error {
     /// Building a client failed.
     #[error(transparent)]
     Common(#[from] rivulet_common::Error),
-    /// A Kafka operation failed.
-    #[error("kafka: {context}: {source}")]
-    Kafka {
-        /// What we were doing.
-        context: &'static str,
-        /// The client error.
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
     /// The store topic has the wrong number of partitions.
     #[error(
         "topic {topic} must have exactly one partition to be a total order, it has {partitions}"

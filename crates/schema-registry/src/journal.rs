@@ -74,16 +74,10 @@ impl Journal {
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset(topic, 0, Offset::Beginning)
-            .map_err(|source| Error::Kafka {
-                context: "assigning _schemas",
-                source,
-            })?;
+            .map_err(rivulet_common::Error::kafka("assigning _schemas"))?;
         consumer
             .assign(&assignment)
-            .map_err(|source| Error::Kafka {
-                context: "assigning _schemas",
-                source,
-            })?;
+            .map_err(rivulet_common::Error::kafka("assigning _schemas"))?;
         let (tx, rx) = watch::channel(0i64);
         let task = tokio::spawn(async move {
             loop {
@@ -149,10 +143,9 @@ impl Journal {
         }
         match self.producer.send(message, self.timeout).await {
             Ok(delivery) => Ok(delivery.offset),
-            Err((source, _)) => Err(Error::Kafka {
-                context: "appending to _schemas",
-                source,
-            }),
+            Err((source, _)) => {
+                Err(rivulet_common::Error::kafka("appending to _schemas")(source).into())
+            }
         }
     }
 
@@ -180,10 +173,9 @@ impl Journal {
         })
         .await
         .map_err(|_| Error::ReaderStopped)?
-        .map_err(|source| Error::Kafka {
-            context: "reading the _schemas high watermark",
-            source,
-        })?;
+        .map_err(rivulet_common::Error::kafka(
+            "reading the _schemas high watermark",
+        ))?;
         self.wait_until(high).await
     }
 
@@ -204,10 +196,7 @@ async fn partition_count(
         let metadata = producer
             .client()
             .fetch_metadata(Some(&topic), timeout)
-            .map_err(|source| Error::Kafka {
-                context: "reading _schemas metadata",
-                source,
-            })?;
+            .map_err(rivulet_common::Error::kafka("reading _schemas metadata"))?;
         Ok(metadata
             .topics()
             .first()
