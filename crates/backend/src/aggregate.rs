@@ -1,0 +1,247 @@
+//! Totals per (year, month, SKU): pure state, no I/O.
+//!
+//! The state is the *current* totals; what leaves the backend is a snapshot of them (an
+//! upsert), so applying the same summary twice changes nothing downstream. Which keys changed
+//! since the last snapshot is tracked so only those are written.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::record::RawRecord;
+
+/// The key of one month of one SKU.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MonthKey {
+    /// Year.
+    pub year: i32,
+    /// Month, 1-12.
+    pub month: u32,
+    /// SKU.
+    pub sku: String,
+}
+
+impl MonthKey {
+    /// The key of the month a record belongs to.
+    pub fn of(record: &RawRecord) -> MonthKey {
+        MonthKey {
+            year: record.year,
+            month: record.month,
+            sku: record.sku.clone(),
+        }
+    }
+
+    /// The Kafka key of its summary: `YYYY-MM|SKU`.
+    pub fn kafka_key(&self) -> String {
+        format!("{:04}-{:02}|{}", self.year, self.month, self.sku)
+    }
+
+    /// Parses a Kafka key written by [`MonthKey::kafka_key`].
+    pub fn parse(key: &str) -> Option<MonthKey> {
+        let (date, sku) = key.split_once('|')?;
+        let (year, month) = date.split_once('-')?;
+        let (year, month) = (year.parse().ok()?, month.parse().ok()?);
+        (1..=12).contains(&month).then(|| MonthKey {
+            year,
+            month,
+            sku: sku.to_owned(),
+        })
+    }
+}
+
+/// Totals of one month of one SKU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Σ manufactured_qty over every record.
+    pub manufactured_qty: i64,
+    /// Σ defect_qty over the records that carry it; `None` while none does.
+    pub defect_qty: Option<i64>,
+    /// Σ manufactured_qty × unit cost over the records that carry a cost; `None` while none does.
+    pub production_cost: Option<i64>,
+    /// Records aggregated.
+    pub records: i64,
+    /// Records that carried defect_qty.
+    pub records_with_defects: i64,
+    /// Records that carried a unit cost.
+    pub records_with_cost: i64,
+}
+
+impl Totals {
+    /// Adds one record.
+    pub fn add(&mut self, r: &RawRecord) {
+        self.manufactured_qty += i64::from(r.manufactured_qty);
+        self.records += 1;
+        if let Some(d) = r.defect_qty {
+            self.defect_qty = Some(self.defect_qty.unwrap_or(0) + i64::from(d));
+            self.records_with_defects += 1;
+        }
+        if let Some(c) = r.unit_cost {
+            let cost = i64::from(r.manufactured_qty) * i64::from(c);
+            self.production_cost = Some(self.production_cost.unwrap_or(0) + cost);
+            self.records_with_cost += 1;
+        }
+    }
+}
+
+/// The totals of every key this backend owns, and which changed since the last snapshot.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    totals: HashMap<MonthKey, Totals>,
+    changed: BTreeSet<MonthKey>,
+}
+
+impl Aggregator {
+    /// Adds a record to its month.
+    pub fn add(&mut self, record: &RawRecord) {
+        let key = MonthKey::of(record);
+        self.totals.entry(key.clone()).or_default().add(record);
+        self.changed.insert(key);
+    }
+
+    /// Sets a key's totals as restored from `summary-stats` (not marked changed).
+    pub fn restore(&mut self, key: MonthKey, totals: Totals) {
+        self.totals.insert(key, totals);
+    }
+
+    /// The totals of a key.
+    pub fn get(&self, key: &MonthKey) -> Option<&Totals> {
+        self.totals.get(key)
+    }
+
+    /// The changed keys with their current totals, clearing the change set.
+    pub fn take_changed(&mut self) -> Vec<(MonthKey, Totals)> {
+        let changed = std::mem::take(&mut self.changed);
+        changed
+            .into_iter()
+            .filter_map(|k| self.totals.get(&k).map(|t| (k.clone(), *t)))
+            .collect()
+    }
+
+    /// Forgets keys for which `keep` is false (a revoked partition's keys), changes included.
+    pub fn retain(&mut self, mut keep: impl FnMut(&MonthKey) -> bool) {
+        self.totals.retain(|k, _| keep(k));
+        self.changed.retain(|k| keep(k));
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.totals.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.totals.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(sku: &str, month: u32, qty: i32, defects: Option<i32>, cost: Option<i32>) -> RawRecord {
+        RawRecord {
+            sku: sku.into(),
+            manufactured_qty: qty,
+            year: 2020,
+            month,
+            day: 1,
+            hour: 8,
+            defect_qty: defects,
+            unit_cost: cost,
+        }
+    }
+
+    #[test]
+    fn mixed_versions_sum_what_each_record_carries() {
+        let mut agg = Aggregator::default();
+        agg.add(&rec("A", 3, 50, None, None)); // v1
+        agg.add(&rec("A", 3, 60, Some(5), None)); // v2
+        agg.add(&rec("A", 3, 70, Some(7), Some(100))); // v3
+        agg.add(&rec("B", 3, 80, None, None));
+        let a = agg
+            .get(&MonthKey {
+                year: 2020,
+                month: 3,
+                sku: "A".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            *a,
+            Totals {
+                manufactured_qty: 180,
+                defect_qty: Some(12),
+                production_cost: Some(7000),
+                records: 3,
+                records_with_defects: 2,
+                records_with_cost: 1
+            }
+        );
+        let b = agg
+            .get(&MonthKey {
+                year: 2020,
+                month: 3,
+                sku: "B".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            (b.defect_qty, b.production_cost),
+            (None, None),
+            "unknown stays null, never 0"
+        );
+    }
+
+    #[test]
+    fn snapshots_hold_current_totals_of_changed_keys_only() {
+        let mut agg = Aggregator::default();
+        agg.add(&rec("A", 1, 50, None, None));
+        agg.add(&rec("B", 1, 50, None, None));
+        assert_eq!(agg.take_changed().len(), 2);
+        assert!(agg.take_changed().is_empty());
+        agg.add(&rec("A", 1, 10, None, None));
+        let changed = agg.take_changed();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(
+            changed[0].1.manufactured_qty, 60,
+            "the running total, not the increment"
+        );
+    }
+
+    #[test]
+    fn restore_then_continue_and_retain() {
+        let mut agg = Aggregator::default();
+        let key = MonthKey {
+            year: 2021,
+            month: 12,
+            sku: "SKU_000007".into(),
+        };
+        agg.restore(
+            key.clone(),
+            Totals {
+                manufactured_qty: 100,
+                records: 2,
+                ..Totals::default()
+            },
+        );
+        assert!(agg.take_changed().is_empty(), "restoring is not a change");
+        agg.add(&RawRecord {
+            year: 2021,
+            month: 12,
+            ..rec("SKU_000007", 12, 5, None, None)
+        });
+        assert_eq!(agg.get(&key).unwrap().manufactured_qty, 105);
+        agg.retain(|k| k.sku != "SKU_000007");
+        assert!(agg.is_empty());
+        assert!(agg.take_changed().is_empty());
+    }
+
+    #[test]
+    fn kafka_keys_round_trip() {
+        let key = MonthKey {
+            year: 2003,
+            month: 7,
+            sku: "SKU_123456".into(),
+        };
+        assert_eq!(key.kafka_key(), "2003-07|SKU_123456");
+        assert_eq!(MonthKey::parse("2003-07|SKU_123456"), Some(key));
+        assert_eq!(MonthKey::parse("2003-13|X"), None);
+        assert_eq!(MonthKey::parse("garbage"), None);
+    }
+}
