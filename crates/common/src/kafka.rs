@@ -301,6 +301,16 @@ impl KafkaArgs {
             .map_err(Error::kafka("creating consumer"))
     }
 
+    /// A consumer for [`read_range`]: no group, `read_committed`, partition-EOF events on.
+    pub fn reader(&self, client_id: &str) -> Result<BaseConsumer> {
+        let mut settings = ConsumerSettings::new(client_id, None);
+        // A reader wants the end soon: do not let the broker hold empty fetches long.
+        settings.fetch_wait_max = Some(Duration::from_millis(10));
+        let mut config = self.consumer_config(&settings);
+        config.set("enable.partition.eof", "true");
+        config.create().map_err(Error::kafka("creating a reader"))
+    }
+
     /// Builds an admin client.
     pub fn admin(&self, client_id: &str) -> Result<AdminClient<DefaultClientContext>> {
         let mut config = self.base_config(client_id);
@@ -350,11 +360,13 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// Reads `topic`/`partition` from offset `start`, calling `each` for every message, up to `end`
 /// (exclusive) or, with `end = None`, to the end of the partition; returns the next offset.
+/// `consumer` must come from [`KafkaArgs::reader`].
 ///
-/// "The end" is the high watermark and then whatever still arrives within a short quiet period:
-/// Tansu reports the base offset of its last record batch + 1 as the high watermark, so the rest
-/// of that batch lies beyond it (every record keeps its correct offset). Against Kafka the quiet
-/// period finds nothing and costs `QUIET` once. Blocking: call it from a blocking thread.
+/// "The end" is librdkafka's partition-EOF event, not a high watermark compared by hand: the
+/// event comes after transaction markers (which take offsets but are never delivered) and after
+/// the whole last record batch (Tansu reports the base offset of its last batch + 1 as the high
+/// watermark, though every record keeps its right offset). Blocking: call it from a blocking
+/// thread.
 pub fn read_range(
     consumer: &BaseConsumer,
     topic: &str,
@@ -364,41 +376,27 @@ pub fn read_range(
     timeout: Duration,
     mut each: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<i64> {
-    const QUIET: Duration = Duration::from_millis(300);
-    let stop = match end {
-        Some(end) => end,
-        None => {
-            consumer
-                .fetch_watermarks(topic, partition, timeout)
-                .map_err(Error::kafka("reading watermarks"))?
-                .1
-        }
-    };
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, partition, Offset::Offset(start))
         .map_err(Error::kafka("assigning a partition"))?;
-    consumer
-        .assign(&assignment)
-        .map_err(Error::kafka("assigning a partition"))?;
+    consumer.assign(&assignment).map_err(Error::kafka("assigning a partition"))?;
     let deadline = Instant::now() + timeout;
     let mut next = start;
-    let mut last_seen = Instant::now();
     loop {
-        if next >= stop && (end.is_some() || last_seen.elapsed() >= QUIET) {
+        if end.is_some_and(|end| next >= end) {
             return Ok(next);
         }
         if Instant::now() > deadline {
-            return Err(Error::ReadTimeout {
-                topic: topic.to_owned(),
-                partition,
-                offset: next,
-            });
+            return Err(Error::ReadTimeout { topic: topic.to_owned(), partition, offset: next });
         }
-        let Some(message) = consumer.poll(Duration::from_millis(50)) else {
-            continue;
+        let message = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) if p == partition => return Ok(next),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => continue,
+            Some(Err(e)) => return Err(Error::kafka("reading a partition")(e)),
+            Some(Ok(message)) => message,
         };
-        let message = message.map_err(Error::kafka("reading a partition"))?;
         // Messages fetched for a previous assignment may still arrive: skip them.
         if message.partition() != partition || message.topic() != topic {
             continue;
@@ -407,7 +405,6 @@ pub fn read_range(
             return Ok(next);
         }
         next = message.offset() + 1;
-        last_seen = Instant::now();
         each(&message);
     }
 }

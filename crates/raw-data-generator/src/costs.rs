@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rivulet_common::avro;
-use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, ensure_topic, read_range};
+use rivulet_common::kafka::{ProducerSettings, ensure_topic, read_range};
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 
 use crate::config::CostsConfig;
@@ -104,10 +104,7 @@ async fn read_stored(config: &CostsConfig) -> Result<BTreeMap<i32, i64>> {
     let kafka = config.common.kafka.clone();
     let topic = config.topic.clone();
     let raw = tokio::task::spawn_blocking(move || -> Result<Vec<Option<Vec<u8>>>> {
-        let consumer: BaseConsumer = kafka
-            .consumer_config(&ConsumerSettings::new("raw-data-generator-costs", None))
-            .create()
-            .map_err(Error::kafka("creating the costs reader"))?;
+        let consumer = kafka.reader("raw-data-generator-costs")?;
         let timeout = Duration::from_secs(10);
         let (low, _) = consumer
             .fetch_watermarks(&topic, 0, timeout)

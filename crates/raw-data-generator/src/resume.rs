@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
 use rivulet_common::KafkaArgs;
-use rivulet_common::kafka::{ConsumerSettings, read_range};
+use rivulet_common::kafka::read_range;
 
 use crate::Result;
 
@@ -31,12 +31,7 @@ pub fn progress(
     partitions: i32,
     timeout: Duration,
 ) -> Result<HashMap<i32, u64>> {
-    let mut settings = ConsumerSettings::new("raw-data-generator-resume", None);
-    settings.read_committed = false;
-    let consumer: BaseConsumer = kafka
-        .consumer_config(&settings)
-        .create()
-        .map_err(rivulet_common::Error::kafka("creating the resume reader"))?;
+    let consumer = kafka.reader("raw-data-generator-resume")?;
     let mut found = HashMap::new();
     for partition in 0..partitions {
         let (low, high) = consumer

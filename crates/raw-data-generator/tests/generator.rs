@@ -73,10 +73,7 @@ fn text(output: &Output) -> String {
 
 /// Every record of `topic`: (partition, seq header, payload).
 fn read_all(topic: &str) -> Vec<(i32, Option<u64>, Vec<u8>)> {
-    let consumer: BaseConsumer = kafka()
-        .consumer_config(&ConsumerSettings::new("test-reader", None))
-        .create()
-        .unwrap();
+    let consumer = kafka().reader("test-reader").unwrap();
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .unwrap();
