@@ -2,13 +2,134 @@
 //!
 //! Consumes `raw-data-in` written with any registered schema version (v1, v2, v3) and emits
 //! the *current* totals of each (year, month, SKU) to `summary-stats` as upserts keyed
-//! `YYYY-MM|SKU`, never increments, so a re-delivered summary cannot double count.
+//! `YYYY-MM|SKU`, never increments, so a re-delivered summary cannot double count. Exactly
+//! once: see [`pipeline`].
 //!
 //! # Layout
 //! - [`record`]: a decoded raw record and the validation that sends bad ones to the DLQ.
 //! - [`aggregate`]: the totals and the per-key state, pure.
 //! - [`summary`]: totals as the `summary-stats` Avro record (any version) and back.
+//! - [`decode`]: framed bytes to records through the registry.
+//! - [`pipeline`]: the transactional consume-aggregate-produce loop.
 
 pub mod aggregate;
+pub mod config;
+pub mod decode;
+mod metrics;
+pub mod pipeline;
 pub mod record;
 pub mod summary;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use rivulet_common::{Health, avro};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Cli, Command, RunConfig};
+
+use crate::summary::SummaryVersion;
+
+/// The raw schema every record is resolved to.
+const RAW_READER: &str = include_str!("../../../schemas/raw-data-in/v3.avsc");
+
+/// Start-up and loop errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Building a client or a registry call failed.
+    #[error(transparent)]
+    Common(#[from] rivulet_common::Error),
+    /// The summary schema this backend writes is not registered.
+    #[error(
+        "summary schema {version:?} is not registered under {subject} (run `schema-registry apply` first): {source}"
+    )]
+    NotRegistered {
+        /// Subject.
+        subject: String,
+        /// Version.
+        version: SummaryVersion,
+        /// Cause.
+        #[source]
+        source: rivulet_common::Error,
+    },
+    /// An embedded schema does not parse (a build defect).
+    #[error("embedded schema: {0}")]
+    Schema(#[from] Box<apache_avro::Error>),
+    /// The loop failed.
+    #[error("pipeline: {0}")]
+    Pipeline(#[from] pipeline::Failure),
+    /// The health listener failed.
+    #[error("listener on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    /// The loop thread panicked.
+    #[error("the pipeline thread stopped unexpectedly")]
+    Crashed,
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs the backend until `token` is cancelled.
+pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
+    let health = Health::new("rivulet_backend");
+    let metrics = metrics::Metrics::register(&health);
+    let registry = config.registry.settings()?;
+    let subject = avro::value_subject(&config.output_topic);
+
+    let mut summary_writers = HashMap::new();
+    for version in [SummaryVersion::V1, SummaryVersion::V2, SummaryVersion::V3] {
+        let schema = version.schema().map_err(Box::new)?;
+        if let Ok(found) = avro::lookup(&registry, &subject, &schema).await {
+            summary_writers.insert(found.id, schema);
+        }
+    }
+    let written = config.schema_version.schema().map_err(Box::new)?;
+    let found = avro::lookup(&registry, &subject, &written)
+        .await
+        .map_err(|source| Error::NotRegistered {
+            subject: subject.clone(),
+            version: config.schema_version,
+            source,
+        })?;
+    let settings = pipeline::Settings {
+        kafka: config.kafka.clone(),
+        group: config.group.clone(),
+        input: config.input_topic.clone(),
+        output: config.output_topic.clone(),
+        dlq: config.dlq_topic.clone(),
+        summary: (config.schema_version, found.id, written),
+        summary_reader: SummaryVersion::V3.schema().map_err(Box::new)?,
+        summary_writers,
+        commit_interval: Duration::from_millis(config.commit_interval_ms),
+    };
+    let decoder = decode::Decoder::new(
+        registry,
+        tokio::runtime::Handle::current(),
+        Schema::parse_str(RAW_READER).map_err(Box::new)?,
+    );
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Listen(config.listen, e))?;
+    let app = rivulet_common::health::router(health.clone());
+    let server_token = token.clone();
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(server_token.cancelled_owned())
+            .await
+        {
+            tracing::error!(%error, "Health server failed.");
+        }
+    });
+    health.set_ready(true);
+    let loop_token = token.clone();
+    let result =
+        tokio::task::spawn_blocking(move || pipeline::run(settings, decoder, metrics, loop_token))
+            .await;
+    token.cancel();
+    match result {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::Crashed),
+    }
+}

@@ -6,7 +6,7 @@ use apache_avro::types::Value;
 use crate::aggregate::{MonthKey, Totals};
 
 /// Summary schema version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum SummaryVersion {
     /// qty and records.
     V1,

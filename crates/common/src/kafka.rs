@@ -380,7 +380,9 @@ pub fn read_range(
     assignment
         .add_partition_offset(topic, partition, Offset::Offset(start))
         .map_err(Error::kafka("assigning a partition"))?;
-    consumer.assign(&assignment).map_err(Error::kafka("assigning a partition"))?;
+    consumer
+        .assign(&assignment)
+        .map_err(Error::kafka("assigning a partition"))?;
     let deadline = Instant::now() + timeout;
     let mut next = start;
     loop {
@@ -388,11 +390,17 @@ pub fn read_range(
             return Ok(next);
         }
         if Instant::now() > deadline {
-            return Err(Error::ReadTimeout { topic: topic.to_owned(), partition, offset: next });
+            return Err(Error::ReadTimeout {
+                topic: topic.to_owned(),
+                partition,
+                offset: next,
+            });
         }
         let message = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) if p == partition => return Ok(next),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) if p == partition => {
+                return Ok(next);
+            }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => continue,
             Some(Err(e)) => return Err(Error::kafka("reading a partition")(e)),
             Some(Ok(message)) => message,

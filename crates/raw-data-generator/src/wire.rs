@@ -6,7 +6,7 @@ use apache_avro::types::Value;
 use crate::model::Record;
 
 /// Raw-record schema version a producer writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum SchemaVersion {
     /// `sku`, `manufactured_qty`, `year`, `month`, `day`, `hour`.
     V1,

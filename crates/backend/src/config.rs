@@ -1,0 +1,58 @@
+//! Command line and environment.
+
+use std::net::SocketAddr;
+
+use rivulet_common::{KafkaArgs, LogArgs, RegistryArgs};
+
+use crate::summary::SummaryVersion;
+
+/// Aggregates raw widget records into exact monthly totals per SKU, exactly once.
+#[derive(Debug, clap::Parser)]
+#[command(name = "backend", version, about, long_about = None)]
+pub struct Cli {
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Consume raw-data-in and keep summary-stats current.
+    Run(RunConfig),
+}
+
+/// `backend run`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RunConfig {
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Schema registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Consumer group; also the prefix of the transactional ids (`<group>-<partition>`).
+    #[arg(long, env = "BACKEND_GROUP", default_value = "backend")]
+    pub group: String,
+    /// Raw input topic.
+    #[arg(long, env = "BACKEND_INPUT_TOPIC", default_value = "raw-data-in")]
+    pub input_topic: String,
+    /// Summary output topic (as many partitions as the input).
+    #[arg(long, env = "BACKEND_OUTPUT_TOPIC", default_value = "summary-stats")]
+    pub output_topic: String,
+    /// Dead-letter topic.
+    #[arg(long, env = "BACKEND_DLQ_TOPIC", default_value = "raw-data-in.dlq")]
+    pub dlq_topic: String,
+    /// Summary schema version to write.
+    #[arg(long, env = "BACKEND_SCHEMA_VERSION", value_enum, default_value_t = SummaryVersion::V3)]
+    pub schema_version: SummaryVersion,
+    /// How often the transactions are committed (milliseconds).
+    #[arg(long, env = "BACKEND_COMMIT_INTERVAL_MS", default_value_t = 1000)]
+    pub commit_interval_ms: u64,
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, env = "BACKEND_LISTEN", default_value = "0.0.0.0:8082")]
+    pub listen: SocketAddr,
+}

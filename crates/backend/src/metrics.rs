@@ -1,0 +1,57 @@
+//! The backend's Prometheus metrics.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use rivulet_common::Health;
+
+/// Every metric the backend exports.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    /// Raw records aggregated.
+    pub records: Counter,
+    /// Records sent to the dead-letter topic, by reason.
+    pub dead_letters: Family<Vec<(String, String)>, Counter>,
+    /// Summary records written.
+    pub summaries: Counter,
+    /// Transactions committed.
+    pub commits: Counter,
+    /// Transactions that failed and were replayed.
+    pub commit_failures: Counter,
+    /// Keys restored from summary-stats on assignment.
+    pub restored_keys: Counter,
+    /// Registry calls that failed (records retried).
+    pub registry_errors: Counter,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them with `health`'s registry.
+    pub fn register(health: &Health) -> Self {
+        let m = Self::default();
+        health.with_registry(|r| {
+            r.register("records", "Raw records aggregated", m.records.clone());
+            r.register(
+                "dead_letters",
+                "Records sent to the dead-letter topic",
+                m.dead_letters.clone(),
+            );
+            r.register("summaries", "Summary records written", m.summaries.clone());
+            r.register("commits", "Transactions committed", m.commits.clone());
+            r.register(
+                "commit_failures",
+                "Transactions that failed and were replayed",
+                m.commit_failures.clone(),
+            );
+            r.register(
+                "restored_keys",
+                "Keys restored from summary-stats on assignment",
+                m.restored_keys.clone(),
+            );
+            r.register(
+                "registry_errors",
+                "Schema registry calls that failed",
+                m.registry_errors.clone(),
+            );
+        });
+        m
+    }
+}

@@ -1,0 +1,525 @@
+//! The exactly-once loop: consume `raw-data-in`, aggregate, and in one Kafka transaction per
+//! input partition write the changed totals to the same partition of `summary-stats`, the dead
+//! letters to `raw-data-in.dlq`, and the consumed offsets.
+//!
+//! One transactional producer per input partition, with `transactional.id = <group>-<partition>`:
+//! whoever owns a partition next calls `init_transactions` with the same id, which fences the
+//! previous owner (a zombie paused past its session) by producer epoch and aborts its open
+//! transaction. The state of a partition is its keys' latest committed totals, restored from
+//! `summary-stats` when the partition is assigned (the partition is paused meanwhile), so what is
+//! restored always matches the committed input offset.
+//!
+//! Runs on one blocking thread: librdkafka calls the rebalance callbacks from `poll`, and the
+//! revocation callback finishes the partition's open transaction before the partition moves.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use rdkafka::consumer::{
+    BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rivulet_common::KafkaArgs;
+use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, read_range};
+use tokio_util::sync::CancellationToken;
+
+use crate::aggregate::Aggregator;
+use crate::decode::{Decoder, Reject};
+use crate::metrics::Metrics;
+use crate::summary::{self, SummaryVersion};
+
+/// Header with the reason a record was dead-lettered.
+pub const REASON_HEADER: &str = "rivulet-dlq-reason";
+/// Header on every summary: the input offset its totals cover up to (exclusive). A restore
+/// ignores summaries past the committed input offset, which a broker that shows records of a
+/// dead, never-committed transaction to `read_committed` readers (Tansu) would otherwise leak
+/// into the state.
+pub const INPUT_OFFSET_HEADER: &str = "rivulet-input-offset";
+/// Headers locating the original record.
+pub const SOURCE_HEADERS: [&str; 3] = [
+    "rivulet-source-topic",
+    "rivulet-source-partition",
+    "rivulet-source-offset",
+];
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything the loop needs, fixed at start-up.
+pub struct Settings {
+    /// Kafka connection.
+    pub kafka: KafkaArgs,
+    /// Consumer group (and transactional-id prefix).
+    pub group: String,
+    /// Raw input topic.
+    pub input: String,
+    /// Summary output topic (same partition count as the input).
+    pub output: String,
+    /// Dead-letter topic.
+    pub dlq: String,
+    /// Summary schema version written, its id and schema.
+    pub summary: (SummaryVersion, u32, Schema),
+    /// Summary reader schema (v3) for restoring.
+    pub summary_reader: Schema,
+    /// The summary schemas by registry id, for restoring what any backend version wrote.
+    pub summary_writers: HashMap<u32, Schema>,
+    /// How often transactions are committed.
+    pub commit_interval: Duration,
+}
+
+/// The state of one owned input partition.
+struct Owned {
+    producer: BaseProducer,
+    aggregator: Aggregator,
+    /// Next input offset to commit, once something was consumed.
+    next: Option<i64>,
+    /// Work in the open transaction that is not committed yet.
+    dirty: bool,
+}
+
+/// What the rebalance callbacks and the loop share (always on the same thread).
+struct Shared {
+    owned: HashMap<i32, Owned>,
+    /// Assigned partitions waiting to be opened (restored); paused until then.
+    opening: HashSet<i32>,
+}
+
+/// The consumer context: finishes transactions on revocation, queues assignments.
+struct Context {
+    settings: Arc<Settings>,
+    shared: Arc<Mutex<Shared>>,
+    metrics: Metrics,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let metadata = consumer.group_metadata();
+            let mut shared = lock(&self.shared);
+            for element in list.elements_for_topic(&self.settings.input) {
+                let partition = element.partition();
+                shared.opening.remove(&partition);
+                if let Some(mut owned) = shared.owned.remove(&partition) {
+                    let result = metadata.as_ref().ok_or(Failure::NoGroup).and_then(|m| {
+                        commit(&self.settings, partition, &mut owned, m, &self.metrics)
+                    });
+                    match result {
+                        Ok(()) => {
+                            tracing::info!(partition, "Committed and released a revoked partition.")
+                        }
+                        Err(error) => {
+                            let _ = owned.producer.abort_transaction(TXN_TIMEOUT);
+                            tracing::warn!(partition, %error, "Could not commit a revoked partition; its open work was aborted.");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let mut pause = TopicPartitionList::new();
+            let mut shared = lock(&self.shared);
+            for element in list.elements_for_topic(&self.settings.input) {
+                shared.opening.insert(element.partition());
+                pause.add_partition(&self.settings.input, element.partition());
+            }
+            if let Err(error) = consumer.pause(&pause) {
+                tracing::warn!(%error, "Could not pause newly assigned partitions.");
+            }
+        }
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // Only this thread takes the lock; a poisoned one still holds consistent data.
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why a partition could not be committed or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Kafka refused.
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    /// Building a client failed.
+    #[error(transparent)]
+    Common(#[from] rivulet_common::Error),
+    /// The consumer has no group metadata (not in a group).
+    #[error("the consumer is not in a group")]
+    NoGroup,
+}
+
+/// Runs until `token` is cancelled. Blocking.
+pub fn run(
+    settings: Settings,
+    mut decoder: Decoder,
+    metrics: Metrics,
+    token: CancellationToken,
+) -> Result<(), Failure> {
+    let settings = Arc::new(settings);
+    let shared = Arc::new(Mutex::new(Shared {
+        owned: HashMap::new(),
+        opening: HashSet::new(),
+    }));
+    let context = Context {
+        settings: settings.clone(),
+        shared: shared.clone(),
+        metrics: metrics.clone(),
+    };
+    let mut consumer_settings = ConsumerSettings::new("backend", Some(settings.group.clone()));
+    consumer_settings.read_committed = true;
+    let mut config = settings.kafka.consumer_config(&consumer_settings);
+    config.set("enable.auto.offset.store", "false");
+    let consumer: BaseConsumer<Context> = config.create_with_context(context)?;
+    consumer.subscribe(&[&settings.input])?;
+    tracing::info!(group = %settings.group, input = %settings.input, output = %settings.output, "Backend consuming.");
+
+    let mut last_commit = Instant::now();
+    while !token.is_cancelled() {
+        open_waiting(&consumer, &settings, &shared, &metrics);
+        if let Some(result) = consumer.poll(Duration::from_millis(100)) {
+            match result {
+                Ok(message) => handle(
+                    &consumer,
+                    &settings,
+                    &shared,
+                    &mut decoder,
+                    &metrics,
+                    &message,
+                ),
+                Err(error) => tracing::warn!(%error, "Consumer error."),
+            }
+        }
+        if last_commit.elapsed() >= settings.commit_interval {
+            commit_all(&consumer, &settings, &shared, &metrics);
+            last_commit = Instant::now();
+        }
+    }
+    commit_all(&consumer, &settings, &shared, &metrics);
+    consumer.unsubscribe();
+    tracing::info!("Backend stopped.");
+    Ok(())
+}
+
+fn handle(
+    consumer: &BaseConsumer<Context>,
+    settings: &Settings,
+    shared: &Mutex<Shared>,
+    decoder: &mut Decoder,
+    metrics: &Metrics,
+    message: &BorrowedMessage<'_>,
+) {
+    let partition = message.partition();
+    let mut shared = lock(shared);
+    let Some(owned) = shared.owned.get_mut(&partition) else {
+        // Not open (restoring, or fenced): it will be read again from the committed offset.
+        return;
+    };
+    match decoder.decode(message.payload()) {
+        Ok(record) => {
+            owned.aggregator.add(&record);
+            metrics.records.inc();
+        }
+        Err(Reject::Unavailable(error)) => {
+            // Registry down: do not move past this record; read it again shortly.
+            metrics.registry_errors.inc();
+            tracing::warn!(%error, partition, offset = message.offset(), "Schema registry unavailable; retrying.");
+            let _ = consumer.seek(
+                &settings.input,
+                partition,
+                Offset::Offset(message.offset()),
+                Duration::from_secs(5),
+            );
+            std::thread::sleep(Duration::from_millis(500));
+            return;
+        }
+        Err(reject) => {
+            metrics
+                .dead_letters
+                .get_or_create(&vec![("reason".to_owned(), reject.label().to_owned())])
+                .inc();
+            let reason = reject.to_string();
+            tracing::debug!(
+                partition,
+                offset = message.offset(),
+                reason,
+                "Dead-lettered a record."
+            );
+            let (p, o) = (partition.to_string(), message.offset().to_string());
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: REASON_HEADER,
+                    value: Some(reason.as_str()),
+                })
+                .insert(Header {
+                    key: SOURCE_HEADERS[0],
+                    value: Some(message.topic()),
+                })
+                .insert(Header {
+                    key: SOURCE_HEADERS[1],
+                    value: Some(p.as_str()),
+                })
+                .insert(Header {
+                    key: SOURCE_HEADERS[2],
+                    value: Some(o.as_str()),
+                });
+            let mut record = BaseRecord::<[u8], [u8]>::to(&settings.dlq).headers(headers);
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            if let Some(payload) = message.payload() {
+                record = record.payload(payload);
+            }
+            send(&owned.producer, record);
+        }
+    }
+    owned.next = Some(message.offset() + 1);
+    owned.dirty = true;
+}
+
+/// Sends, waiting while the local queue is full.
+fn send<'a>(producer: &BaseProducer, mut record: BaseRecord<'a, [u8], [u8]>) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                producer.poll(Duration::from_millis(50));
+                record = returned;
+            }
+            Err((error, _)) => {
+                // Any other error surfaces at commit, which then aborts and replays.
+                tracing::warn!(%error, "Could not queue a record.");
+                return;
+            }
+        }
+    }
+}
+
+/// Writes the changed totals, the offsets and commits the partition's transaction.
+fn commit(
+    settings: &Settings,
+    partition: i32,
+    owned: &mut Owned,
+    metadata: &ConsumerGroupMetadata,
+    metrics: &Metrics,
+) -> Result<(), Failure> {
+    if !owned.dirty {
+        return Ok(());
+    }
+    let (version, id, schema) = &settings.summary;
+    let covered = owned.next.map(|n| n.to_string()).unwrap_or_default();
+    for (key, totals) in owned.aggregator.take_changed() {
+        let payload = match rivulet_common::avro::encode(*id, schema, version.value(&key, &totals))
+        {
+            Ok(payload) => payload,
+            Err(error) => {
+                // Our own record not fitting our own schema is a defect, not bad input.
+                tracing::error!(%error, "Could not encode a summary.");
+                continue;
+            }
+        };
+        let kafka_key = key.kafka_key();
+        let headers = OwnedHeaders::new().insert(Header {
+            key: INPUT_OFFSET_HEADER,
+            value: Some(covered.as_str()),
+        });
+        send(
+            &owned.producer,
+            BaseRecord::to(&settings.output)
+                .partition(partition)
+                .key(kafka_key.as_bytes())
+                .payload(payload.as_slice())
+                .headers(headers),
+        );
+        metrics.summaries.inc();
+    }
+    if let Some(next) = owned.next {
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset(&settings.input, partition, Offset::Offset(next))?;
+        owned
+            .producer
+            .send_offsets_to_transaction(&offsets, metadata, TXN_TIMEOUT)?;
+    }
+    owned.producer.commit_transaction(TXN_TIMEOUT)?;
+    owned.producer.begin_transaction()?;
+    owned.dirty = false;
+    tracing::debug!(partition, next = ?owned.next, "Committed a transaction.");
+    metrics.commits.inc();
+    Ok(())
+}
+
+fn commit_all(
+    consumer: &BaseConsumer<Context>,
+    settings: &Settings,
+    shared: &Mutex<Shared>,
+    metrics: &Metrics,
+) {
+    let Some(metadata) = consumer.group_metadata() else {
+        return;
+    };
+    let mut shared = lock(shared);
+    let mut failed = Vec::new();
+    for (&partition, owned) in shared.owned.iter_mut() {
+        if let Err(error) = commit(settings, partition, owned, &metadata, metrics) {
+            metrics.commit_failures.inc();
+            tracing::warn!(partition, %error, "Commit failed; the partition is reopened from its last commit.");
+            let _ = owned.producer.abort_transaction(TXN_TIMEOUT);
+            failed.push(partition);
+        }
+    }
+    // A failed partition (fenced, or an aborted transaction) starts over from what is
+    // committed: state restored from summary-stats, input from the committed offset.
+    let mut pause = TopicPartitionList::new();
+    for partition in failed {
+        shared.owned.remove(&partition);
+        shared.opening.insert(partition);
+        pause.add_partition(&settings.input, partition);
+    }
+    if pause.count() > 0 {
+        let _ = consumer.pause(&pause);
+    }
+}
+
+/// Opens the partitions waiting for it: producer (fencing the previous owner), state restored
+/// from `summary-stats`, input rewound to the committed offset, then resumed.
+fn open_waiting(
+    consumer: &BaseConsumer<Context>,
+    settings: &Settings,
+    shared: &Mutex<Shared>,
+    metrics: &Metrics,
+) {
+    let waiting: Vec<i32> = lock(shared).opening.iter().copied().collect();
+    for partition in waiting {
+        match open(consumer, settings, partition) {
+            Ok(owned) => {
+                let mut guard = lock(shared);
+                // The partition may have been revoked while we restored.
+                if guard.opening.remove(&partition) {
+                    metrics.restored_keys.inc_by(owned.aggregator.len() as u64);
+                    tracing::info!(
+                        partition,
+                        keys = owned.aggregator.len(),
+                        "Opened a partition."
+                    );
+                    guard.owned.insert(partition, owned);
+                    drop(guard);
+                    let mut resume = TopicPartitionList::new();
+                    resume.add_partition(&settings.input, partition);
+                    let _ = consumer.resume(&resume);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(partition, %error, "Could not open a partition yet; retrying.");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn open(
+    consumer: &BaseConsumer<Context>,
+    settings: &Settings,
+    partition: i32,
+) -> Result<Owned, Failure> {
+    let mut producer_settings = ProducerSettings::new(format!("backend-{partition}"));
+    producer_settings.transactional_id = Some(format!("{}-{partition}", settings.group));
+    let producer: BaseProducer = settings
+        .kafka
+        .producer_config(&producer_settings)
+        .create()?;
+    producer.init_transactions(TXN_TIMEOUT)?;
+    producer.begin_transaction()?;
+
+    let mut committed = TopicPartitionList::new();
+    committed.add_partition(&settings.input, partition);
+    let committed = consumer.committed_offsets(committed, Duration::from_secs(10))?;
+    let offset = committed
+        .find_partition(&settings.input, partition)
+        .map(|e| e.offset())
+        .filter(|o| matches!(o, Offset::Offset(_)))
+        .unwrap_or(Offset::Beginning);
+    let covered_limit = match offset {
+        Offset::Offset(n) => n,
+        _ => 0,
+    };
+
+    let mut aggregator = Aggregator::default();
+    let reader = settings
+        .kafka
+        .reader(&format!("backend-restore-{partition}"))?;
+    let mut latest = HashMap::new();
+    let mut ignored = 0u64;
+    read_range(
+        &reader,
+        &settings.output,
+        partition,
+        0,
+        None,
+        Duration::from_secs(120),
+        |message| {
+            let covers = header(message, INPUT_OFFSET_HEADER)
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
+            match (covers, message.payload()) {
+                (Some(covers), Some(payload)) if covers <= covered_limit => {
+                    latest.insert(message.key().map(<[u8]>::to_vec), payload.to_vec());
+                }
+                _ => ignored += 1,
+            }
+        },
+    )?;
+    if ignored > 0 {
+        tracing::warn!(
+            partition,
+            ignored,
+            "Ignored summaries beyond the committed input offset (an unfinished transaction)."
+        );
+    }
+    for payload in latest.values() {
+        if let Some((key, totals)) = restore_value(settings, payload) {
+            aggregator.restore(key, totals);
+        }
+    }
+    tracing::info!(partition, ?offset, "Resuming from the committed offset.");
+    consumer.seek(&settings.input, partition, offset, Duration::from_secs(10))?;
+    Ok(Owned {
+        producer,
+        aggregator,
+        next: None,
+        dirty: false,
+    })
+}
+
+/// A summary payload written by any backend version, as totals.
+fn restore_value(
+    settings: &Settings,
+    payload: &[u8],
+) -> Option<(crate::aggregate::MonthKey, crate::aggregate::Totals)> {
+    let (id, mut body) = rivulet_common::avro::unframe(payload).ok()?;
+    let Some(writer) = settings.summary_writers.get(&id) else {
+        tracing::warn!(
+            id,
+            "A summary with an unknown schema id was ignored while restoring."
+        );
+        return None;
+    };
+    let reader = GenericDatumReader::builder(writer)
+        .reader_schema(&settings.summary_reader)
+        .build()
+        .ok()?;
+    summary::from_value(&reader.read_value(&mut body).ok()?)
+}
+
+/// The value of header `name` of `message`.
+fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a [u8]> {
+    message.headers()?.iter().find(|h| h.key == name)?.value
+}

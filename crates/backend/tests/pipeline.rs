@@ -1,0 +1,361 @@
+//! The backend process against the real broker and registry: exact totals for a month written
+//! by v1, v2 and v3 producers, bad records dead-lettered, and no double counting after kill -9.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rivulet_backend::aggregate::{MonthKey, Totals};
+use rivulet_backend::summary::{self, SummaryVersion};
+use rivulet_common::kafka::{ProducerSettings, ensure_topic, read_range};
+use rivulet_common::{KafkaArgs, RegistryArgs, avro};
+use rivulet_raw_data_generator::model::{Model, Record};
+use rivulet_raw_data_generator::wire::SchemaVersion;
+use schema_registry_converter::async_impl::avro::AvroDecoder;
+use schema_registry_converter::async_impl::schema_registry::post_schema;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+
+fn kafka() -> KafkaArgs {
+    KafkaArgs::plaintext(
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "localhost:9092".into()),
+    )
+}
+
+fn registry() -> RegistryArgs {
+    RegistryArgs::new(
+        std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into()),
+    )
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+struct Topics {
+    raw: String,
+    summary: String,
+    dlq: String,
+    group: String,
+}
+
+async fn setup(partitions: i32) -> Topics {
+    let t = Topics {
+        raw: unique("raw"),
+        summary: unique("summary"),
+        dlq: unique("dlq"),
+        group: unique("backend"),
+    };
+    let admin = kafka().admin("test").unwrap();
+    ensure_topic(&admin, &t.raw, partitions, &[]).await.unwrap();
+    ensure_topic(&admin, &t.summary, partitions, &[])
+        .await
+        .unwrap();
+    ensure_topic(&admin, &t.dlq, 1, &[]).await.unwrap();
+    let sr = registry().settings().unwrap();
+    for v in [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3] {
+        post_schema(
+            &sr,
+            format!("{}-value", t.raw),
+            SuppliedSchema::new(None, SchemaType::Avro, v.text().into()),
+        )
+        .await
+        .unwrap();
+    }
+    for v in [SummaryVersion::V1, SummaryVersion::V2, SummaryVersion::V3] {
+        post_schema(
+            &sr,
+            format!("{}-value", t.summary),
+            SuppliedSchema::new(None, SchemaType::Avro, v.text().into()),
+        )
+        .await
+        .unwrap();
+    }
+    t
+}
+
+fn backend(t: &Topics) -> Child {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Command::new(env!("CARGO_BIN_EXE_backend"))
+        .args([
+            "run",
+            "--input-topic",
+            &t.raw,
+            "--output-topic",
+            &t.summary,
+            "--dlq-topic",
+            &t.dlq,
+            "--group",
+            &t.group,
+        ])
+        .args([
+            "--commit-interval-ms",
+            "200",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--kafka-profile",
+            "test",
+        ])
+        .args([
+            "--kafka-bootstrap-servers",
+            &kafka().bootstrap_servers,
+            "--schema-registry-url",
+            &registry().urls[0],
+        ])
+        .env(
+            "RUST_LOG",
+            std::env::var("BACKEND_TEST_LOG")
+                .unwrap_or_else(|_| "warn,rivulet_backend=info".into()),
+        )
+        .env_remove("RUST_BACKTRACE")
+        .spawn()
+        .unwrap()
+}
+
+/// Writes `records`, each with the schema version `version_of` picks.
+async fn produce(topic: &str, records: &[Record], version_of: impl Fn(&Record) -> SchemaVersion) {
+    let sr = registry().settings().unwrap();
+    let mut ids = HashMap::new();
+    for v in [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3] {
+        let schema = v.schema().unwrap();
+        ids.insert(
+            v,
+            avro::lookup(&sr, &avro::value_subject(topic), &schema)
+                .await
+                .unwrap(),
+        );
+    }
+    let producer: FutureProducer = kafka()
+        .producer(&ProducerSettings::new("test-producer"))
+        .unwrap();
+    let mut deliveries = Vec::new();
+    for r in records {
+        let v = version_of(r);
+        let payload = avro::encode(ids[&v].id, &ids[&v].schema, v.value(r)).unwrap();
+        deliveries.push(
+            producer
+                .send_result(FutureRecord::to(topic).key(&r.sku).payload(&payload))
+                .unwrap(),
+        );
+    }
+    for d in deliveries {
+        d.await.unwrap().unwrap();
+    }
+}
+
+async fn produce_raw(topic: &str, key: &str, payload: &[u8]) {
+    let producer: FutureProducer = kafka()
+        .producer(&ProducerSettings::new("test-producer"))
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+}
+
+/// The latest summary of every key, decoded.
+async fn summaries(t: &Topics, partitions: i32) -> BTreeMap<MonthKey, Totals> {
+    let topic = t.summary.clone();
+    let payloads = tokio::task::spawn_blocking(move || {
+        let reader = kafka().reader("test-summaries").unwrap();
+        let mut latest = HashMap::new();
+        for p in 0..partitions {
+            read_range(&reader, &topic, p, 0, None, Duration::from_secs(30), |m| {
+                latest.insert(m.key().unwrap().to_vec(), m.payload().unwrap().to_vec());
+            })
+            .unwrap();
+        }
+        latest
+    })
+    .await
+    .unwrap();
+    let decoder = AvroDecoder::new(registry().settings().unwrap());
+    let mut out = BTreeMap::new();
+    for payload in payloads.values() {
+        let (key, totals) =
+            summary::from_value(&decoder.decode(Some(payload)).await.unwrap().value).unwrap();
+        out.insert(key, totals);
+    }
+    out
+}
+
+fn expected(
+    records: &[Record],
+    version_of: impl Fn(&Record) -> SchemaVersion,
+) -> BTreeMap<MonthKey, Totals> {
+    let mut out: BTreeMap<MonthKey, Totals> = BTreeMap::new();
+    for r in records {
+        let v = version_of(r);
+        let t = out
+            .entry(MonthKey {
+                year: r.year,
+                month: r.month,
+                sku: r.sku.clone(),
+            })
+            .or_default();
+        t.manufactured_qty += i64::from(r.manufactured_qty);
+        t.records += 1;
+        if v >= SchemaVersion::V2 {
+            t.defect_qty = Some(t.defect_qty.unwrap_or(0) + i64::from(r.defect_qty));
+            t.records_with_defects += 1;
+        }
+        if v == SchemaVersion::V3 {
+            t.production_cost =
+                Some(t.production_cost.unwrap_or(0) + i64::from(r.manufactured_qty) * r.unit_cost);
+            t.records_with_cost += 1;
+        }
+    }
+    out
+}
+
+async fn wait_for(
+    t: &Topics,
+    partitions: i32,
+    want: &BTreeMap<MonthKey, Totals>,
+) -> BTreeMap<MonthKey, Totals> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let got = summaries(t, partitions).await;
+        if &got == want || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn by_day(r: &Record) -> SchemaVersion {
+    match r.day {
+        1..=10 => SchemaVersion::V1,
+        11..=20 => SchemaVersion::V2,
+        _ => SchemaVersion::V3,
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
+    let partitions = 3;
+    let t = setup(partitions).await;
+    let model = Model::new(21, 4);
+    let january: Vec<Record> = model.sweep().take_while(|r| r.month == 1).collect();
+    produce(&t.raw, &january, by_day).await;
+
+    // Three bad records: not framed, an unknown schema id, an impossible month.
+    produce_raw(&t.raw, "BAD", b"not avro at all").await;
+    produce_raw(&t.raw, "BAD", &[0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3]).await;
+    let v3 = SchemaVersion::V3.schema().unwrap();
+    let v3_id = avro::lookup(
+        &registry().settings().unwrap(),
+        &avro::value_subject(&t.raw),
+        &v3,
+    )
+    .await
+    .unwrap()
+    .id;
+    let mut bad = january[0].clone();
+    bad.month = 13;
+    produce_raw(
+        &t.raw,
+        "BAD",
+        &avro::encode(v3_id, &v3, SchemaVersion::V3.value(&bad)).unwrap(),
+    )
+    .await;
+
+    let mut first = backend(&t);
+    let want = expected(&january, by_day);
+    let got = wait_for(&t, partitions, &want).await;
+    assert_eq!(got, want, "exact January totals from v1, v2 and v3 records");
+
+    // The dead letters carry the original bytes and the reason.
+    let dlq = t.dlq.clone();
+    let letters = tokio::task::spawn_blocking(move || {
+        let reader = kafka().reader("test-dlq").unwrap();
+        let mut letters = Vec::new();
+        read_range(&reader, &dlq, 0, 0, None, Duration::from_secs(30), |m| {
+            let reason = m
+                .headers()
+                .unwrap()
+                .iter()
+                .find(|h| h.key == "rivulet-dlq-reason")
+                .unwrap()
+                .value
+                .unwrap()
+                .to_vec();
+            letters.push((
+                String::from_utf8(reason).unwrap(),
+                m.payload().unwrap().to_vec(),
+            ));
+        })
+        .unwrap();
+        letters
+    })
+    .await
+    .unwrap();
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    assert!(
+        letters[0].0.contains("not framed") && letters[0].1 == b"not avro at all",
+        "{:?}",
+        letters[0].0
+    );
+    assert!(
+        letters[1].0.contains("unknown schema id 2147483647"),
+        "{:?}",
+        letters[1].0
+    );
+    assert!(letters[2].0.contains("month 13"), "{:?}", letters[2].0);
+
+    // Kill -9 with work in flight, then restart: February adds, January is not counted again.
+    let february: Vec<Record> = model
+        .sweep()
+        .skip_while(|r| r.month == 1)
+        .take_while(|r| r.month == 2 && r.day <= 10)
+        .collect();
+    produce(&t.raw, &february[..february.len() / 2], |_| {
+        SchemaVersion::V3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    produce(&t.raw, &february[february.len() / 2..], |_| {
+        SchemaVersion::V3
+    })
+    .await;
+    let mut second = backend(&t);
+    let mut all = january.clone();
+    all.extend(february.iter().cloned());
+    let want = expected(&all, |r| {
+        if r.month == 1 {
+            by_day(r)
+        } else {
+            SchemaVersion::V3
+        }
+    });
+    let got = wait_for(&t, partitions, &want).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let diff: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .map(|(k, v)| (k, v, got.get(k)))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "exact totals after kill -9 and restart; differing (key, want, got): {diff:#?}"
+    );
+}
