@@ -359,3 +359,60 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
         "exact totals after kill -9 and restart; differing (key, want, got): {diff:#?}"
     );
 }
+
+fn signal(child: &Child, signal: &str) {
+    assert!(
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn two_backends_rebalancing_and_a_zombie_never_double_count() {
+    let partitions = 4;
+    let t = setup(partitions).await;
+    let model = Model::new(33, 6);
+    let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
+    let (january, february): (Vec<Record>, Vec<Record>) =
+        records.iter().cloned().partition(|r| r.month == 1);
+    let v3 = |_: &Record| SchemaVersion::V3;
+
+    produce(&t.raw, &january, v3).await;
+    let mut a = backend(&t);
+    let mut b = backend(&t);
+    let want = expected(&january, v3);
+    assert_eq!(
+        wait_for(&t, partitions, &want).await,
+        want,
+        "two backends share the work exactly"
+    );
+
+    // A freezes past its session timeout: B takes its partitions (fencing A's transactions).
+    signal(&a, "STOP");
+    let half = february.len() / 2;
+    produce(&t.raw, &february[..half], v3).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    // The zombie wakes up with work it can no longer commit, then rejoins and rebalances again.
+    signal(&a, "CONT");
+    produce(&t.raw, &february[half..], v3).await;
+    let want = expected(&records, v3);
+    let got = wait_for(&t, partitions, &want).await;
+    for child in [&mut a, &mut b] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let diff: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .map(|(k, v)| (k, v, got.get(k)))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "no double counting through rebalances and a zombie; differing: {diff:#?}"
+    );
+}

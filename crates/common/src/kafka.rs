@@ -302,13 +302,15 @@ impl KafkaArgs {
     }
 
     /// A consumer for [`read_range`]: no group, `read_committed`, partition-EOF events on.
-    pub fn reader(&self, client_id: &str) -> Result<BaseConsumer> {
+    pub fn reader(&self, client_id: &str) -> Result<BaseConsumer<ReaderContext>> {
         let mut settings = ConsumerSettings::new(client_id, None);
         // A reader wants the end soon: do not let the broker hold empty fetches long.
         settings.fetch_wait_max = Some(Duration::from_millis(10));
         let mut config = self.consumer_config(&settings);
         config.set("enable.partition.eof", "true");
-        config.create().map_err(Error::kafka("creating a reader"))
+        config
+            .create_with_context(ReaderContext)
+            .map_err(Error::kafka("creating a reader"))
     }
 
     /// Builds an admin client.
@@ -358,6 +360,20 @@ pub fn murmur2(data: &[u8]) -> i32 {
     h
 }
 
+/// Context of [`KafkaArgs::reader`] consumers: partition EOF is how a reader knows it is done,
+/// so it is not logged as an error (librdkafka also reports it through the error callback).
+pub struct ReaderContext;
+
+impl rdkafka::ClientContext for ReaderContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "librdkafka error.");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReaderContext {}
+
 /// Reads `topic`/`partition` from offset `start`, calling `each` for every message, up to `end`
 /// (exclusive) or, with `end = None`, to the end of the partition; returns the next offset.
 /// `consumer` must come from [`KafkaArgs::reader`].
@@ -368,7 +384,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 /// watermark, though every record keeps its right offset). Blocking: call it from a blocking
 /// thread.
 pub fn read_range(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<ReaderContext>,
     topic: &str,
     partition: i32,
     start: i64,
