@@ -23,6 +23,42 @@ pub struct Cli {
 pub enum Command {
     /// Consume raw-data-in and keep summary-stats current.
     Run(RunConfig),
+    /// Re-send the dead letters not replayed yet to their source topic (exactly once).
+    DlqReplay(ReplayConfig),
+    /// Rewind the backend group to the start of the input: the next start rebuilds every total.
+    Reprocess(ReprocessConfig),
+}
+
+/// `backend dlq-replay`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ReplayConfig {
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Dead-letter topic.
+    #[arg(long, env = "BACKEND_DLQ_TOPIC", default_value = "raw-data-in.dlq")]
+    pub dlq_topic: String,
+    /// Consumer group remembering what was replayed.
+    #[arg(
+        long,
+        env = "BACKEND_REPLAY_GROUP",
+        default_value = "backend-dlq-replay"
+    )]
+    pub group: String,
+}
+
+/// `backend reprocess`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ReprocessConfig {
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The backends' consumer group.
+    #[arg(long, env = "BACKEND_GROUP", default_value = "backend")]
+    pub group: String,
+    /// Raw input topic.
+    #[arg(long, env = "BACKEND_INPUT_TOPIC", default_value = "raw-data-in")]
+    pub input_topic: String,
 }
 
 /// `backend run`.

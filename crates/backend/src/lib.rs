@@ -12,6 +12,7 @@
 //! - [`decode`]: framed bytes to records through the registry.
 //! - [`pipeline`]: the transactional consume-aggregate-produce loop.
 
+pub mod admin;
 pub mod aggregate;
 pub mod config;
 pub mod decode;
@@ -27,7 +28,7 @@ use apache_avro::Schema;
 use rivulet_common::{Health, avro};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Cli, Command, RunConfig};
+pub use config::{Cli, Command, ReplayConfig, ReprocessConfig, RunConfig};
 
 use crate::summary::SummaryVersion;
 

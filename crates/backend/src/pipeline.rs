@@ -157,6 +157,18 @@ pub enum Failure {
     /// The consumer has no group metadata (not in a group).
     #[error("the consumer is not in a group")]
     NoGroup,
+    /// Other members hold partitions of the group.
+    #[error(
+        "group {group} still has other members ({assigned} of {partitions} partitions came to us): stop the backends first"
+    )]
+    GroupBusy {
+        /// Group.
+        group: String,
+        /// Partitions assigned to us.
+        assigned: usize,
+        /// Partitions of the topic.
+        partitions: usize,
+    },
 }
 
 /// Runs until `token` is cancelled. Blocking.

@@ -82,7 +82,27 @@ async fn setup(partitions: i32) -> Topics {
     t
 }
 
-fn backend(t: &Topics) -> Child {
+/// A backend process, killed when dropped (also when a test fails).
+struct Backend(Child, u16);
+
+impl Backend {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.0.id().to_string())
+            .status();
+        self.kill();
+    }
+}
+
+fn backend(t: &Topics) -> Backend {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -121,7 +141,21 @@ fn backend(t: &Topics) -> Child {
         )
         .env_remove("RUST_BACKTRACE")
         .spawn()
+        .map(|child| Backend(child, port))
         .unwrap()
+}
+
+/// A counter from a backend's `/metrics`.
+async fn metric(b: &Backend, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", b.1))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Writes `records`, each with the schema version `version_of` picks.
@@ -330,8 +364,7 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
     produce(&t.raw, &february[february.len() / 2..], |_| {
         SchemaVersion::V3
     })
@@ -347,8 +380,7 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
         }
     });
     let got = wait_for(&t, partitions, &want).await;
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
     let diff: Vec<_> = want
         .iter()
         .filter(|(k, v)| got.get(*k) != Some(*v))
@@ -360,15 +392,13 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
     );
 }
 
-fn signal(child: &Child, signal: &str) {
-    assert!(
-        Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap()
-            .success()
-    );
+fn signal(child: &Backend, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[tokio::test]
@@ -402,10 +432,8 @@ async fn two_backends_rebalancing_and_a_zombie_never_double_count() {
     produce(&t.raw, &february[half..], v3).await;
     let want = expected(&records, v3);
     let got = wait_for(&t, partitions, &want).await;
-    for child in [&mut a, &mut b] {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    a.kill();
+    b.kill();
     let diff: Vec<_> = want
         .iter()
         .filter(|(k, v)| got.get(*k) != Some(*v))
@@ -415,4 +443,149 @@ async fn two_backends_rebalancing_and_a_zombie_never_double_count() {
         diff.is_empty(),
         "no double counting through rebalances and a zombie; differing: {diff:#?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn dead_letters_replay_once_the_cause_is_fixed() {
+    let partitions = 2;
+    let t = setup(partitions).await;
+    let model = Model::new(44, 2);
+    let january: Vec<Record> = model.sweep().take_while(|r| r.month == 1).collect();
+    let late = model.sweep().find(|r| r.month == 2).unwrap();
+    produce(&t.raw, &january, |_| SchemaVersion::V3).await;
+
+    // A record written with a schema the registry does not know yet.
+    let mut with_note: serde_json::Value = serde_json::from_str(SchemaVersion::V3.text()).unwrap();
+    // A doc unique to this run: the schema must be new to the registry to get the chosen id.
+    with_note["fields"].as_array_mut().unwrap().push(serde_json::json!({"name": "note", "type": ["null", "string"], "default": null, "doc": unique("note")}));
+    let note_schema = apache_avro::Schema::parse_str(&with_note.to_string()).unwrap();
+    let missing_id = 500_000 + (std::process::id() % 400_000);
+    let apache_avro::types::Value::Record(mut fields) = SchemaVersion::V3.value(&late) else {
+        unreachable!()
+    };
+    fields.push((
+        "note".into(),
+        apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)),
+    ));
+    let payload = avro::encode(
+        missing_id,
+        &note_schema,
+        apache_avro::types::Value::Record(fields),
+    )
+    .unwrap();
+    produce_raw(&t.raw, &late.sku, &payload).await;
+
+    let mut running = backend(&t);
+    let want = expected(&january, |_| SchemaVersion::V3);
+    assert_eq!(wait_for(&t, partitions, &want).await, want);
+
+    // Register the schema under that id (IMPORT mode on a fresh subject), then replay.
+    let http = reqwest::Client::new();
+    let base = &registry().urls[0];
+    let subject = unique("replay");
+    let mode = http
+        .put(format!("{base}/mode/{subject}"))
+        .json(&serde_json::json!({"mode": "IMPORT"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(mode.status().is_success());
+    let registered = http
+        .post(format!("{base}/subjects/{subject}/versions"))
+        .json(&serde_json::json!({"schema": with_note.to_string(), "id": missing_id}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        registered.status().is_success(),
+        "{}",
+        registered.text().await.unwrap()
+    );
+    let replay_group = unique("replay");
+    let replay = || {
+        Command::new(env!("CARGO_BIN_EXE_backend"))
+            .args([
+                "dlq-replay",
+                "--dlq-topic",
+                &t.dlq,
+                "--group",
+                &replay_group,
+                "--kafka-bootstrap-servers",
+                &kafka().bootstrap_servers,
+            ])
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    };
+    let first = replay();
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("replayed 1 dead letters"),
+        "{first:?}"
+    );
+    let again = replay();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("replayed 0 dead letters"),
+        "replayed once: {again:?}"
+    );
+    let mut all = january.clone();
+    all.push(late.clone());
+    let want = expected(&all, |_| SchemaVersion::V3);
+    assert_eq!(
+        wait_for(&t, partitions, &want).await,
+        want,
+        "the replayed record is counted once"
+    );
+
+    running.kill();
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn reprocess_rebuilds_every_total_exactly() {
+    let partitions = 2;
+    let t = setup(partitions).await;
+    let model = Model::new(55, 3);
+    let records: Vec<Record> = model
+        .sweep()
+        .take_while(|r| r.month == 1 && r.day <= 15)
+        .collect();
+    produce(&t.raw, &records, by_day).await;
+    let want = expected(&records, by_day);
+    let mut running = backend(&t);
+    assert_eq!(wait_for(&t, partitions, &want).await, want);
+    running.kill();
+    tokio::time::sleep(Duration::from_secs(7)).await; // the killed member's session expires
+    let rewind = Command::new(env!("CARGO_BIN_EXE_backend"))
+        .args([
+            "reprocess",
+            "--group",
+            &t.group,
+            "--input-topic",
+            &t.raw,
+            "--kafka-profile",
+            "test",
+        ])
+        .args(["--kafka-bootstrap-servers", &kafka().bootstrap_servers])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(rewind.status.success(), "{rewind:?}");
+    let mut rebuilt = backend(&t);
+    // The rebuild starts from nothing: wait until it has written its own summaries again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let got = wait_for(&t, partitions, &want).await;
+    let reread = metric(&rebuilt, "rivulet_backend_records_total").await;
+    let restored = metric(&rebuilt, "rivulet_backend_restored_keys_total").await;
+    rebuilt.kill();
+    assert_eq!(
+        got, want,
+        "a rebuild converges on the same exact totals, nothing doubled"
+    );
+    assert_eq!(
+        reread as usize,
+        records.len(),
+        "every raw record was read again"
+    );
+    assert_eq!(restored, 0.0, "nothing was restored from the old summaries");
 }

@@ -1,0 +1,159 @@
+//! Operator commands: `dlq-replay` and `reprocess`. Neither is reachable over HTTP.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use rivulet_common::KafkaArgs;
+use rivulet_common::kafka::{ConsumerSettings, ProducerSettings};
+
+use crate::pipeline::{Failure, SOURCE_HEADERS};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, Failure> {
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    Ok(metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default())
+}
+
+/// Re-sends every dead letter not replayed yet to the topic it came from, with its original key
+/// and bytes, exactly once: the re-sends and the replay group's DLQ offsets commit in one
+/// transaction. Returns how many were re-sent. Run it after fixing the cause (for example
+/// registering a missing schema); a letter that still fails comes back to the DLQ.
+pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Failure> {
+    let mut settings = ConsumerSettings::new("backend-dlq-replay", Some(group.to_owned()));
+    settings.read_committed = true;
+    let mut config = kafka.consumer_config(&settings);
+    config.set("enable.partition.eof", "true");
+    let consumer: BaseConsumer = config.create()?;
+    let mut producer_settings = ProducerSettings::new("backend-dlq-replay");
+    producer_settings.transactional_id = Some(format!("{group}-replay"));
+    let producer: BaseProducer = kafka.producer_config(&producer_settings).create()?;
+    producer.init_transactions(TIMEOUT)?;
+
+    let parts = partitions(&consumer, dlq)?;
+    let mut assignment = TopicPartitionList::new();
+    let committed = {
+        let mut list = TopicPartitionList::new();
+        for p in &parts {
+            list.add_partition(dlq, *p);
+        }
+        consumer.committed_offsets(list, TIMEOUT)?
+    };
+    for p in &parts {
+        let offset = committed
+            .find_partition(dlq, *p)
+            .map(|e| e.offset())
+            .filter(|o| matches!(o, Offset::Offset(_)));
+        assignment.add_partition_offset(dlq, *p, offset.unwrap_or(Offset::Beginning))?;
+    }
+    consumer.assign(&assignment)?;
+    producer.begin_transaction()?;
+    let mut at_end = std::collections::HashSet::new();
+    let mut next = TopicPartitionList::new();
+    let mut replayed = 0u64;
+    let deadline = std::time::Instant::now() + TIMEOUT * 4;
+    while at_end.len() < parts.len() && std::time::Instant::now() < deadline {
+        let message = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+                continue;
+            }
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(m)) => m,
+        };
+        let source = message
+            .headers()
+            .and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == SOURCE_HEADERS[0])
+                    .and_then(|h| h.value)
+            })
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned);
+        if let Some(source) = source {
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "rivulet-replayed-from",
+                value: Some(dlq),
+            });
+            let mut record = BaseRecord::<[u8], [u8]>::to(&source).headers(headers);
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            if let Some(payload) = message.payload() {
+                record = record.payload(payload);
+            }
+            producer.send(record).map_err(|(e, _)| e)?;
+            replayed += 1;
+        } else {
+            tracing::warn!(
+                partition = message.partition(),
+                offset = message.offset(),
+                "A dead letter without its source topic was skipped."
+            );
+        }
+        next.add_partition_offset(
+            dlq,
+            message.partition(),
+            Offset::Offset(message.offset() + 1),
+        )?;
+        producer.poll(Duration::ZERO);
+    }
+    if next.count() > 0 {
+        let metadata = consumer.group_metadata().ok_or(Failure::NoGroup)?;
+        producer.send_offsets_to_transaction(&next, &metadata, TIMEOUT)?;
+    }
+    producer.commit_transaction(TIMEOUT)?;
+    tracing::info!(replayed, "Dead letters replayed.");
+    Ok(replayed)
+}
+
+/// Rewinds the backend group to the start of the input topic, so the next backend start rebuilds
+/// every total from the raw records (its restore ignores summaries beyond the committed offset).
+/// Stop the backends first: this joins the group, waits to be given every partition (which only
+/// happens while no backend is a member) and commits the low watermarks as a member.
+pub fn reprocess(kafka: &KafkaArgs, input: &str, group: &str) -> Result<usize, Failure> {
+    let consumer: BaseConsumer = kafka
+        .consumer_config(&ConsumerSettings::new(
+            "backend-reprocess",
+            Some(group.to_owned()),
+        ))
+        .create()?;
+    let all = partitions(&consumer, input)?;
+    consumer.subscribe(&[input])?;
+    let deadline = std::time::Instant::now() + TIMEOUT * 2;
+    loop {
+        let _ = consumer.poll(Duration::from_millis(100));
+        let assigned = consumer.assignment()?.count();
+        if assigned == all.len() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Failure::GroupBusy {
+                group: group.to_owned(),
+                assigned,
+                partitions: all.len(),
+            });
+        }
+    }
+    let mut rewind = TopicPartitionList::new();
+    for p in all {
+        let (low, _) = consumer.fetch_watermarks(input, p, TIMEOUT)?;
+        rewind.add_partition_offset(input, p, Offset::Offset(low))?;
+    }
+    consumer.commit(&rewind, CommitMode::Sync)?;
+    consumer.unsubscribe();
+    tracing::info!(
+        partitions = rewind.count(),
+        group,
+        "Rewound the backend group; restart the backends to rebuild."
+    );
+    Ok(rewind.count())
+}
