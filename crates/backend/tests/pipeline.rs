@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -16,28 +16,17 @@ use rivulet_common::kafka::{ProducerSettings, ensure_topic, read_range};
 use rivulet_common::{KafkaArgs, RegistryArgs, avro};
 use rivulet_raw_data_generator::model::{Model, Record};
 use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_testkit::unique;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
 fn kafka() -> KafkaArgs {
-    KafkaArgs::plaintext(
-        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "localhost:9092".into()),
-    )
+    KafkaArgs::plaintext(rivulet_testkit::bootstrap())
 }
 
 fn registry() -> RegistryArgs {
-    RegistryArgs::new(
-        std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into()),
-    )
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    RegistryArgs::new(rivulet_testkit::registry_url())
 }
 
 struct Topics {

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests and tools: a failed unwrap is a failed run
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
@@ -14,22 +14,19 @@ use rivulet_common::kafka::{
     ConsumerSettings, ProducerSettings, Profile, ensure_topic, partition_for_key,
 };
 use rivulet_common::{KafkaArgs, RegistryArgs, avro};
+use rivulet_testkit::unique;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
 fn kafka() -> KafkaArgs {
-    let mut args = KafkaArgs::plaintext(
-        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "localhost:9092".into()),
-    );
+    let mut args = KafkaArgs::plaintext(rivulet_testkit::bootstrap());
     args.profile = Profile::Test;
     args
 }
 
 fn registry() -> RegistryArgs {
-    RegistryArgs::new(
-        std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into()),
-    )
+    RegistryArgs::new(rivulet_testkit::registry_url())
 }
 
 /// A consumer in a fresh group, subscribed to `topic`.
@@ -42,14 +39,6 @@ fn subscribe(kafka: &KafkaArgs, topic: &str) -> StreamConsumer {
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
     consumer
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use apache_avro::types::Value;
 use chrono::NaiveDate;
@@ -15,28 +15,17 @@ use rivulet_common::{KafkaArgs, RegistryArgs};
 use rivulet_raw_data_generator::model::Model;
 use rivulet_raw_data_generator::resume::SEQ_HEADER;
 use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_testkit::unique;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
 fn kafka() -> KafkaArgs {
-    KafkaArgs::plaintext(
-        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "localhost:9092".into()),
-    )
+    KafkaArgs::plaintext(rivulet_testkit::bootstrap())
 }
 
 fn registry() -> RegistryArgs {
-    RegistryArgs::new(
-        std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into()),
-    )
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    RegistryArgs::new(rivulet_testkit::registry_url())
 }
 
 async fn topic_with_schemas(prefix: &str, partitions: i32, schemas: &[&str]) -> String {
