@@ -1,0 +1,69 @@
+//! In-process decode + aggregate, no broker: the per-record work of the backend on one core.
+//! Used by `scripts/bench-decode`. Usage: `decode_aggregate [RECORDS] [RUNS]`.
+
+#![allow(clippy::unwrap_used)] // a benchmark tool: a failed unwrap is a failed run
+
+use std::time::Instant;
+
+use apache_avro::reader::datum::GenericDatumReader;
+use rivulet_backend::aggregate::Aggregator;
+use rivulet_backend::record::RawRecord;
+use rivulet_raw_data_generator::model::Model;
+use rivulet_raw_data_generator::wire::SchemaVersion;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let count: usize = args.next().map_or(2_118_240, |s| s.parse().unwrap());
+    let runs: usize = args.next().map_or(3, |s| s.parse().unwrap());
+    let versions = [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3];
+    let schemas: Vec<_> = versions.iter().map(|v| v.schema().unwrap()).collect();
+    let reader_schema = SchemaVersion::V3.schema().unwrap();
+    // A third of the records in each version, framed as on the wire (ids 1, 2, 3).
+    let model = Model::new(1, 20);
+    let payloads: Vec<Vec<u8>> = model
+        .sweep()
+        .take(count)
+        .enumerate()
+        .map(|(i, r)| {
+            let v = i % 3;
+            rivulet_common::avro::encode(v as u32 + 1, &schemas[v], versions[v].value(&r)).unwrap()
+        })
+        .collect();
+    let readers: Vec<_> = schemas
+        .iter()
+        .map(|w| {
+            GenericDatumReader::builder(w)
+                .reader_schema(&reader_schema)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    println!(
+        "records={count} versions=v1/v2/v3 mixed; decode (apache-avro generic resolution to v3) + validate + aggregate, 1 thread"
+    );
+    let mut rates = Vec::new();
+    for run in 1..=runs {
+        let started = Instant::now();
+        let mut aggregator = Aggregator::default();
+        for payload in &payloads {
+            let (id, mut body) = rivulet_common::avro::unframe(payload).unwrap();
+            let value = readers[id as usize - 1].read_value(&mut body).unwrap();
+            aggregator.add(&RawRecord::from_value(&value).unwrap());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let rate = count as f64 / secs;
+        println!(
+            "run {run}: {secs:.3} s  {rate:.0} records/s  {:.3} us/record  keys={}",
+            secs * 1e6 / count as f64,
+            aggregator.len()
+        );
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "median {:.0} records/s (min {:.0}, max {:.0}); target >= 4,000,000",
+        rates[rates.len() / 2],
+        rates[0],
+        rates[rates.len() - 1]
+    );
+}
