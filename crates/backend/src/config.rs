@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Consume raw-data-in and keep summary-stats current.
-    Run(RunConfig),
+    Run(Box<RunConfig>),
     /// Re-send the dead letters not replayed yet to their source topic (exactly once).
     DlqReplay(ReplayConfig),
     /// Rewind the backend group to the start of the input: the next start rebuilds every total.
@@ -88,6 +88,10 @@ pub struct RunConfig {
     /// How often the transactions are committed (milliseconds).
     #[arg(long, env = "BACKEND_COMMIT_INTERVAL_MS", default_value_t = 1000)]
     pub commit_interval_ms: u64,
+    /// Create the input and output topics with this many partitions (and the DLQ with one) when
+    /// they do not exist: for local stacks; in Kubernetes the KafkaTopic resources own them.
+    #[arg(long, env = "BACKEND_CREATE_TOPICS")]
+    pub create_topics: Option<i32>,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "BACKEND_LISTEN", default_value = "0.0.0.0:8082")]
     pub listen: SocketAddr,

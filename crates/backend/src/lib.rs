@@ -75,6 +75,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
     let health = Health::new("rivulet_backend");
     let metrics = metrics::Metrics::register(&health);
+    if let Some(partitions) = config.create_topics {
+        let admin = config.kafka.admin("backend-topics")?;
+        for (topic, n) in [
+            (&config.input_topic, partitions),
+            (&config.output_topic, partitions),
+            (&config.dlq_topic, 1),
+        ] {
+            if rivulet_common::kafka::ensure_topic(&admin, topic, n, &[]).await? {
+                tracing::info!(topic, partitions = n, "Created a topic.");
+            }
+        }
+    }
     let registry = config.registry.settings()?;
     let subject = avro::value_subject(&config.output_topic);
 

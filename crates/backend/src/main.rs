@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(config) => {
             let token = rivulet_common::shutdown_token();
-            rivulet_backend::run(config, token)
+            rivulet_backend::run(*config, token)
                 .await
                 .context("backend failed")
         }
