@@ -1,0 +1,206 @@
+//! The latest totals per (year, month, SKU), indexed by month, and the month totals computed
+//! where every SKU is visible. Pure: fed by the consumers, read by the HTTP handlers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rivulet_backend::aggregate::{MonthKey, Totals};
+
+/// Working hours a day (08:00-19:59, every day of the week).
+pub const HOURS_PER_DAY: i64 = 12;
+
+/// Days in a month of the Gregorian calendar.
+pub fn days_in_month(year: i32, month: u32) -> i64 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// One SKU in a month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkuMonth {
+    /// SKU.
+    pub sku: String,
+    /// Its totals.
+    pub totals: Totals,
+}
+
+/// A month with the totals that need every SKU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonthView {
+    /// Year.
+    pub year: i32,
+    /// Month.
+    pub month: u32,
+    /// Hourly base cost of the year × working hours of the month; `None` until the year's cost
+    /// is known.
+    pub base_cost: Option<i64>,
+    /// Σ of the SKUs' non-null production costs; `None` when no SKU has one.
+    pub total_manufacturing_cost: Option<i64>,
+    /// Every SKU of the catalogue is present and every one of its records carried a cost.
+    pub complete: bool,
+    /// The SKUs, in name order.
+    pub manufacturing: Vec<SkuMonth>,
+}
+
+/// Everything the service knows.
+#[derive(Debug, Default)]
+pub struct Index {
+    months: BTreeMap<(i32, u32), BTreeMap<String, Totals>>,
+    skus: BTreeSet<String>,
+    base_costs: BTreeMap<i32, i64>,
+}
+
+impl Index {
+    /// Applies a summary upsert (the latest value of its key wins).
+    pub fn upsert(&mut self, key: MonthKey, totals: Totals) {
+        self.skus.insert(key.sku.clone());
+        self.months
+            .entry((key.year, key.month))
+            .or_default()
+            .insert(key.sku, totals);
+    }
+
+    /// Applies a yearly base cost.
+    pub fn set_base_cost(&mut self, year: i32, hourly: i64) {
+        self.base_costs.insert(year, hourly);
+    }
+
+    /// Every SKU seen, in name order.
+    pub fn skus(&self) -> impl Iterator<Item = &str> {
+        self.skus.iter().map(String::as_str)
+    }
+
+    /// The months matching the filters, oldest first; `sku` narrows `manufacturing` but the
+    /// month totals still cover every SKU.
+    pub fn query(
+        &self,
+        year: Option<i32>,
+        month: Option<u32>,
+        sku: Option<&str>,
+    ) -> Vec<MonthView> {
+        let range = match (year, month) {
+            (Some(y), Some(m)) => (y, m)..=(y, m),
+            (Some(y), None) => (y, 1)..=(y, 12),
+            _ => (i32::MIN, 0)..=(i32::MAX, u32::MAX),
+        };
+        self.months
+            .range(range)
+            .filter(|((_, m), _)| month.is_none_or(|wanted| *m == wanted))
+            .map(|(&(y, m), skus)| self.view(y, m, skus, sku))
+            .filter(|view| sku.is_none() || !view.manufacturing.is_empty())
+            .collect()
+    }
+
+    fn view(
+        &self,
+        year: i32,
+        month: u32,
+        skus: &BTreeMap<String, Totals>,
+        only: Option<&str>,
+    ) -> MonthView {
+        let costs: Vec<i64> = skus.values().filter_map(|t| t.production_cost).collect();
+        let covered = |t: &Totals| t.records > 0 && t.records_with_cost == t.records;
+        let complete =
+            !skus.is_empty() && self.skus.iter().all(|s| skus.get(s).is_some_and(covered));
+        MonthView {
+            year,
+            month,
+            base_cost: self
+                .base_costs
+                .get(&year)
+                .map(|hourly| hourly * HOURS_PER_DAY * days_in_month(year, month)),
+            total_manufacturing_cost: (!costs.is_empty()).then(|| costs.iter().sum()),
+            complete,
+            manufacturing: skus
+                .iter()
+                .filter(|(s, _)| only.is_none_or(|o| o == s.as_str()))
+                .map(|(s, t)| SkuMonth {
+                    sku: s.clone(),
+                    totals: *t,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(year: i32, month: u32, sku: &str) -> MonthKey {
+        MonthKey {
+            year,
+            month,
+            sku: sku.into(),
+        }
+    }
+
+    fn totals(qty: i64, cost: Option<i64>, records: i64, with_cost: i64) -> Totals {
+        Totals {
+            manufactured_qty: qty,
+            production_cost: cost,
+            records,
+            records_with_cost: with_cost,
+            ..Totals::default()
+        }
+    }
+
+    #[test]
+    fn upserts_replace_never_add() {
+        let mut index = Index::default();
+        index.upsert(key(2020, 3, "A"), totals(10, None, 1, 0));
+        index.upsert(key(2020, 3, "A"), totals(25, None, 2, 0));
+        let view = &index.query(Some(2020), Some(3), None)[0];
+        assert_eq!(view.manufacturing[0].totals.manufactured_qty, 25);
+    }
+
+    #[test]
+    fn month_totals_need_every_sku_and_known_costs() {
+        let mut index = Index::default();
+        index.upsert(key(2020, 2, "A"), totals(100, Some(1000), 10, 10));
+        index.upsert(key(2020, 2, "B"), totals(100, None, 10, 0));
+        index.upsert(key(2020, 3, "A"), totals(100, Some(1000), 10, 10));
+        index.upsert(key(2020, 3, "B"), totals(100, Some(500), 10, 10));
+        let feb = &index.query(Some(2020), Some(2), None)[0];
+        assert_eq!(
+            (feb.base_cost, feb.total_manufacturing_cost, feb.complete),
+            (None, Some(1000), false)
+        );
+        // A late base cost updates every month of its year.
+        index.set_base_cost(2020, 300);
+        let views = index.query(Some(2020), None, None);
+        assert_eq!(
+            views[0].base_cost,
+            Some(300 * 12 * 29),
+            "2020 is a leap year"
+        );
+        assert_eq!(views[1].base_cost, Some(300 * 12 * 31));
+        assert_eq!(
+            (views[1].total_manufacturing_cost, views[1].complete),
+            (Some(1500), true)
+        );
+        // A SKU missing from a month makes it incomplete.
+        index.upsert(key(2020, 4, "A"), totals(100, Some(1000), 10, 10));
+        assert!(!index.query(Some(2020), Some(4), None)[0].complete);
+    }
+
+    #[test]
+    fn filters() {
+        let mut index = Index::default();
+        for (y, m) in [(2019, 12), (2020, 1), (2020, 2)] {
+            index.upsert(key(y, m, "A"), totals(1, None, 1, 0));
+        }
+        index.upsert(key(2020, 1, "B"), totals(1, None, 1, 0));
+        assert_eq!(index.query(None, None, None).len(), 3);
+        assert_eq!(index.query(Some(2020), None, None).len(), 2);
+        assert_eq!(index.query(None, Some(1), None).len(), 1);
+        let only_b = index.query(None, None, Some("B"));
+        assert_eq!(only_b.len(), 1);
+        assert_eq!(only_b[0].manufacturing.len(), 1);
+        assert_eq!(index.skus().collect::<Vec<_>>(), vec!["A", "B"]);
+        assert!(index.query(Some(2021), None, None).is_empty());
+    }
+}
