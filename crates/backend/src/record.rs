@@ -94,7 +94,8 @@ fn optional_int(fields: &[(String, Value)], name: &'static str) -> Result<Option
     }
 }
 
-fn days_in_month(year: i32, month: i32) -> i32 {
+/// Days in `month` of `year` (Gregorian calendar); 31 for a month outside 1..=12.
+pub fn days_in_month(year: i32, month: i32) -> i32 {
     match month {
         4 | 6 | 9 | 11 => 30,
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,

@@ -142,9 +142,7 @@ async fn metric(b: &Backend, name: &str) -> f64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
+    rivulet_testkit::metric_value(&text, name)
 }
 
 /// Writes `records`, each with the schema version `version_of` picks.

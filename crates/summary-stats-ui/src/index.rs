@@ -4,19 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rivulet_backend::aggregate::{MonthKey, Totals};
+use rivulet_backend::record::days_in_month;
 
 /// Working hours a day (08:00-19:59, every day of the week).
 pub const HOURS_PER_DAY: i64 = 12;
-
-/// Days in a month of the Gregorian calendar.
-pub fn days_in_month(year: i32, month: u32) -> i64 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
 
 /// One SKU in a month.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,10 +99,9 @@ impl Index {
         MonthView {
             year,
             month,
-            base_cost: self
-                .base_costs
-                .get(&year)
-                .map(|hourly| hourly * HOURS_PER_DAY * days_in_month(year, month)),
+            base_cost: self.base_costs.get(&year).map(|hourly| {
+                hourly * HOURS_PER_DAY * i64::from(days_in_month(year, month as i32))
+            }),
             total_manufacturing_cost: (!costs.is_empty()).then(|| costs.iter().sum()),
             complete,
             manufacturing: skus

@@ -30,10 +30,27 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The value of the sample `name` (with its labels, e.g. `x_total{a="b"}`) in a Prometheus text
+/// exposition; 0 when absent.
+pub fn metric_value(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn names_are_unique() {
         assert_ne!(super::unique("t"), super::unique("t"));
+    }
+
+    #[test]
+    fn metric_values_are_found_by_full_name() {
+        let text = "# HELP x X\nx_total 3\nx_total{a=\"b\"} 5\n";
+        assert_eq!(super::metric_value(text, "x_total"), 3.0);
+        assert_eq!(super::metric_value(text, "x_total{a=\"b\"}"), 5.0);
+        assert_eq!(super::metric_value(text, "y_total"), 0.0);
     }
 }

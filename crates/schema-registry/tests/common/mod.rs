@@ -150,13 +150,7 @@ impl Replica {
             .text()
             .await
             .unwrap();
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(name)
-                    .and_then(|rest| rest.strip_prefix(' '))
-                    .map(|v| v.trim().parse().unwrap())
-            })
-            .unwrap_or(0.0)
+        rivulet_testkit::metric_value(&text, name)
     }
 }
 
