@@ -4,12 +4,18 @@
 //! Production producers never register schemas: `schemas apply` does that once per release, and
 //! a producer looks its pinned schema up with [`lookup`] to learn the id.
 
+use std::collections::HashMap;
+use std::error::Error as _;
 use std::time::Duration;
 
 use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
-use schema_registry_converter::async_impl::schema_registry::{SrSettings, perform_sr_call};
-use schema_registry_converter::schema_registry_common::SrCall;
+use schema_registry_converter::async_impl::schema_registry::{
+    SrSettings, get_schema_by_id, perform_sr_call,
+};
+use schema_registry_converter::schema_registry_common::{RawError, SrCall};
+use tokio::runtime::Handle;
 
 use crate::{Error, Result, Secret};
 
@@ -140,6 +146,99 @@ pub fn unframe(bytes: &[u8]) -> Result<(u32, &[u8])> {
         [0, a, b, c, d, rest @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), rest)),
         [_, _, _, _, _, ..] => Err(Error::Framing("first byte is not the magic byte 0")),
         _ => Err(Error::Framing("shorter than the 5-byte header")),
+    }
+}
+
+/// Why a framed message did not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum Reject {
+    /// The message itself is bad (not framed, unknown schema id, bytes that do not decode):
+    /// retrying will not help.
+    #[error("{0}")]
+    Invalid(String),
+    /// The registry could not be asked: retry later.
+    #[error("schema registry unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Reject {
+    /// Short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Reject::Invalid(reason) if reason.starts_with("unknown schema id") => "unknown_schema",
+            Reject::Invalid(reason) if reason.starts_with("not framed") => "not_framed",
+            Reject::Invalid(reason) if reason.starts_with("undecodable") => "undecodable",
+            Reject::Invalid(_) => "invalid_value",
+            Reject::Unavailable(_) => "registry_unavailable",
+        }
+    }
+}
+
+/// Decodes Confluent-framed messages written with any schema the registry knows, resolved to
+/// one reader schema (fields an older writer lacked take the reader's defaults).
+///
+/// Writer schemas are fetched by id once and kept with a prepared reader. Blocking (it may call
+/// the registry through `runtime`): use it on a blocking thread, never inside async code.
+pub struct Resolver {
+    settings: SrSettings,
+    runtime: Handle,
+    reader: &'static Schema,
+    readers: HashMap<u32, GenericDatumReader<'static>>,
+}
+
+impl Resolver {
+    /// A resolver reading every writer schema as `reader`.
+    pub fn new(settings: SrSettings, runtime: Handle, reader: Schema) -> Self {
+        // Leaked on purpose, like the writer schemas: a handful of schemas that live as long as
+        // the process, so prepared readers can borrow them.
+        Self {
+            settings,
+            runtime,
+            reader: Box::leak(Box::new(reader)),
+            readers: HashMap::new(),
+        }
+    }
+
+    /// The value in `payload`, resolved to the reader schema.
+    pub fn decode(&mut self, payload: Option<&[u8]>) -> std::result::Result<Value, Reject> {
+        let bytes = payload.ok_or_else(|| Reject::Invalid("not framed: empty payload".into()))?;
+        let (id, mut body) =
+            unframe(bytes).map_err(|e| Reject::Invalid(format!("not framed: {e}")))?;
+        self.reader_for(id)?
+            .read_value(&mut body)
+            .map_err(|e| Reject::Invalid(format!("undecodable with schema id {id}: {e}")))
+    }
+
+    fn reader_for(&mut self, id: u32) -> std::result::Result<&GenericDatumReader<'static>, Reject> {
+        if !self.readers.contains_key(&id) {
+            let fetched = self.runtime.block_on(get_schema_by_id(id, &self.settings));
+            let registered = fetched.map_err(|e| {
+                let code = e
+                    .source()
+                    .and_then(|s| s.downcast_ref::<RawError>())
+                    .map(|r| r.error_code);
+                match code {
+                    Some(40403) => Reject::Invalid(format!("unknown schema id {id}")),
+                    _ => Reject::Unavailable(e.to_string()),
+                }
+            })?;
+            let writer = Schema::parse_str(&registered.schema).map_err(|e| {
+                Reject::Invalid(format!("undecodable: schema id {id} does not parse: {e}"))
+            })?;
+            let writer: &'static Schema = Box::leak(Box::new(writer));
+            let reader = GenericDatumReader::builder(writer)
+                .reader_schema(self.reader)
+                .build()
+                .map_err(|e| {
+                    Reject::Invalid(format!(
+                        "undecodable: schema id {id} cannot be read with the reader schema: {e}"
+                    ))
+                })?;
+            self.readers.insert(id, reader);
+        }
+        self.readers
+            .get(&id)
+            .ok_or_else(|| Reject::Unavailable("reader cache".into()))
     }
 }
 

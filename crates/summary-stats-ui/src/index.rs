@@ -59,6 +59,34 @@ impl Index {
         self.base_costs.insert(year, hourly);
     }
 
+    /// Removes a key (a tombstone).
+    pub fn remove(&mut self, key: &MonthKey) {
+        let month = (key.year, key.month);
+        if let Some(skus) = self.months.get_mut(&month) {
+            skus.remove(&key.sku);
+            if skus.is_empty() {
+                self.months.remove(&month);
+            }
+        }
+    }
+
+    /// Forgets a year's base cost (a tombstone).
+    pub fn remove_base_cost(&mut self, year: i32) {
+        self.base_costs.remove(&year);
+    }
+
+    /// Years with data, oldest first.
+    pub fn years(&self) -> Vec<i32> {
+        let mut years: Vec<i32> = self.months.keys().map(|(y, _)| *y).collect();
+        years.dedup();
+        years
+    }
+
+    /// Whether `sku` was ever seen.
+    pub fn knows(&self, sku: &str) -> bool {
+        self.skus.contains(sku)
+    }
+
     /// Every SKU seen, in name order.
     pub fn skus(&self) -> impl Iterator<Item = &str> {
         self.skus.iter().map(String::as_str)
@@ -192,5 +220,18 @@ mod tests {
         assert_eq!(only_b[0].manufacturing.len(), 1);
         assert_eq!(index.skus().collect::<Vec<_>>(), vec!["A", "B"]);
         assert!(index.query(Some(2021), None, None).is_empty());
+        assert_eq!(index.years(), vec![2019, 2020]);
+    }
+
+    #[test]
+    fn tombstones_remove() {
+        let mut index = Index::default();
+        index.upsert(key(2020, 1, "A"), totals(1, None, 1, 0));
+        index.set_base_cost(2020, 5);
+        index.remove(&key(2020, 1, "A"));
+        index.remove_base_cost(2020);
+        assert!(index.query(None, None, None).is_empty());
+        assert!(index.years().is_empty());
+        assert!(index.knows("A"), "the catalogue keeps the SKU");
     }
 }

@@ -1,5 +1,148 @@
-//! The summary service: consumes `summary-stats` and `base-costs` and answers questions about
-//! monthly totals. So far: the in-memory [`index`] and the month totals computed from it; the
-//! Kafka consumers, the REST API and the dashboard come next (issue 3).
+//! The summary service: follows `summary-stats` and `base-costs`, keeps the latest totals per
+//! (year, month, SKU) in an index by month, and serves them as a REST API and a dashboard.
+//!
+//! # Layout
+//! - [`index`]: the pure index and the month totals computed where every SKU is visible.
+//! - [`feed`]: the two consumers that keep the index current.
+//! - [`state`]: the index and its freshness, shared by the feeds and the handlers.
+//! - [`api`] and [`query`]: the REST API and its parameter parsing.
+//! - [`dashboard`]: the web page, served from the binary.
 
+pub mod api;
+pub mod config;
+pub mod dashboard;
+pub mod feed;
 pub mod index;
+mod metrics;
+pub mod query;
+pub mod state;
+
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use rivulet_common::Health;
+use rivulet_common::avro::Resolver;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+use crate::feed::Feed;
+use crate::state::{FeedKind, Shared};
+
+const BASE_COST_READER: &str = include_str!("../../../schemas/base-costs/v1.avsc");
+
+/// Start-up and run errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Building a client failed.
+    #[error(transparent)]
+    Common(#[from] rivulet_common::Error),
+    /// An embedded schema does not parse (a build defect).
+    #[error("embedded schema: {0}")]
+    Schema(#[from] Box<apache_avro::Error>),
+    /// A feed failed.
+    #[error("feed: {0}")]
+    Feed(#[from] feed::Failure),
+    /// The listener could not be bound.
+    #[error("listener on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    /// Serving HTTP failed.
+    #[error("http: {0}")]
+    Serve(std::io::Error),
+    /// A feed thread panicked.
+    #[error("a feed thread stopped unexpectedly")]
+    Crashed,
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The whole HTTP surface over `shared`.
+pub fn app(shared: Arc<Shared>, config: &Config, health: Health) -> axum::Router {
+    let api = api::Api {
+        shared,
+        version: config.schema_version,
+    };
+    api::router(api)
+        .merge(dashboard::router())
+        .merge(rivulet_common::health::router(health))
+}
+
+/// Runs the service until `token` is cancelled or a feed fails.
+pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
+    let health = Health::new("rivulet_ui");
+    let metrics = metrics::Metrics::register(&health);
+    let shared = Arc::new(Shared::default());
+    let settings = config.registry.settings()?;
+    let runtime = tokio::runtime::Handle::current();
+    let feeds = [
+        Feed {
+            kind: FeedKind::Summary,
+            topic: config.summary_topic.clone(),
+            resolver: Resolver::new(
+                settings.clone(),
+                runtime.clone(),
+                config.schema_version.schema().map_err(Box::new)?,
+            ),
+        },
+        Feed {
+            kind: FeedKind::BaseCosts,
+            topic: config.base_costs_topic.clone(),
+            resolver: Resolver::new(
+                settings,
+                runtime,
+                Schema::parse_str(BASE_COST_READER).map_err(Box::new)?,
+            ),
+        },
+    ];
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Listen(config.listen, e))?;
+    tracing::info!(listen = %config.listen, schema_version = ?config.schema_version, "Serving.");
+    let app = app(shared.clone(), &config, health.clone());
+    let server_token = token.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(server_token.cancelled_owned())
+            .await
+    });
+
+    // Ready once both feeds have caught up.
+    let ready_token = token.clone();
+    let (ready_shared, ready_health) = (shared.clone(), health.clone());
+    tokio::spawn(async move {
+        while !ready_token.is_cancelled() && !ready_shared.snapshot().caught_up {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        ready_health.set_ready(true);
+    });
+
+    let mut threads = Vec::new();
+    for feed in feeds {
+        let (kafka, shared, metrics, token) = (
+            config.kafka.clone(),
+            shared.clone(),
+            metrics.clone(),
+            token.clone(),
+        );
+        threads.push(tokio::task::spawn_blocking(move || {
+            let result = feed::run(&kafka, feed, shared, metrics, token.clone());
+            token.cancel();
+            result
+        }));
+    }
+    let mut outcome = Ok(());
+    for thread in threads {
+        match thread.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => outcome = outcome.and(Err(Error::Feed(e))),
+            Err(_) => outcome = outcome.and(Err(Error::Crashed)),
+        }
+    }
+    token.cancel();
+    match server.await {
+        Ok(Err(e)) => outcome.and(Err(Error::Serve(e))),
+        _ => outcome,
+    }
+}

@@ -1,0 +1,358 @@
+//! The HTTP API: `/api/v1/*`, the reference's read endpoints and the OpenAPI document.
+//!
+//! Every answer names the app, its version and the summary schema version that served it
+//! (`served_by`), so a client can tell the legs of a canary apart. Fields a schema version does
+//! not have are left out of its answers (a v1 UI has no defects); `null` means "no record
+//! carried it". Mutations are not offered: nothing changes data through HTTP.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rivulet_backend::aggregate::Totals;
+use rivulet_backend::summary::SummaryVersion;
+use serde::Serialize;
+
+use crate::index::{Index, MonthView};
+use crate::query;
+use crate::state::{Freshness, Shared};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    /// The data.
+    pub shared: Arc<Shared>,
+    /// The schema version served.
+    pub version: SummaryVersion,
+}
+
+/// The API routes.
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route("/api/v1/summary", get(summary))
+        .route("/api/v1/status", get(status))
+        .route("/sku_names", get(sku_names))
+        .route("/query/{sku}/{year}", get(query_year))
+        .route("/results", get(results))
+        .route("/openapi.json", get(openapi))
+        .with_state(api)
+}
+
+/// Who answered.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ServedBy {
+    /// The binary.
+    pub app: &'static str,
+    /// Its version.
+    pub version: &'static str,
+    /// The summary schema version it reads and serves.
+    pub schema_version: &'static str,
+}
+
+impl Api {
+    fn served_by(&self) -> ServedBy {
+        ServedBy {
+            app: "summary-stats-ui",
+            version: env!("CARGO_PKG_VERSION"),
+            schema_version: version_name(self.version),
+        }
+    }
+
+    fn has(&self, at_least: SummaryVersion) -> bool {
+        self.version >= at_least
+    }
+}
+
+fn version_name(version: SummaryVersion) -> &'static str {
+    match version {
+        SummaryVersion::V1 => "v1",
+        SummaryVersion::V2 => "v2",
+        SummaryVersion::V3 => "v3",
+    }
+}
+
+#[derive(Serialize)]
+struct FreshnessDto {
+    last_update: Option<String>,
+    lag: Option<i64>,
+    caught_up: bool,
+}
+
+impl From<Freshness> for FreshnessDto {
+    fn from(f: Freshness) -> Self {
+        Self {
+            last_update: f
+                .last_update
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            lag: f.total_lag(),
+            caught_up: f.caught_up,
+        }
+    }
+}
+
+/// A 400 or 404 with a message.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    served_by: ServedBy,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message, "served_by": self.served_by });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl Api {
+    fn bad_request(&self, message: String) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            served_by: self.served_by(),
+        }
+    }
+}
+
+// ---- GET /api/v1/summary -------------------------------------------------------------------
+
+const DESCRIPTION: &str = "Monthly widget totals per SKU. totals are sums over the month's \
+records (null: no record carried the field); coverage counts the records and those that \
+carried defects and a cost; base_cost = hourly base cost of the year x working hours of the \
+month (null until the year's cost is known); total_manufacturing_cost = sum of the SKUs' \
+production_cost; complete = every SKU's records all carried a cost.";
+
+#[derive(Serialize)]
+struct SummaryDto<'a> {
+    description: &'static str,
+    served_by: ServedBy,
+    freshness: FreshnessDto,
+    data: Vec<MonthDto<'a>>,
+}
+
+#[derive(Serialize)]
+struct MonthDto<'a> {
+    year: i32,
+    month: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_cost: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_manufacturing_cost: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complete: Option<bool>,
+    manufacturing: Vec<SkuDto<'a>>,
+}
+
+#[derive(Serialize)]
+struct SkuDto<'a> {
+    sku: &'a str,
+    totals: TotalsDto,
+    coverage: CoverageDto,
+}
+
+#[derive(Serialize)]
+struct TotalsDto {
+    manufactured_qty: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    defect_qty: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    production_cost: Option<Option<i64>>,
+}
+
+#[derive(Serialize)]
+struct CoverageDto {
+    records: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records_with_defects: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records_with_cost: Option<i64>,
+}
+
+impl Api {
+    fn month_dto<'a>(&self, view: &'a MonthView) -> MonthDto<'a> {
+        let v3 = self.has(SummaryVersion::V3);
+        MonthDto {
+            year: view.year,
+            month: view.month,
+            base_cost: v3.then_some(view.base_cost),
+            total_manufacturing_cost: v3.then_some(view.total_manufacturing_cost),
+            complete: v3.then_some(view.complete),
+            manufacturing: view
+                .manufacturing
+                .iter()
+                .map(|s| SkuDto {
+                    sku: &s.sku,
+                    totals: self.totals_dto(&s.totals),
+                    coverage: self.coverage_dto(&s.totals),
+                })
+                .collect(),
+        }
+    }
+
+    fn totals_dto(&self, t: &Totals) -> TotalsDto {
+        TotalsDto {
+            manufactured_qty: t.manufactured_qty,
+            defect_qty: self.has(SummaryVersion::V2).then_some(t.defect_qty),
+            production_cost: self.has(SummaryVersion::V3).then_some(t.production_cost),
+        }
+    }
+
+    fn coverage_dto(&self, t: &Totals) -> CoverageDto {
+        CoverageDto {
+            records: t.records,
+            records_with_defects: self
+                .has(SummaryVersion::V2)
+                .then_some(t.records_with_defects),
+            records_with_cost: self.has(SummaryVersion::V3).then_some(t.records_with_cost),
+        }
+    }
+}
+
+async fn summary(State(api): State<Api>, RawQuery(raw): RawQuery) -> Response {
+    let q = match query::summary(raw.as_deref()) {
+        Ok(q) => q,
+        Err(message) => return api.bad_request(message).into_response(),
+    };
+    let freshness = api.shared.snapshot().into();
+    let views = api.shared.index().query(q.year, q.month, q.sku.as_deref());
+    let body = SummaryDto {
+        description: DESCRIPTION,
+        served_by: api.served_by(),
+        freshness,
+        data: views.iter().map(|v| api.month_dto(v)).collect(),
+    };
+    Json(body).into_response()
+}
+
+// ---- GET /api/v1/status --------------------------------------------------------------------
+
+async fn status(State(api): State<Api>) -> Response {
+    let freshness: FreshnessDto = api.shared.snapshot().into();
+    let (skus, years) = {
+        let index = api.shared.index();
+        (
+            index.skus().map(str::to_owned).collect::<Vec<_>>(),
+            index.years(),
+        )
+    };
+    Json(serde_json::json!({
+        "served_by": api.served_by(),
+        "freshness": freshness,
+        "skus": skus,
+        "years": years,
+    }))
+    .into_response()
+}
+
+// ---- The reference's endpoints -------------------------------------------------------------
+
+/// A row of the reference's `/query` and `/results`: one SKU in one month.
+#[derive(Serialize)]
+struct Row<'a> {
+    sku: &'a str,
+    year: i32,
+    month: u32,
+    manufactured_qty: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    defect_qty: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sku_manufacturing_cost: Option<Option<i64>>,
+}
+
+impl Api {
+    /// A row; a month without data has 0 manufactured and null for the rest.
+    fn row<'a>(&self, sku: &'a str, year: i32, month: u32, t: Option<&Totals>) -> Row<'a> {
+        let t = t.copied().unwrap_or_default();
+        let totals = self.totals_dto(&t);
+        Row {
+            sku,
+            year,
+            month,
+            manufactured_qty: totals.manufactured_qty,
+            defect_qty: totals.defect_qty,
+            sku_manufacturing_cost: totals.production_cost,
+        }
+    }
+
+    fn rows_body(&self, rows: Vec<Row<'_>>) -> Response {
+        Json(serde_json::json!({
+            "version": version_name(self.version),
+            "served_by": self.served_by(),
+            "freshness": FreshnessDto::from(self.shared.snapshot()),
+            "data": rows,
+        }))
+        .into_response()
+    }
+}
+
+async fn sku_names(State(api): State<Api>) -> Response {
+    let names: Vec<String> = api.shared.index().skus().map(str::to_owned).collect();
+    Json(serde_json::json!({
+        "names": names,
+        "version": version_name(api.version),
+        "served_by": api.served_by(),
+    }))
+    .into_response()
+}
+
+async fn query_year(State(api): State<Api>, Path((sku, year)): Path<(String, String)>) -> Response {
+    let year = match query::year(&year) {
+        Ok(y) => y,
+        Err(message) => return api.bad_request(message).into_response(),
+    };
+    let index = api.shared.index();
+    if !index.knows(&sku) {
+        return ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("unknown sku {sku:?}: GET /sku_names lists them"),
+            served_by: api.served_by(),
+        }
+        .into_response();
+    }
+    let views = index.query(Some(year), None, Some(&sku));
+    let rows = (1..=12)
+        .map(|month| {
+            let totals = views
+                .iter()
+                .find(|v| v.month == month)
+                .and_then(|v| v.manufacturing.first())
+                .map(|s| &s.totals);
+            api.row(&sku, year, month, totals)
+        })
+        .collect();
+    api.rows_body(rows)
+}
+
+async fn results(State(api): State<Api>) -> Response {
+    let index: std::sync::RwLockReadGuard<'_, Index> = api.shared.index();
+    let skus: Vec<&str> = index.skus().collect();
+    let views = index.query(None, None, None);
+    let rows = views
+        .iter()
+        .flat_map(|v| {
+            let api = &api;
+            skus.iter().map(move |&sku| {
+                let totals = v
+                    .manufacturing
+                    .iter()
+                    .find(|s| s.sku == sku)
+                    .map(|s| &s.totals);
+                api.row(sku, v.year, v.month, totals)
+            })
+        })
+        .collect();
+    api.rows_body(rows)
+}
+
+// ---- OpenAPI -------------------------------------------------------------------------------
+
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("../assets/openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

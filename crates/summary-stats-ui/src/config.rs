@@ -1,0 +1,34 @@
+//! Command line and environment.
+
+use std::net::SocketAddr;
+
+use rivulet_backend::summary::SummaryVersion;
+use rivulet_common::{KafkaArgs, LogArgs, RegistryArgs};
+
+/// Serves the widget totals from summary-stats and base-costs: REST API and dashboard.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "summary-stats-ui", version, about, long_about = None)]
+pub struct Config {
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Schema registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// HTTP address of the API, the dashboard, `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, env = "UI_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Topic of the monthly totals (upserts keyed `YYYY-MM|SKU`).
+    #[arg(long, env = "UI_SUMMARY_TOPIC", default_value = "summary-stats")]
+    pub summary_topic: String,
+    /// Compacted topic of the yearly hourly base costs (keyed by year).
+    #[arg(long, env = "UI_BASE_COSTS_TOPIC", default_value = "base-costs")]
+    pub base_costs_topic: String,
+    /// Summary schema version this UI reads and serves: fields of later versions are left out
+    /// of its answers.
+    #[arg(long, env = "SCHEMA_VERSION", value_enum, default_value_t = SummaryVersion::V3)]
+    pub schema_version: SummaryVersion,
+}

@@ -1,0 +1,317 @@
+//! The feeds: one consumer per topic (`summary-stats`, `base-costs`), each on a blocking
+//! thread, reading every partition from the beginning (`read_committed`, no consumer group: each
+//! replica keeps everything) and applying the latest value per key to the shared index.
+//!
+//! A feed is caught up once it has met the end of every partition (librdkafka's partition-EOF
+//! event, which also covers transaction markers and Tansu's high watermark). Lag is measured
+//! every few seconds as high watermark minus position, 0 for a partition at its end. A message
+//! that does not decode is counted and skipped (the UI owns no data: the backend dead-letters
+//! bad input); while the registry is unreachable the feed waits and retries the same message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apache_avro::types::Value;
+use rdkafka::Message;
+use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rivulet_backend::aggregate::MonthKey;
+use rivulet_backend::summary;
+use rivulet_common::KafkaArgs;
+use rivulet_common::avro::{Reject, Resolver};
+use rivulet_common::kafka::{ConsumerSettings, ReaderContext};
+use tokio_util::sync::CancellationToken;
+
+use crate::index::Index;
+use crate::metrics::Metrics;
+use crate::state::{FeedKind, Shared};
+
+/// How often lag is measured.
+const LAG_EVERY: Duration = Duration::from_secs(2);
+
+/// A feed failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The consumer could not be built or assigned.
+    #[error(transparent)]
+    Kafka(#[from] rivulet_common::Error),
+}
+
+/// One topic to follow.
+pub struct Feed {
+    /// Which one.
+    pub kind: FeedKind,
+    /// Topic name.
+    pub topic: String,
+    /// Decodes its values.
+    pub resolver: Resolver,
+}
+
+/// Follows `feed` until `token` is cancelled. Blocking.
+pub fn run(
+    kafka: &KafkaArgs,
+    mut feed: Feed,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    token: CancellationToken,
+) -> Result<(), Failure> {
+    let mut settings =
+        ConsumerSettings::new(format!("summary-stats-ui-{}", feed.kind.label()), None);
+    settings.fetch_wait_max = Some(Duration::from_millis(100));
+    let mut config = kafka.consumer_config(&settings);
+    config.set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<ReaderContext> = config
+        .create_with_context(ReaderContext)
+        .map_err(rivulet_common::Error::kafka("creating a feed consumer"))?;
+
+    let Some(partitions) = discover(&consumer, &feed.topic, &token) else {
+        return Ok(());
+    };
+    let mut assignment = TopicPartitionList::new();
+    for &p in &partitions {
+        assignment
+            .add_partition_offset(&feed.topic, p, Offset::Beginning)
+            .map_err(rivulet_common::Error::kafka("assigning partitions"))?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(rivulet_common::Error::kafka("assigning partitions"))?;
+    tracing::info!(
+        topic = feed.topic,
+        partitions = partitions.len(),
+        "Following a topic."
+    );
+
+    let mut at_end: HashMap<i32, bool> = partitions.iter().map(|&p| (p, false)).collect();
+    let mut caught_up = false;
+    let mut next_lag = Instant::now();
+    let labels = vec![("feed".to_owned(), feed.kind.label().to_owned())];
+    while !token.is_cancelled() {
+        if Instant::now() >= next_lag {
+            let lag = measure_lag(&consumer, &feed.topic, &at_end);
+            shared.set_lag(feed.kind, lag);
+            metrics.lag.get_or_create(&labels).set(lag);
+            next_lag = Instant::now() + LAG_EVERY;
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p, true);
+                if !caught_up && at_end.values().all(|e| *e) {
+                    caught_up = true;
+                    shared.set_lag(feed.kind, 0);
+                    if shared.set_caught_up(feed.kind) {
+                        tracing::info!("Caught up with every topic: ready.");
+                    }
+                }
+            }
+            Some(Err(error)) => {
+                tracing::warn!(topic = feed.topic, %error, "Consumer error; librdkafka retries.");
+            }
+            Some(Ok(message)) => {
+                at_end.insert(message.partition(), false);
+                apply(&mut feed, &message, &shared, &metrics, &token);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The topic's partitions, waiting while the topic or the broker is missing; `None` when
+/// cancelled first.
+fn discover(
+    consumer: &BaseConsumer<ReaderContext>,
+    topic: &str,
+    token: &CancellationToken,
+) -> Option<Vec<i32>> {
+    let mut warned = false;
+    while !token.is_cancelled() {
+        let found = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|m| {
+                let t = m.topics().iter().find(|t| t.name() == topic)?;
+                let ps: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+                (t.error().is_none() && !ps.is_empty()).then_some(ps)
+            });
+        if let Some(partitions) = found {
+            return Some(partitions);
+        }
+        if !warned {
+            tracing::warn!(
+                topic,
+                "Topic not found (or broker unreachable); waiting for it."
+            );
+            warned = true;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    None
+}
+
+/// Σ over partitions of high watermark − position (0 at the end, never negative).
+fn measure_lag(
+    consumer: &BaseConsumer<ReaderContext>,
+    topic: &str,
+    at_end: &HashMap<i32, bool>,
+) -> i64 {
+    let positions = consumer.position().unwrap_or_default();
+    at_end
+        .iter()
+        .filter(|(_, end)| !**end)
+        .map(|(&p, _)| {
+            let high = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(2))
+                .map(|(_, high)| high)
+                .unwrap_or(0);
+            let position = match positions.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => 0,
+            };
+            (high - position).max(0)
+        })
+        .sum()
+}
+
+/// Applies one message, retrying while the registry is unreachable.
+fn apply(
+    feed: &mut Feed,
+    message: &BorrowedMessage<'_>,
+    shared: &Shared,
+    metrics: &Metrics,
+    token: &CancellationToken,
+) {
+    let key = message.key().map(String::from_utf8_lossy);
+    let Some(payload) = message.payload() else {
+        // A tombstone: the key is gone.
+        let removed = key.as_deref().and_then(|k| tombstone(feed.kind, k));
+        match removed {
+            Some(change) => shared.update(change),
+            None => reject(
+                feed,
+                message,
+                metrics,
+                "bad_key",
+                "tombstone with an unusable key",
+            ),
+        }
+        return;
+    };
+    let value = loop {
+        match feed.resolver.decode(Some(payload)) {
+            Ok(value) => break value,
+            Err(Reject::Unavailable(reason)) => {
+                metrics.registry_errors.inc();
+                tracing::warn!(%reason, "Schema registry unavailable; retrying in 1 s.");
+                std::thread::sleep(Duration::from_secs(1));
+                if token.is_cancelled() {
+                    return;
+                }
+            }
+            Err(reject_reason @ Reject::Invalid(_)) => {
+                let reason = reject_reason.to_string();
+                return reject(feed, message, metrics, reject_reason.label(), &reason);
+            }
+        }
+    };
+    let change = match feed.kind {
+        FeedKind::Summary => summary::from_value(&value)
+            .map(|(key, totals)| Box::new(move |i: &mut Index| i.upsert(key, totals)) as Change),
+        FeedKind::BaseCosts => base_cost(&value).map(|(year, cost)| {
+            Box::new(move |i: &mut Index| i.set_base_cost(year, cost)) as Change
+        }),
+    };
+    match change {
+        Some(change) => {
+            shared.update(change);
+            metrics
+                .records
+                .get_or_create(&vec![("feed".to_owned(), feed.kind.label().to_owned())])
+                .inc();
+        }
+        None => reject(
+            feed,
+            message,
+            metrics,
+            "invalid_value",
+            "value out of range",
+        ),
+    }
+}
+
+type Change = Box<dyn FnOnce(&mut Index)>;
+
+fn tombstone(kind: FeedKind, key: &str) -> Option<Change> {
+    match kind {
+        FeedKind::Summary => {
+            let key = MonthKey::parse(key)?;
+            Some(Box::new(move |i: &mut Index| i.remove(&key)))
+        }
+        FeedKind::BaseCosts => {
+            let year: i32 = key.trim().parse().ok()?;
+            Some(Box::new(move |i: &mut Index| i.remove_base_cost(year)))
+        }
+    }
+}
+
+/// (year, hourly base cost) of a `BaseCost` value.
+pub fn base_cost(value: &Value) -> Option<(i32, i64)> {
+    let Value::Record(fields) = value else {
+        return None;
+    };
+    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    match (field("year")?, field("hourly_base_cost")?) {
+        (Value::Int(year), Value::Long(cost)) if *cost >= 0 => Some((*year, *cost)),
+        (Value::Int(year), Value::Int(cost)) if *cost >= 0 => Some((*year, i64::from(*cost))),
+        _ => None,
+    }
+}
+
+fn reject(feed: &Feed, message: &BorrowedMessage<'_>, metrics: &Metrics, label: &str, why: &str) {
+    metrics
+        .rejected
+        .get_or_create(&vec![
+            ("feed".to_owned(), feed.kind.label().to_owned()),
+            ("reason".to_owned(), label.to_owned()),
+        ])
+        .inc();
+    tracing::warn!(
+        topic = feed.topic,
+        partition = message.partition(),
+        offset = message.offset(),
+        reason = why,
+        "Skipped a message that is not a valid record."
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_costs_decode_and_refuse_garbage() {
+        let good = Value::Record(vec![
+            ("year".into(), Value::Int(2001)),
+            ("hourly_base_cost".into(), Value::Long(300)),
+        ]);
+        assert_eq!(base_cost(&good), Some((2001, 300)));
+        let negative = Value::Record(vec![
+            ("year".into(), Value::Int(2001)),
+            ("hourly_base_cost".into(), Value::Long(-1)),
+        ]);
+        assert_eq!(base_cost(&negative), None);
+        assert_eq!(base_cost(&Value::Null), None);
+    }
+
+    #[test]
+    fn tombstones_need_a_usable_key() {
+        assert!(tombstone(FeedKind::Summary, "2020-03|SKU_1").is_some());
+        assert!(tombstone(FeedKind::Summary, "garbage").is_none());
+        assert!(tombstone(FeedKind::BaseCosts, "2020").is_some());
+        assert!(tombstone(FeedKind::BaseCosts, "x").is_none());
+    }
+}

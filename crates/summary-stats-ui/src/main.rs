@@ -1,0 +1,15 @@
+//! `summary-stats-ui`: see the crate docs of `rivulet_summary_stats_ui`.
+
+use anyhow::Context;
+use clap::Parser;
+use rivulet_summary_stats_ui::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    rivulet_common::init_tracing(&config.log)?;
+    let token = rivulet_common::shutdown_token();
+    rivulet_summary_stats_ui::run(config, token)
+        .await
+        .context("summary-stats-ui failed")
+}

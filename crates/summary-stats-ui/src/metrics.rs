@@ -1,0 +1,43 @@
+//! The UI's Prometheus metrics.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use rivulet_common::Health;
+
+type Labels = Vec<(String, String)>;
+
+/// Every metric the UI exports.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    /// Records applied to the index, by feed.
+    pub records: Family<Labels, Counter>,
+    /// Messages skipped because they were not valid records, by feed and reason.
+    pub rejected: Family<Labels, Counter>,
+    /// Records not applied yet, by feed.
+    pub lag: Family<Labels, Gauge>,
+    /// Schema registry calls that failed (the message is retried).
+    pub registry_errors: Counter,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them with `health`'s registry.
+    pub fn register(health: &Health) -> Self {
+        let m = Self::default();
+        health.with_registry(|r| {
+            r.register("records", "Records applied to the index", m.records.clone());
+            r.register(
+                "rejected",
+                "Messages skipped because they were not valid records",
+                m.rejected.clone(),
+            );
+            r.register("lag", "Records not applied yet", m.lag.clone());
+            r.register(
+                "registry_errors",
+                "Schema registry calls that failed",
+                m.registry_errors.clone(),
+            );
+        });
+        m
+    }
+}

@@ -1,0 +1,90 @@
+//! What the feeds write and the HTTP handlers read: the index and how fresh it is.
+
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use chrono::{DateTime, Utc};
+
+use crate::index::Index;
+
+/// How current the served data is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// When a record was last applied.
+    pub last_update: Option<DateTime<Utc>>,
+    /// Records not applied yet, per feed (summary, base costs); `None` until first measured.
+    pub lag: [Option<i64>; 2],
+    /// Every partition of both topics has been read to its end at least once.
+    pub caught_up: bool,
+}
+
+impl Freshness {
+    /// Records not applied yet over both feeds; `None` until both were measured.
+    pub fn total_lag(&self) -> Option<i64> {
+        Some(self.lag[0]? + self.lag[1]?)
+    }
+}
+
+/// Which feed a figure belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedKind {
+    /// `summary-stats`.
+    Summary = 0,
+    /// `base-costs`.
+    BaseCosts = 1,
+}
+
+impl FeedKind {
+    /// Label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            FeedKind::Summary => "summary",
+            FeedKind::BaseCosts => "base_costs",
+        }
+    }
+}
+
+/// The shared state.
+#[derive(Debug, Default)]
+pub struct Shared {
+    index: RwLock<Index>,
+    freshness: Mutex<Freshness>,
+    caught_up: Mutex<[bool; 2]>,
+}
+
+impl Shared {
+    /// Reads the index.
+    pub fn index(&self) -> RwLockReadGuard<'_, Index> {
+        // A poisoned lock means a feed panicked mid-update; the process is going down anyway
+        // (the feed's failure ends `run`), so serve what is there.
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the index and notes the time.
+    pub fn update(&self, change: impl FnOnce(&mut Index)) {
+        change(&mut self.index.write().unwrap_or_else(|e| e.into_inner()));
+        self.freshness().last_update = Some(Utc::now());
+    }
+
+    /// A copy of the freshness figures.
+    pub fn snapshot(&self) -> Freshness {
+        self.freshness().clone()
+    }
+
+    /// Records a feed's lag.
+    pub fn set_lag(&self, feed: FeedKind, lag: i64) {
+        self.freshness().lag[feed as usize] = Some(lag);
+    }
+
+    /// Marks a feed caught up; returns whether both are.
+    pub fn set_caught_up(&self, feed: FeedKind) -> bool {
+        let mut flags = self.caught_up.lock().unwrap_or_else(|e| e.into_inner());
+        flags[feed as usize] = true;
+        let all = flags.iter().all(|f| *f);
+        self.freshness().caught_up = all;
+        all
+    }
+
+    fn freshness(&self) -> std::sync::MutexGuard<'_, Freshness> {
+        self.freshness.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
