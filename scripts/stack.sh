@@ -51,6 +51,7 @@ export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$kafka_port
 export SCHEMA_REGISTRY_URL=http://127.0.0.1:$registry_port
 export DATABASE_URL=$database_url
 export KAFKA_PROFILE=test
+export RIVULET_BROKER_PID=$(cat "$run_dir/tansu.pid")
 ENV
 }
 

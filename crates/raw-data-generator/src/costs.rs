@@ -21,7 +21,8 @@ use crate::config::CostsConfig;
 use crate::model::{FIRST_YEAR, Model};
 use crate::{Error, Result};
 
-const SCHEMA: &str = include_str!("../../../schemas/base-costs/v1.avsc");
+/// The `BaseCost` schema (subject `base-costs-value`).
+pub const SCHEMA: &str = include_str!("../../../schemas/base-costs/v1.avsc");
 
 /// What `costs` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -230,6 +230,14 @@ async fn summary(State(api): State<Api>, RawQuery(raw): RawQuery) -> Response {
 
 // ---- GET /api/v1/status --------------------------------------------------------------------
 
+#[derive(Serialize)]
+struct StatusDto {
+    served_by: ServedBy,
+    freshness: FreshnessDto,
+    skus: Vec<String>,
+    years: Vec<i32>,
+}
+
 async fn status(State(api): State<Api>) -> Response {
     let freshness: FreshnessDto = api.shared.snapshot().into();
     let (skus, years) = {
@@ -239,12 +247,12 @@ async fn status(State(api): State<Api>) -> Response {
             index.years(),
         )
     };
-    Json(serde_json::json!({
-        "served_by": api.served_by(),
-        "freshness": freshness,
-        "skus": skus,
-        "years": years,
-    }))
+    Json(StatusDto {
+        served_by: api.served_by(),
+        freshness,
+        skus,
+        years,
+    })
     .into_response()
 }
 
@@ -263,6 +271,14 @@ struct Row<'a> {
     sku_manufacturing_cost: Option<Option<i64>>,
 }
 
+#[derive(Serialize)]
+struct RowsDto<'a> {
+    version: &'static str,
+    served_by: ServedBy,
+    freshness: FreshnessDto,
+    data: Vec<Row<'a>>,
+}
+
 impl Api {
     /// A row; a month without data has 0 manufactured and null for the rest.
     fn row<'a>(&self, sku: &'a str, year: i32, month: u32, t: Option<&Totals>) -> Row<'a> {
@@ -279,23 +295,30 @@ impl Api {
     }
 
     fn rows_body(&self, rows: Vec<Row<'_>>) -> Response {
-        Json(serde_json::json!({
-            "version": version_name(self.version),
-            "served_by": self.served_by(),
-            "freshness": FreshnessDto::from(self.shared.snapshot()),
-            "data": rows,
-        }))
+        Json(RowsDto {
+            version: version_name(self.version),
+            served_by: self.served_by(),
+            freshness: self.shared.snapshot().into(),
+            data: rows,
+        })
         .into_response()
     }
 }
 
+#[derive(Serialize)]
+struct SkuNamesDto {
+    names: Vec<String>,
+    version: &'static str,
+    served_by: ServedBy,
+}
+
 async fn sku_names(State(api): State<Api>) -> Response {
     let names: Vec<String> = api.shared.index().skus().map(str::to_owned).collect();
-    Json(serde_json::json!({
-        "names": names,
-        "version": version_name(api.version),
-        "served_by": api.served_by(),
-    }))
+    Json(SkuNamesDto {
+        names,
+        version: version_name(api.version),
+        served_by: api.served_by(),
+    })
     .into_response()
 }
 

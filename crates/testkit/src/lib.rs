@@ -3,6 +3,8 @@
 //! `scripts/test` starts one broker, one registry and one PostgreSQL and exports their
 //! addresses; tests read them here and isolate themselves with [`unique`] names.
 
+pub mod widgets;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,400 @@
+//! The widget pipeline under test: isolated topics with the contracts registered, records
+//! written as the generator's producers would, the backend and the UI as real processes, and
+//! the ground truth computed from the generator's model.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rivulet_backend::aggregate::{MonthKey, Totals};
+use rivulet_backend::summary::{self, SummaryVersion};
+use rivulet_common::kafka::{ProducerSettings, ensure_topic, read_range};
+use rivulet_common::{KafkaArgs, RegistryArgs, avro};
+use rivulet_raw_data_generator::model::Record;
+use rivulet_raw_data_generator::wire::SchemaVersion;
+use schema_registry_converter::async_impl::avro::AvroDecoder;
+use schema_registry_converter::async_impl::schema_registry::post_schema;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+
+use crate::unique;
+
+/// Totals by key.
+pub type Truth = BTreeMap<MonthKey, Totals>;
+
+/// The test stack's broker.
+pub fn kafka() -> KafkaArgs {
+    KafkaArgs::plaintext(crate::bootstrap())
+}
+
+/// The test stack's registry.
+pub fn registry() -> RegistryArgs {
+    RegistryArgs::new(crate::registry_url())
+}
+
+/// One test's topics and group.
+pub struct Topics {
+    /// Raw records.
+    pub raw: String,
+    /// Summaries.
+    pub summary: String,
+    /// Dead letters.
+    pub dlq: String,
+    /// Base costs.
+    pub base_costs: String,
+    /// Backend consumer group.
+    pub group: String,
+    /// Partitions of raw and summary.
+    pub partitions: i32,
+}
+
+/// Creates fresh topics and registers every version of the raw, summary and base-cost schemas.
+pub async fn setup(partitions: i32) -> Topics {
+    let t = Topics {
+        raw: unique("raw"),
+        summary: unique("summary"),
+        dlq: unique("dlq"),
+        base_costs: unique("costs"),
+        group: unique("backend"),
+        partitions,
+    };
+    let admin = kafka().admin("test").expect("admin client");
+    for (topic, n) in [
+        (&t.raw, partitions),
+        (&t.summary, partitions),
+        (&t.dlq, 1),
+        (&t.base_costs, 1),
+    ] {
+        ensure_topic(&admin, topic, n, &[]).await.expect("topic");
+    }
+    let sr = registry().settings().expect("registry settings");
+    let raw = [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3]
+        .map(|v| (t.raw.clone(), v.text()));
+    let sum = [SummaryVersion::V1, SummaryVersion::V2, SummaryVersion::V3]
+        .map(|v| (t.summary.clone(), v.text()));
+    let costs = [(
+        t.base_costs.clone(),
+        rivulet_raw_data_generator::costs::SCHEMA,
+    )];
+    for (topic, text) in raw.into_iter().chain(sum).chain(costs) {
+        post_schema(
+            &sr,
+            avro::value_subject(&topic),
+            SuppliedSchema::new(None, SchemaType::Avro, text.into()),
+        )
+        .await
+        .expect("registering a schema");
+    }
+    t
+}
+
+/// A binary of the workspace, built by `cargo test --workspace` next to the test executables.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it (cargo build --bins) or run scripts/test",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A child process with an HTTP port, killed when dropped (also when a test fails).
+pub struct Process {
+    /// The child.
+    pub child: Child,
+    /// Its HTTP port.
+    pub port: u16,
+}
+
+impl Process {
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`, `TERM`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A sample from its `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        crate::metric_value(&text, name)
+    }
+
+    /// Waits until `path` answers 200.
+    pub async fn wait_ok(&self, path: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(r) = reqwest::get(self.url(path)).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} not OK within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return; // already gone
+        }
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.child.id().to_string())
+            .status();
+        self.kill();
+    }
+}
+
+fn spawn(binary: PathBuf, args: &[&str], log_var: &str, default_log: &str) -> Process {
+    let port = free_port();
+    Command::new(binary)
+        .args(args)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--kafka-profile",
+            "test",
+        ])
+        .args([
+            "--kafka-bootstrap-servers",
+            &kafka().bootstrap_servers,
+            "--schema-registry-url",
+            &registry().urls[0],
+        ])
+        .env(
+            "RUST_LOG",
+            std::env::var(log_var).unwrap_or_else(|_| default_log.into()),
+        )
+        .env_remove("RUST_BACKTRACE")
+        .spawn()
+        .map(|child| Process { child, port })
+        .expect("spawning a binary")
+}
+
+/// A backend writing summaries of `version`.
+pub fn backend(t: &Topics, version: &str) -> Process {
+    let args = [
+        "run",
+        "--input-topic",
+        &t.raw,
+        "--output-topic",
+        &t.summary,
+        "--dlq-topic",
+        &t.dlq,
+        "--group",
+        &t.group,
+        "--commit-interval-ms",
+        "200",
+        "--schema-version",
+        version,
+    ];
+    spawn(
+        binary("backend"),
+        &args,
+        "BACKEND_TEST_LOG",
+        "warn,rivulet_backend=info",
+    )
+}
+
+/// A UI serving `version`.
+pub fn ui(t: &Topics, version: &str) -> Process {
+    let args = [
+        "--summary-topic",
+        &t.summary,
+        "--base-costs-topic",
+        &t.base_costs,
+        "--schema-version",
+        version,
+    ];
+    spawn(
+        binary("summary-stats-ui"),
+        &args,
+        "UI_TEST_LOG",
+        "warn,rivulet_summary_stats_ui=info",
+    )
+}
+
+/// Writes `records`, each with the schema version `version_of` picks, keyed by SKU.
+pub async fn produce(
+    topic: &str,
+    records: &[Record],
+    version_of: impl Fn(&Record) -> SchemaVersion,
+) {
+    let sr = registry().settings().expect("registry settings");
+    let mut ids = HashMap::new();
+    for v in [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3] {
+        let schema = v.schema().expect("schema");
+        let found = avro::lookup(&sr, &avro::value_subject(topic), &schema).await;
+        ids.insert(v, found.expect("registered raw schema"));
+    }
+    let producer: FutureProducer = kafka()
+        .producer(&ProducerSettings::new("test-producer"))
+        .expect("producer");
+    let mut deliveries = Vec::new();
+    for r in records {
+        let v = version_of(r);
+        let payload = avro::encode(ids[&v].id, &ids[&v].schema, v.value(r)).expect("encode");
+        let record = FutureRecord::to(topic).key(&r.sku).payload(&payload);
+        deliveries.push(
+            producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .expect("enqueue"),
+        );
+    }
+    for d in deliveries {
+        d.await.expect("delivery").expect("delivered");
+    }
+}
+
+/// Writes one message as given.
+pub async fn produce_raw(topic: &str, key: &str, payload: Option<&[u8]>) {
+    let producer: FutureProducer = kafka()
+        .producer(&ProducerSettings::new("test-producer"))
+        .expect("producer");
+    let mut record = FutureRecord::<str, [u8]>::to(topic).key(key);
+    if let Some(payload) = payload {
+        record = record.payload(payload);
+    }
+    producer
+        .send(record, Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("delivered");
+}
+
+/// The latest summary of every key in the summary topic, decoded.
+pub async fn summaries(t: &Topics) -> Truth {
+    let (topic, partitions) = (t.summary.clone(), t.partitions);
+    let payloads = tokio::task::spawn_blocking(move || {
+        let reader = kafka().reader("test-summaries").expect("reader");
+        let mut latest = HashMap::new();
+        for p in 0..partitions {
+            read_range(&reader, &topic, p, 0, None, Duration::from_secs(30), |m| {
+                let (Some(key), Some(payload)) = (m.key(), m.payload()) else {
+                    return;
+                };
+                latest.insert(key.to_vec(), payload.to_vec());
+            })
+            .expect("reading summaries");
+        }
+        latest
+    })
+    .await
+    .expect("reader thread");
+    let decoder = AvroDecoder::new(registry().settings().expect("registry settings"));
+    let mut out = BTreeMap::new();
+    for payload in payloads.values() {
+        let value = decoder
+            .decode(Some(payload))
+            .await
+            .expect("decodable summary")
+            .value;
+        let (key, totals) = summary::from_value(&value).expect("a summary");
+        out.insert(key, totals);
+    }
+    out
+}
+
+/// The exact totals of `records`, each written with the version `version_of` picks.
+pub fn expected(records: &[Record], version_of: impl Fn(&Record) -> SchemaVersion) -> Truth {
+    let mut out = Truth::new();
+    for r in records {
+        let v = version_of(r);
+        let key = MonthKey {
+            year: r.year,
+            month: r.month,
+            sku: r.sku.clone(),
+        };
+        let t = out.entry(key).or_default();
+        t.manufactured_qty += i64::from(r.manufactured_qty);
+        t.records += 1;
+        if v >= SchemaVersion::V2 {
+            t.defect_qty = Some(t.defect_qty.unwrap_or(0) + i64::from(r.defect_qty));
+            t.records_with_defects += 1;
+        }
+        if v == SchemaVersion::V3 {
+            let cost = i64::from(r.manufactured_qty) * r.unit_cost;
+            t.production_cost = Some(t.production_cost.unwrap_or(0) + cost);
+            t.records_with_cost += 1;
+        }
+    }
+    out
+}
+
+/// Reads the summaries until they equal `want` or 90 s pass; returns the last reading.
+pub async fn wait_for(t: &Topics, want: &Truth) -> Truth {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let got = summaries(t).await;
+        if &got == want || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Fails with only the keys whose totals differ (whole maps are too long to read).
+pub fn assert_same(want: &Truth, got: &Truth, what: &str) {
+    let diff: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .map(|(k, v)| (k, v, got.get(k)))
+        .collect();
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(
+        diff.is_empty() && extra.is_empty(),
+        "{what}; differing (key, want, got): {diff:#?}; unexpected keys: {extra:?}"
+    );
+}
+
+/// A month written by upgrading producers: days 1-10 v1, 11-20 v2, the rest v3.
+pub fn by_day(r: &Record) -> SchemaVersion {
+    match r.day {
+        1..=10 => SchemaVersion::V1,
+        11..=20 => SchemaVersion::V2,
+        _ => SchemaVersion::V3,
+    }
+}
