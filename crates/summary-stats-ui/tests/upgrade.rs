@@ -1,0 +1,192 @@
+//! The pipeline end to end through upgrades and outages, watched through the UI: the v1 -> v3
+//! upgrade rehearsal and the broker frozen mid-stream. A sampler reads the served totals all
+//! along: a key's totals never go down and never exceed the final truth (no double counting at
+//! any moment), and the end result is exact.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rivulet_backend::aggregate::MonthKey;
+use rivulet_raw_data_generator::model::{Model, Record};
+use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_testkit::widgets::{
+    Process, Truth, assert_same, backend, expected, produce, setup, ui,
+};
+use support::{as_seen_by, get, totals_of, wait_for_ui};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Reads a UI's totals every 100 ms until stopped; returns what broke the invariant.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Sampler {
+    fn start(ui: &Process, ceiling: Truth) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = ui.url("/api/v1/summary");
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut last: BTreeMap<MonthKey, (i64, i64)> = BTreeMap::new();
+            let (mut samples, mut broken) = (0, Vec::new());
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(response) = reqwest::get(&url).await
+                    && let Ok(body) = response.json::<serde_json::Value>().await
+                {
+                    samples += 1;
+                    for (key, t) in totals_of(&body) {
+                        let now = (t.manufactured_qty, t.records);
+                        let before = last.insert(key.clone(), now).unwrap_or((0, 0));
+                        let max = ceiling.get(&key).map(|c| (c.manufactured_qty, c.records));
+                        if now.0 < before.0 || now.1 < before.1 {
+                            broken.push(format!("{key:?} went down: {before:?} -> {now:?}"));
+                        }
+                        if max.is_none_or(|m| now.0 > m.0 || now.1 > m.1) {
+                            broken.push(format!("{key:?} above the truth: {now:?} > {max:?}"));
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (samples, broken)
+        });
+        Sampler { stop, task }
+    }
+
+    async fn finish(self, what: &str) {
+        self.stop.store(true, Ordering::Relaxed);
+        let (samples, broken) = self.task.await.unwrap();
+        assert!(samples >= 10, "{what}: only {samples} samples");
+        assert!(broken.is_empty(), "{what}: {broken:#?}");
+    }
+}
+
+/// The index where the hour of `records[at]` starts (a cut between producers on an hour).
+fn hour_start(records: &[Record], at: usize) -> usize {
+    let hour = |r: &Record| (r.month, r.day, r.hour);
+    records
+        .iter()
+        .position(|r| hour(r) == hour(&records[at]))
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn upgrade_rehearsal_v1_to_v3_never_loses_or_double_counts() {
+    let t = setup(3).await;
+    let model = Model::new(91, 3);
+    let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
+    let n = records.len();
+    let (a, b) = (hour_start(&records, n / 3), hour_start(&records, 2 * n / 3));
+    let cut = (records[b].month, records[b].day, records[b].hour);
+    let version_of = |r: &Record| {
+        if (r.month, r.day, r.hour) < cut {
+            SchemaVersion::V1
+        } else {
+            SchemaVersion::V3
+        }
+    };
+    let truth = expected(&records, version_of);
+
+    // 1. v1 everywhere.
+    let mut backend_v1 = backend(&t, "v1");
+    let ui_v1 = ui(&t, "v1");
+    ui_v1.wait_ok("/readyz", WAIT).await;
+    let watch_v1 = Sampler::start(&ui_v1, as_seen_by(&truth, "v1"));
+    produce(&t.raw, &records[..a], |_| SchemaVersion::V1).await;
+    let first = as_seen_by(&expected(&records[..a], |_| SchemaVersion::V1), "v1");
+    assert_same(
+        &first,
+        &wait_for_ui(&ui_v1, &first).await.0,
+        "v1 everywhere",
+    );
+
+    // 2. Backend and UI v3 while v1 producers still write: the v3 UI joins beside the v1 one
+    // (a canary), the v1 backend stops with SIGTERM and a v3 one takes over its group.
+    let ui_v3 = ui(&t, "v3");
+    ui_v3.wait_ok("/readyz", WAIT).await;
+    let watch_v3 = Sampler::start(&ui_v3, truth.clone());
+    let writer = {
+        let (topic, part) = (t.raw.clone(), records[a..b].to_vec());
+        tokio::spawn(async move { produce(&topic, &part, |_| SchemaVersion::V1).await })
+    };
+    backend_v1.signal("TERM");
+    let exit = backend_v1.child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "the v1 backend stops cleanly on SIGTERM: {exit:?}"
+    );
+    let backend_v3 = backend(&t, "v3");
+    writer.await.unwrap();
+
+    // 3. Producers v3.
+    produce(&t.raw, &records[b..], |_| SchemaVersion::V3).await;
+    let (got, body) = wait_for_ui(&ui_v3, &truth).await;
+    assert_same(&truth, &got, "after the upgrade the v3 UI is exact");
+    let (_, status) = get(&ui_v3, "/api/v1/status").await;
+    assert_eq!(status["served_by"]["schema_version"], "v3");
+    assert!(body["data"][0]["complete"] == false && body["data"][1]["complete"] == false);
+    let seen = as_seen_by(&truth, "v1");
+    assert_same(
+        &seen,
+        &wait_for_ui(&ui_v1, &seen).await.0,
+        "the v1 UI still serves",
+    );
+    watch_v1.finish("v1 UI").await;
+    watch_v3.finish("v3 UI").await;
+    drop(backend_v3);
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn a_frozen_broker_delays_but_never_loses_or_double_counts() {
+    let broker = std::env::var("RIVULET_BROKER_PID")
+        .expect("RIVULET_BROKER_PID: the pid of the test broker (scripts/test sets it)");
+    let freeze = |signal: &str| {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&broker)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{signal} {broker}");
+    };
+    let t = setup(2).await;
+    let model = Model::new(93, 2);
+    let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
+    let v3 = |_: &Record| SchemaVersion::V3;
+    let truth = expected(&records, v3);
+    let _backend = backend(&t, "v3");
+    let ui = ui(&t, "v3");
+    ui.wait_ok("/readyz", WAIT).await;
+    let watch = Sampler::start(&ui, truth.clone());
+
+    let half = records.len() / 2;
+    produce(&t.raw, &records[..half], v3).await;
+    let writer = {
+        // Ten chunks a second apart: the stream goes on before, during and after the freeze.
+        let (topic, rest) = (t.raw.clone(), records[half..].to_vec());
+        tokio::spawn(async move {
+            for chunk in rest.chunks(rest.len().div_ceil(10)) {
+                produce(&topic, chunk, v3).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    // Freeze the broker mid-stream for longer than the session timeout, then let it go.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    freeze("STOP");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    freeze("CONT");
+    writer.await.unwrap();
+    let (got, _) = wait_for_ui(&ui, &truth).await;
+    assert_same(&truth, &got, "exact after the broker froze and resumed");
+    watch.finish("UI during the freeze").await;
+}
