@@ -93,3 +93,21 @@ postgres_url() {
   echo "$data" >"$run_dir/pg.datadir"
   echo "postgres://postgres@127.0.0.1:$port/postgres"
 }
+
+# register SUBJECT FILE: registers the Avro schema in FILE under SUBJECT ($SCHEMA_REGISTRY_URL).
+register() {
+  python3 -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "$2" |
+    curl -fsS -o /dev/null -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+      --data @- "$SCHEMA_REGISTRY_URL/subjects/$1/versions"
+}
+
+# wrk_run URL: one wrk run (1 thread, $CONNECTIONS connections, $SECONDS_PER_RUN s); prints
+# "requests/s p50_ms p99_ms".
+wrk_run() {
+  wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$1" | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+}

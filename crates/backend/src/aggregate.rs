@@ -4,7 +4,7 @@
 //! upsert), so applying the same summary twice changes nothing downstream. Which keys changed
 //! since the last snapshot is tracked so only those are written.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::record::RawRecord;
 
@@ -82,53 +82,98 @@ impl Totals {
 }
 
 /// The totals of every key this backend owns, and which changed since the last snapshot.
+///
+/// Keyed by SKU, then (year, month): adding a record looks its SKU up by `&str`, so the hot
+/// path allocates nothing once a key exists.
 #[derive(Debug, Default)]
 pub struct Aggregator {
-    totals: HashMap<MonthKey, Totals>,
-    changed: BTreeSet<MonthKey>,
+    by_sku: HashMap<String, HashMap<(i32, u32), Slot>>,
+    changed: Vec<MonthKey>,
+    len: usize,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    totals: Totals,
+    changed: bool,
 }
 
 impl Aggregator {
+    fn slot(&mut self, sku: &str, year: i32, month: u32) -> &mut Slot {
+        if !self.by_sku.contains_key(sku) {
+            self.by_sku.insert(sku.to_owned(), HashMap::new());
+        }
+        let months = self.by_sku.get_mut(sku).expect("inserted above");
+        let len = &mut self.len;
+        months.entry((year, month)).or_insert_with(|| {
+            *len += 1;
+            Slot::default()
+        })
+    }
+
     /// Adds a record to its month.
     pub fn add(&mut self, record: &RawRecord) {
-        let key = MonthKey::of(record);
-        self.totals.entry(key.clone()).or_default().add(record);
-        self.changed.insert(key);
+        let slot = self.slot(&record.sku, record.year, record.month);
+        slot.totals.add(record);
+        if !slot.changed {
+            slot.changed = true;
+            self.changed.push(MonthKey::of(record));
+        }
     }
 
     /// Sets a key's totals as restored from `summary-stats` (not marked changed).
     pub fn restore(&mut self, key: MonthKey, totals: Totals) {
-        self.totals.insert(key, totals);
+        self.slot(&key.sku, key.year, key.month).totals = totals;
     }
 
     /// The totals of a key.
     pub fn get(&self, key: &MonthKey) -> Option<&Totals> {
-        self.totals.get(key)
+        let slot = self.by_sku.get(&key.sku)?.get(&(key.year, key.month))?;
+        Some(&slot.totals)
     }
 
     /// The changed keys with their current totals, clearing the change set.
     pub fn take_changed(&mut self) -> Vec<(MonthKey, Totals)> {
-        let changed = std::mem::take(&mut self.changed);
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.sort();
         changed
             .into_iter()
-            .filter_map(|k| self.totals.get(&k).map(|t| (k.clone(), *t)))
+            .filter_map(|k| {
+                let slot = self.by_sku.get_mut(&k.sku)?.get_mut(&(k.year, k.month))?;
+                slot.changed = false;
+                let totals = slot.totals;
+                Some((k, totals))
+            })
             .collect()
     }
 
     /// Forgets keys for which `keep` is false (a revoked partition's keys), changes included.
     pub fn retain(&mut self, mut keep: impl FnMut(&MonthKey) -> bool) {
-        self.totals.retain(|k, _| keep(k));
+        let mut len = 0;
+        for (sku, months) in &mut self.by_sku {
+            months.retain(|&(year, month), _| {
+                let key = MonthKey {
+                    year,
+                    month,
+                    sku: sku.clone(),
+                };
+                keep(&key)
+            });
+            len += months.len();
+        }
+        self.by_sku.retain(|_, months| !months.is_empty());
         self.changed.retain(|k| keep(k));
+        self.len = len;
     }
 
     /// Number of keys held.
     pub fn len(&self) -> usize {
-        self.totals.len()
+        self.len
     }
 
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
-        self.totals.is_empty()
+        self.len == 0
     }
 }
 

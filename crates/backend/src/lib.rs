@@ -9,13 +9,15 @@
 //! - [`record`]: a decoded raw record and the validation that sends bad ones to the DLQ.
 //! - [`aggregate`]: the totals and the per-key state, pure.
 //! - [`summary`]: totals as the `summary-stats` Avro record (any version) and back.
-//! - [`decode`]: framed bytes to records through the registry.
+//! - [`decode`]: framed bytes to records through the registry, with [`fast`] plans per writer
+//!   schema and apache-avro's generic resolution behind them.
 //! - [`pipeline`]: the transactional consume-aggregate-produce loop.
 
 pub mod admin;
 pub mod aggregate;
 pub mod config;
 pub mod decode;
+pub mod fast;
 mod metrics;
 pub mod pipeline;
 pub mod record;

@@ -120,43 +120,78 @@ impl RawRecord {
             int(fields, "day")?,
             int(fields, "hour")?,
         );
-        if !(1..=12).contains(&month) {
-            return Err(Invalid::Month(month));
-        }
-        if day < 1 || day > days_in_month(year, month) {
-            return Err(Invalid::Day(day, year, month));
-        }
-        if !(0..=23).contains(&hour) {
-            return Err(Invalid::Hour(hour));
-        }
         let manufactured_qty = int(fields, "manufactured_qty")?;
-        if manufactured_qty < 0 {
-            return Err(Invalid::NegativeQuantity(manufactured_qty));
-        }
         let defect_qty = optional_int(fields, "defect_qty")?;
-        if let Some(d) = defect_qty
-            && !(0..=manufactured_qty).contains(&d)
-        {
-            return Err(Invalid::Defects(d, manufactured_qty));
-        }
         let unit_cost = optional_int(fields, "sku_manufacturing_cost")?;
-        if let Some(c) = unit_cost
+        RawRecord::checked(Fields {
+            sku,
+            manufactured_qty,
+            year,
+            month,
+            day,
+            hour,
+            defect_qty,
+            unit_cost,
+        })
+    }
+
+    /// Validates decoded fields: the one place impossible values are refused.
+    pub fn checked(f: Fields) -> Result<RawRecord, Invalid> {
+        if !(1..=12).contains(&f.month) {
+            return Err(Invalid::Month(f.month));
+        }
+        if f.day < 1 || f.day > days_in_month(f.year, f.month) {
+            return Err(Invalid::Day(f.day, f.year, f.month));
+        }
+        if !(0..=23).contains(&f.hour) {
+            return Err(Invalid::Hour(f.hour));
+        }
+        if f.manufactured_qty < 0 {
+            return Err(Invalid::NegativeQuantity(f.manufactured_qty));
+        }
+        if let Some(d) = f.defect_qty
+            && !(0..=f.manufactured_qty).contains(&d)
+        {
+            return Err(Invalid::Defects(d, f.manufactured_qty));
+        }
+        if let Some(c) = f.unit_cost
             && c < 0
         {
             return Err(Invalid::NegativeCost(c));
         }
         // The checks above keep these in range; the casts cannot wrap.
         Ok(RawRecord {
-            sku,
-            manufactured_qty,
-            year,
-            month: month as u32,
-            day: day as u32,
-            hour: hour as u32,
-            defect_qty,
-            unit_cost,
+            sku: f.sku,
+            manufactured_qty: f.manufactured_qty,
+            year: f.year,
+            month: f.month as u32,
+            day: f.day as u32,
+            hour: f.hour as u32,
+            defect_qty: f.defect_qty,
+            unit_cost: f.unit_cost,
         })
     }
+}
+
+/// A raw record's fields as decoded, before validation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    /// SKU.
+    pub sku: String,
+    /// Units made.
+    pub manufactured_qty: i32,
+    /// Year.
+    pub year: i32,
+    /// Month.
+    pub month: i32,
+    /// Day.
+    pub day: i32,
+    /// Hour.
+    pub hour: i32,
+    /// Defective units (v2+).
+    pub defect_qty: Option<i32>,
+    /// Unit cost (v3).
+    pub unit_cost: Option<i32>,
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ pub struct Resolver {
     settings: SrSettings,
     runtime: Handle,
     reader: &'static Schema,
-    readers: HashMap<u32, GenericDatumReader<'static>>,
+    readers: HashMap<u32, (&'static Schema, GenericDatumReader<'static>)>,
 }
 
 impl Resolver {
@@ -205,11 +205,41 @@ impl Resolver {
         let (id, mut body) =
             unframe(bytes).map_err(|e| Reject::Invalid(format!("not framed: {e}")))?;
         self.reader_for(id)?
+            .1
             .read_value(&mut body)
             .map_err(|e| Reject::Invalid(format!("undecodable with schema id {id}: {e}")))
     }
 
-    fn reader_for(&mut self, id: u32) -> std::result::Result<&GenericDatumReader<'static>, Reject> {
+    /// The writer schema registered under `id`, once it is known to resolve to the reader
+    /// schema (for decoders specialised per writer).
+    pub fn writer(&mut self, id: u32) -> std::result::Result<&'static Schema, Reject> {
+        Ok(self.reader_for(id)?.0)
+    }
+
+    /// Adds a writer schema under `id` without asking the registry.
+    pub fn insert(&mut self, id: u32, writer: Schema) -> std::result::Result<(), Reject> {
+        let writer: &'static Schema = Box::leak(Box::new(writer));
+        let reader = GenericDatumReader::builder(writer)
+            .reader_schema(self.reader)
+            .build()
+            .map_err(|e| {
+                Reject::Invalid(format!(
+                    "undecodable: schema id {id} cannot be read with the reader schema: {e}"
+                ))
+            })?;
+        self.readers.insert(id, (writer, reader));
+        Ok(())
+    }
+
+    /// The reader schema.
+    pub fn reader(&self) -> &'static Schema {
+        self.reader
+    }
+
+    fn reader_for(
+        &mut self,
+        id: u32,
+    ) -> std::result::Result<&(&'static Schema, GenericDatumReader<'static>), Reject> {
         if !self.readers.contains_key(&id) {
             let fetched = self.runtime.block_on(get_schema_by_id(id, &self.settings));
             let registered = fetched.map_err(|e| {
@@ -225,16 +255,7 @@ impl Resolver {
             let writer = Schema::parse_str(&registered.schema).map_err(|e| {
                 Reject::Invalid(format!("undecodable: schema id {id} does not parse: {e}"))
             })?;
-            let writer: &'static Schema = Box::leak(Box::new(writer));
-            let reader = GenericDatumReader::builder(writer)
-                .reader_schema(self.reader)
-                .build()
-                .map_err(|e| {
-                    Reject::Invalid(format!(
-                        "undecodable: schema id {id} cannot be read with the reader schema: {e}"
-                    ))
-                })?;
-            self.readers.insert(id, reader);
+            self.insert(id, writer)?;
         }
         self.readers
             .get(&id)

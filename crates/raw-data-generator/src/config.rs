@@ -80,6 +80,10 @@ pub struct RunConfig {
     /// Last day to write (sweep only).
     #[arg(long, env = "GENERATOR_TO")]
     pub to: Option<NaiveDate>,
+    /// Create the topic with this many partitions when it does not exist (local stacks;
+    /// production topics come from the platform, e.g. Strimzi `KafkaTopic`s).
+    #[arg(long, env = "GENERATOR_CREATE_TOPIC", value_name = "PARTITIONS")]
+    pub create_topic: Option<i32>,
 }
 
 /// `raw-data-generator costs`.

@@ -8,7 +8,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rivulet_common::avro;
-use rivulet_common::kafka::{ProducerSettings, partition_for_key};
+use rivulet_common::kafka::{ProducerSettings, ensure_topic, partition_for_key};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Mode, RunConfig};
@@ -61,6 +61,12 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary>
         .kafka
         .producer(&ProducerSettings::new("raw-data-generator"))?;
     let timeout = Duration::from_secs(10);
+    if let Some(n) = config.create_topic {
+        let admin = config.common.kafka.admin("raw-data-generator-topics")?;
+        if ensure_topic(&admin, &config.topic, n, &[]).await? {
+            tracing::info!(topic = config.topic, partitions = n, "Created the topic.");
+        }
+    }
     let partitions = partition_count(&producer, &config.topic, timeout).await?;
     let run = run_name(&config);
 

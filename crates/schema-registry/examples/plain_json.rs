@@ -1,5 +1,6 @@
-//! Baseline for `scripts/bench-registry`: the plainest axum handler answering the same JSON body
-//! as `GET /schemas/ids/{id}` from memory, on the same runtime settings as the registry.
+//! Baseline for `scripts/bench-registry` and `scripts/bench-summary`: the plainest axum handler
+//! answering a fixed JSON body from memory (on every path), on the same runtime settings as the
+//! services it is compared with.
 //!
 //! Usage: `plain_json ADDR BODY_FILE`
 
@@ -23,18 +24,15 @@ async fn main() -> anyhow::Result<()> {
         None => r#"{"schema":"\"int\""}"#.to_owned(),
     };
     let body: &'static str = Box::leak(body.into_boxed_str());
-    let app = Router::new().route(
-        "/schemas/ids/{id}",
-        get(move || async move {
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    "application/vnd.schemaregistry.v1+json",
-                )],
-                body,
-            )
-        }),
-    );
+    let app = Router::new().fallback(get(move || async move {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/vnd.schemaregistry.v1+json",
+            )],
+            body,
+        )
+    }));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await?;
     Ok(())

@@ -1,0 +1,358 @@
+//! Property tests: the specialised decoder ([`rivulet_backend::fast::Plan`]) agrees with
+//! apache-avro's generic resolution on random records of every writer schema it covers, and
+//! never accepts bytes apache-avro would refuse or read differently.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use rivulet_backend::fast::Plan;
+use rivulet_backend::record::{Invalid, RawRecord};
+use rivulet_raw_data_generator::wire::SchemaVersion;
+
+const READER: &str = include_str!("../../../schemas/raw-data-in/v3.avsc");
+
+/// A field of a synthetic writer schema.
+struct Field {
+    name: &'static str,
+    schema: &'static str,
+}
+
+fn writer(fields: &[Field]) -> Schema {
+    let fields: Vec<String> = fields
+        .iter()
+        .map(|f| format!(r#"{{"name":"{}","type":{}}}"#, f.name, f.schema))
+        .collect();
+    Schema::parse_str(&format!(
+        r#"{{"type":"record","name":"RawWidget","namespace":"io.rivulet.widgets","fields":[{}]}}"#,
+        fields.join(",")
+    ))
+    .unwrap()
+}
+
+/// Writer schemas beyond the three registered versions: reordered fields, a reversed union, an
+/// optional field written as plain `int` or `null`, and extra fields of every skippable type.
+fn synthetic() -> Vec<Schema> {
+    let base = |extra: Vec<Field>, defects: &'static str, cost: &'static str| {
+        let mut fields = vec![
+            Field {
+                name: "hour",
+                schema: r#""int""#,
+            },
+            Field {
+                name: "sku",
+                schema: r#""string""#,
+            },
+            Field {
+                name: "year",
+                schema: r#""int""#,
+            },
+            Field {
+                name: "defect_qty",
+                schema: defects,
+            },
+            Field {
+                name: "month",
+                schema: r#""int""#,
+            },
+            Field {
+                name: "day",
+                schema: r#""int""#,
+            },
+            Field {
+                name: "sku_manufacturing_cost",
+                schema: cost,
+            },
+            Field {
+                name: "manufactured_qty",
+                schema: r#""int""#,
+            },
+        ];
+        fields.splice(2..2, extra);
+        writer(&fields)
+    };
+    vec![
+        base(vec![], r#"["int","null"]"#, r#""int""#),
+        base(vec![], r#""null""#, r#"["null","int"]"#),
+        base(
+            vec![
+                Field {
+                    name: "flag",
+                    schema: r#""boolean""#,
+                },
+                Field {
+                    name: "big",
+                    schema: r#""long""#,
+                },
+                Field {
+                    name: "ratio",
+                    schema: r#""float""#,
+                },
+                Field {
+                    name: "precise",
+                    schema: r#""double""#,
+                },
+                Field {
+                    name: "blob",
+                    schema: r#""bytes""#,
+                },
+                Field {
+                    name: "note",
+                    schema: r#""string""#,
+                },
+                Field {
+                    name: "maybe",
+                    schema: r#"["null","string","long"]"#,
+                },
+                Field {
+                    name: "nothing",
+                    schema: r#""null""#,
+                },
+            ],
+            r#"["null","int"]"#,
+            r#"["int","null"]"#,
+        ),
+    ]
+}
+
+/// A random value of `schema` (fields by type), edge values often.
+fn random_value(rng: &mut ChaCha8Rng, schema: &Schema) -> Value {
+    match schema {
+        Schema::Null => Value::Null,
+        Schema::Boolean => Value::Boolean(rng.random()),
+        Schema::Int => Value::Int(match rng.random_range(0..4) {
+            0 => *[0, 1, -1, i32::MIN, i32::MAX, 12, 13, 29, 31]
+                .get(rng.random_range(0..9))
+                .unwrap(),
+            1 => rng.random_range(-5..40),
+            _ => rng.random(),
+        }),
+        Schema::Long => Value::Long(rng.random()),
+        Schema::Float => Value::Float(rng.random()),
+        Schema::Double => Value::Double(rng.random()),
+        Schema::Bytes => Value::Bytes((0..rng.random_range(0..20)).map(|_| rng.random()).collect()),
+        Schema::String => {
+            let alphabet = ['S', 'K', 'U', '_', '0', '9', 'é', '漢', '🦀', ' '];
+            let n = rng.random_range(0..16);
+            Value::String(
+                (0..n)
+                    .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                    .collect(),
+            )
+        }
+        Schema::Union(u) => {
+            let i = rng.random_range(0..u.variants().len());
+            Value::Union(i as u32, Box::new(random_value(rng, &u.variants()[i])))
+        }
+        Schema::Record(r) => Value::Record(
+            r.fields
+                .iter()
+                .map(|f| {
+                    let value = match plausible(rng, &f.name) {
+                        Some(v) if rng.random_range(0..10) < 9 => fit(v, &f.schema, rng),
+                        _ => random_value(rng, &f.schema),
+                    };
+                    (f.name.clone(), value)
+                })
+                .collect(),
+        ),
+        other => panic!("no generator for {other:?}"),
+    }
+}
+
+/// A value a real producer would write for a raw field, so most records are valid.
+fn plausible(rng: &mut ChaCha8Rng, name: &str) -> Option<i32> {
+    Some(match name {
+        "year" => rng.random_range(2000..=2024),
+        "month" => rng.random_range(1..=12),
+        "day" => rng.random_range(1..=28),
+        "hour" => rng.random_range(8..=19),
+        "manufactured_qty" => rng.random_range(50..=100),
+        "defect_qty" => rng.random_range(0..=50),
+        "sku_manufacturing_cost" => rng.random_range(100..=400),
+        _ => return None,
+    })
+}
+
+/// `v` in the shape of `schema`: an int, or the int branch of a union (null sometimes).
+fn fit(v: i32, schema: &Schema, rng: &mut ChaCha8Rng) -> Value {
+    match schema {
+        Schema::Union(u) => {
+            let int = u.variants().iter().position(|s| *s == Schema::Int);
+            match int {
+                Some(i) if rng.random_range(0..4) > 0 => {
+                    Value::Union(i as u32, Box::new(Value::Int(v)))
+                }
+                _ => random_value(rng, schema),
+            }
+        }
+        Schema::Int => Value::Int(v),
+        other => random_value(rng, other),
+    }
+}
+
+fn encode(schema: &Schema, value: Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    apache_avro::writer::datum::GenericDatumWriter::builder(schema)
+        .build()
+        .unwrap()
+        .write_value(&mut out, value)
+        .unwrap();
+    out
+}
+
+/// apache-avro's answer: resolution, then the same validation as the fast path.
+fn generic(writer: &Schema, reader: &Schema, bytes: &[u8]) -> Option<Result<RawRecord, Invalid>> {
+    let mut body = bytes;
+    let value = GenericDatumReader::builder(writer)
+        .reader_schema(reader)
+        .build()
+        .unwrap()
+        .read_value(&mut body)
+        .ok()?;
+    Some(RawRecord::from_value(&value))
+}
+
+fn writers() -> Vec<Schema> {
+    let mut all: Vec<Schema> = [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3]
+        .iter()
+        .map(|v| v.schema().unwrap())
+        .collect();
+    all.extend(synthetic());
+    all
+}
+
+#[test]
+fn random_records_decode_exactly_as_apache_avro_does() {
+    let reader = Schema::parse_str(READER).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for writer in writers() {
+        let plan = Plan::compile(&writer, &reader).expect("a plan for every covered writer");
+        let (mut valid, mut invalid) = (0, 0);
+        for _ in 0..20_000 {
+            let bytes = encode(&writer, random_value(&mut rng, &writer));
+            let fast = plan
+                .decode(&bytes)
+                .expect("well-formed bytes always decode");
+            let want = generic(&writer, &reader, &bytes).expect("apache-avro reads them");
+            let got = RawRecord::checked(fast);
+            match &want {
+                Ok(_) => valid += 1,
+                Err(_) => invalid += 1,
+            }
+            assert_eq!(got, want, "writer {writer:?}, bytes {bytes:?}");
+        }
+        assert!(
+            valid > 1_000 && invalid > 1_000,
+            "both outcomes covered: {valid} / {invalid}"
+        );
+    }
+}
+
+#[test]
+fn corrupted_bytes_are_never_read_differently() {
+    let reader = Schema::parse_str(READER).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let (mut fast_ok, mut fast_refused) = (0, 0);
+    for writer in writers() {
+        let plan = Plan::compile(&writer, &reader).unwrap();
+        for _ in 0..20_000 {
+            let mut bytes = encode(&writer, random_value(&mut rng, &writer));
+            match rng.random_range(0..4) {
+                0 => bytes.truncate(rng.random_range(0..bytes.len())),
+                1 => {
+                    let at = rng.random_range(0..bytes.len());
+                    bytes[at] = rng.random();
+                }
+                2 => bytes.extend((0..rng.random_range(1..8)).map(|_| rng.random::<u8>())),
+                _ => bytes = (0..rng.random_range(0..40)).map(|_| rng.random()).collect(),
+            }
+            match plan.decode(&bytes) {
+                Some(fields) => {
+                    fast_ok += 1;
+                    let want = generic(&writer, &reader, &bytes);
+                    assert_eq!(Some(RawRecord::checked(fields)), want, "bytes {bytes:?}");
+                }
+                None => fast_refused += 1,
+            }
+        }
+    }
+    assert!(
+        fast_ok > 10_000 && fast_refused > 10_000,
+        "{fast_ok} read, {fast_refused} refused"
+    );
+}
+
+#[test]
+fn uncovered_schemas_get_no_plan() {
+    let reader = Schema::parse_str(READER).unwrap();
+    let v1 = SchemaVersion::V1.schema().unwrap();
+    let long_qty = writer(&[
+        Field {
+            name: "sku",
+            schema: r#""string""#,
+        },
+        Field {
+            name: "manufactured_qty",
+            schema: r#""long""#,
+        },
+        Field {
+            name: "year",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "month",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "day",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "hour",
+            schema: r#""int""#,
+        },
+    ]);
+    let nested = writer(&[
+        Field {
+            name: "sku",
+            schema: r#""string""#,
+        },
+        Field {
+            name: "manufactured_qty",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "year",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "month",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "day",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "hour",
+            schema: r#""int""#,
+        },
+        Field {
+            name: "where",
+            schema: r#"{"type":"record","name":"Site","fields":[]}"#,
+        },
+    ]);
+    assert!(
+        Plan::compile(&long_qty, &reader).is_none(),
+        "writer long for a reader int"
+    );
+    assert!(
+        Plan::compile(&nested, &reader).is_none(),
+        "a nested record to skip"
+    );
+    assert!(Plan::compile(&reader, &v1).is_none(), "another reader");
+}
