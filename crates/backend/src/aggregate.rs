@@ -4,7 +4,7 @@
 //! upsert), so applying the same summary twice changes nothing downstream. Which keys changed
 //! since the last snapshot is tracked so only those are written.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::record::RawRecord;
 
@@ -84,10 +84,11 @@ impl Totals {
 /// The totals of every key this backend owns, and which changed since the last snapshot.
 ///
 /// Keyed by SKU, then (year, month): adding a record looks its SKU up by `&str`, so the hot
-/// path allocates nothing once a key exists.
+/// path allocates nothing once a key exists. FxHash: the keys are our own records' SKUs and
+/// dates, and SipHash's flooding resistance cost a third of the per-record time here.
 #[derive(Debug, Default)]
 pub struct Aggregator {
-    by_sku: HashMap<String, HashMap<(i32, u32), Slot>>,
+    by_sku: FxHashMap<String, FxHashMap<(i32, u32), Slot>>,
     changed: Vec<MonthKey>,
     len: usize,
 }
@@ -101,7 +102,7 @@ struct Slot {
 impl Aggregator {
     fn slot(&mut self, sku: &str, year: i32, month: u32) -> &mut Slot {
         if !self.by_sku.contains_key(sku) {
-            self.by_sku.insert(sku.to_owned(), HashMap::new());
+            self.by_sku.insert(sku.to_owned(), FxHashMap::default());
         }
         let months = self.by_sku.get_mut(sku).expect("inserted above");
         let len = &mut self.len;

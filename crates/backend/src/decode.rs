@@ -5,8 +5,6 @@
 //! generic resolution to the newest raw schema (v3), which also words every error. Fields an
 //! older writer lacked arrive as `None`; then the record is validated.
 
-use std::collections::HashMap;
-
 use apache_avro::Schema;
 use rivulet_common::avro::Resolver;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
@@ -21,7 +19,8 @@ use crate::record::{Invalid, RawRecord};
 /// thread, never inside async code.
 pub struct Decoder {
     resolver: Resolver,
-    plans: HashMap<u32, Option<Plan>>,
+    /// Plans by writer schema id: a handful, so a list beats a hash map.
+    plans: Vec<(u32, Option<Plan>)>,
 }
 
 fn invalid(e: Invalid) -> Reject {
@@ -33,7 +32,7 @@ impl Decoder {
     pub fn new(settings: SrSettings, runtime: Handle, reader: Schema) -> Self {
         Self {
             resolver: Resolver::new(settings, runtime, reader),
-            plans: HashMap::new(),
+            plans: Vec::new(),
         }
     }
 
@@ -45,13 +44,16 @@ impl Decoder {
     /// The record in `payload`.
     pub fn decode(&mut self, payload: Option<&[u8]>) -> Result<RawRecord, Reject> {
         if let Some(Ok((id, body))) = payload.map(rivulet_common::avro::unframe) {
-            if !self.plans.contains_key(&id) {
-                let writer = self.resolver.writer(id)?;
-                let plan = Plan::compile(writer, self.resolver.reader());
-                self.plans.insert(id, plan);
-            }
-            let fast = self.plans.get(&id).and_then(Option::as_ref);
-            if let Some(fields) = fast.and_then(|plan| plan.decode(body)) {
+            let at = match self.plans.iter().position(|(known, _)| *known == id) {
+                Some(at) => at,
+                None => {
+                    let writer = self.resolver.writer(id)?;
+                    let plan = Plan::compile(writer, self.resolver.reader());
+                    self.plans.push((id, plan));
+                    self.plans.len() - 1
+                }
+            };
+            if let Some(fields) = self.plans[at].1.as_ref().and_then(|plan| plan.decode(body)) {
                 return RawRecord::checked(fields).map_err(invalid);
             }
         }
