@@ -11,7 +11,8 @@
 //! - [`summary`]: totals as the `summary-stats` Avro record (any version) and back.
 //! - [`decode`]: framed bytes to records through the registry, with [`fast`] plans per writer
 //!   schema and apache-avro's generic resolution behind them.
-//! - [`pipeline`]: the transactional consume-aggregate-produce loop.
+//! - [`pipeline`]: the transactional consume-aggregate-produce loop; `txn` commits each
+//!   partition's batches in the background.
 
 pub mod admin;
 pub mod aggregate;
@@ -22,6 +23,7 @@ mod metrics;
 pub mod pipeline;
 pub mod record;
 pub mod summary;
+mod txn;
 
 use std::collections::HashMap;
 use std::time::Duration;

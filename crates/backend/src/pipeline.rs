@@ -23,17 +23,16 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use rivulet_common::KafkaArgs;
-use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, read_range};
+use rivulet_common::kafka::{ConsumerSettings, read_range};
 use tokio_util::sync::CancellationToken;
 
 use crate::aggregate::Aggregator;
 use crate::decode::{Decoder, Reject};
 use crate::metrics::Metrics;
 use crate::summary::{self, SummaryVersion};
+use crate::txn::{Batch, Outgoing, Writer};
 
 /// Header with the reason a record was dead-lettered.
 pub const REASON_HEADER: &str = "rivulet-dlq-reason";
@@ -48,8 +47,6 @@ pub const SOURCE_HEADERS: [&str; 3] = [
     "rivulet-source-partition",
     "rivulet-source-offset",
 ];
-
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything the loop needs, fixed at start-up.
 pub struct Settings {
@@ -75,12 +72,44 @@ pub struct Settings {
 
 /// The state of one owned input partition.
 struct Owned {
-    producer: BaseProducer,
+    writer: Writer,
     aggregator: Aggregator,
     /// Next input offset to commit, once something was consumed.
     next: Option<i64>,
-    /// Work in the open transaction that is not committed yet.
+    /// Consumed since the last batch was taken.
     dirty: bool,
+    /// Dead letters for the next batch.
+    dead_letters: Vec<Outgoing>,
+}
+
+impl Owned {
+    /// Everything consumed since the last batch: the changed totals as summaries, the dead
+    /// letters and the input offset they cover.
+    fn batch(&mut self, settings: &Settings) -> Batch {
+        let (version, id, schema) = &settings.summary;
+        let covered = self.next.map(|n| n.to_string()).unwrap_or_default();
+        let mut summaries = Vec::new();
+        for (key, totals) in self.aggregator.take_changed() {
+            match rivulet_common::avro::encode(*id, schema, version.value(&key, &totals)) {
+                Ok(payload) => summaries.push(Outgoing {
+                    key: Some(key.kafka_key().into_bytes()),
+                    payload: Some(payload),
+                    headers: OwnedHeaders::new().insert(Header {
+                        key: INPUT_OFFSET_HEADER,
+                        value: Some(covered.as_str()),
+                    }),
+                }),
+                // Our own record not fitting our own schema is a defect, not bad input.
+                Err(error) => tracing::error!(%error, "Could not encode a summary."),
+            }
+        }
+        self.dirty = false;
+        Batch {
+            summaries,
+            dead_letters: std::mem::take(&mut self.dead_letters),
+            next: self.next,
+        }
+    }
 }
 
 /// What the rebalance callbacks and the loop share (always on the same thread).
@@ -107,19 +136,14 @@ impl ConsumerContext for Context {
             for element in list.elements_for_topic(&self.settings.input) {
                 let partition = element.partition();
                 shared.opening.remove(&partition);
-                if let Some(mut owned) = shared.owned.remove(&partition) {
-                    let result = metadata.as_ref().ok_or(Failure::NoGroup).and_then(|m| {
-                        commit(&self.settings, partition, &mut owned, m, &self.metrics)
-                    });
-                    match result {
-                        Ok(()) => {
-                            tracing::info!(partition, "Committed and released a revoked partition.")
-                        }
-                        Err(error) => {
-                            let _ = owned.producer.abort_transaction(TXN_TIMEOUT);
-                            tracing::warn!(partition, %error, "Could not commit a revoked partition; its open work was aborted.");
-                        }
-                    }
+                if let Some(owned) = shared.owned.remove(&partition) {
+                    finish(
+                        &self.settings,
+                        partition,
+                        owned,
+                        metadata.as_ref(),
+                        &self.metrics,
+                    );
                 }
             }
         }
@@ -157,6 +181,9 @@ pub enum Failure {
     /// The consumer has no group metadata (not in a group).
     #[error("the consumer is not in a group")]
     NoGroup,
+    /// A commit thread panicked (a defect).
+    #[error("a commit thread panicked")]
+    Panicked,
     /// Other members hold partitions of the group.
     #[error(
         "group {group} still has other members ({assigned} of {partitions} partitions came to us): stop the backends first"
@@ -217,7 +244,11 @@ pub fn run(
             last_commit = Instant::now();
         }
     }
-    commit_all(&consumer, &settings, &shared, &metrics);
+    let metadata = consumer.group_metadata();
+    let owned: Vec<(i32, Owned)> = lock(&shared).owned.drain().collect();
+    for (partition, owned) in owned {
+        finish(&settings, partition, owned, metadata.as_ref(), &metrics);
+    }
     consumer.unsubscribe();
     tracing::info!("Backend stopped.");
     Ok(())
@@ -285,120 +316,83 @@ fn handle(
                     key: SOURCE_HEADERS[2],
                     value: Some(o.as_str()),
                 });
-            let mut record = BaseRecord::<[u8], [u8]>::to(&settings.dlq).headers(headers);
-            if let Some(key) = message.key() {
-                record = record.key(key);
-            }
-            if let Some(payload) = message.payload() {
-                record = record.payload(payload);
-            }
-            send(&owned.producer, record);
+            owned.dead_letters.push(Outgoing {
+                key: message.key().map(<[u8]>::to_vec),
+                payload: message.payload().map(<[u8]>::to_vec),
+                headers,
+            });
         }
     }
     owned.next = Some(message.offset() + 1);
     owned.dirty = true;
 }
 
-/// Sends, waiting while the local queue is full.
-fn send<'a>(producer: &BaseProducer, mut record: BaseRecord<'a, [u8], [u8]>) {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                producer.poll(Duration::from_millis(50));
-                record = returned;
-            }
-            Err((error, _)) => {
-                // Any other error surfaces at commit, which then aborts and replays.
-                tracing::warn!(%error, "Could not queue a record.");
-                return;
-            }
-        }
-    }
-}
-
-/// Writes the changed totals, the offsets and commits the partition's transaction.
-fn commit(
-    settings: &Settings,
-    partition: i32,
-    owned: &mut Owned,
-    metadata: &ConsumerGroupMetadata,
-    metrics: &Metrics,
-) -> Result<(), Failure> {
-    if !owned.dirty {
-        return Ok(());
-    }
-    let (version, id, schema) = &settings.summary;
-    let covered = owned.next.map(|n| n.to_string()).unwrap_or_default();
-    for (key, totals) in owned.aggregator.take_changed() {
-        let payload = match rivulet_common::avro::encode(*id, schema, version.value(&key, &totals))
-        {
-            Ok(payload) => payload,
-            Err(error) => {
-                // Our own record not fitting our own schema is a defect, not bad input.
-                tracing::error!(%error, "Could not encode a summary.");
-                continue;
-            }
-        };
-        let kafka_key = key.kafka_key();
-        let headers = OwnedHeaders::new().insert(Header {
-            key: INPUT_OFFSET_HEADER,
-            value: Some(covered.as_str()),
-        });
-        send(
-            &owned.producer,
-            BaseRecord::to(&settings.output)
-                .partition(partition)
-                .key(kafka_key.as_bytes())
-                .payload(payload.as_slice())
-                .headers(headers),
-        );
-        metrics.summaries.inc();
-    }
-    if let Some(next) = owned.next {
-        let mut offsets = TopicPartitionList::new();
-        offsets.add_partition_offset(&settings.input, partition, Offset::Offset(next))?;
-        owned
-            .producer
-            .send_offsets_to_transaction(&offsets, metadata, TXN_TIMEOUT)?;
-    }
-    owned.producer.commit_transaction(TXN_TIMEOUT)?;
-    owned.producer.begin_transaction()?;
-    owned.dirty = false;
-    tracing::debug!(partition, next = ?owned.next, "Committed a transaction.");
-    metrics.commits.inc();
-    Ok(())
-}
-
+/// Reaps finished commits and starts one for every partition with new work whose previous
+/// commit is done. A failed partition (fenced, or an aborted transaction) starts over from
+/// what is committed: state restored from summary-stats, input from the committed offset.
 fn commit_all(
     consumer: &BaseConsumer<Context>,
-    settings: &Settings,
+    settings: &Arc<Settings>,
     shared: &Mutex<Shared>,
     metrics: &Metrics,
 ) {
-    let Some(metadata) = consumer.group_metadata() else {
-        return;
-    };
     let mut shared = lock(shared);
     let mut failed = Vec::new();
     for (&partition, owned) in shared.owned.iter_mut() {
-        if let Err(error) = commit(settings, partition, owned, &metadata, metrics) {
-            metrics.commit_failures.inc();
-            tracing::warn!(partition, %error, "Commit failed; the partition is reopened from its last commit.");
-            let _ = owned.producer.abort_transaction(TXN_TIMEOUT);
-            failed.push(partition);
+        if let Some(Err(error)) = owned.writer.reap() {
+            failed.push((partition, error));
+            continue;
         }
+        if owned.writer.busy() || !owned.dirty {
+            continue;
+        }
+        let Some(metadata) = consumer.group_metadata() else {
+            return;
+        };
+        let batch = owned.batch(settings);
+        owned.writer.start(
+            settings.clone(),
+            partition,
+            batch,
+            metadata,
+            metrics.clone(),
+        );
     }
-    // A failed partition (fenced, or an aborted transaction) starts over from what is
-    // committed: state restored from summary-stats, input from the committed offset.
     let mut pause = TopicPartitionList::new();
-    for partition in failed {
-        shared.owned.remove(&partition);
+    for (partition, error) in failed {
+        metrics.commit_failures.inc();
+        tracing::warn!(partition, %error, "Commit failed; the partition is reopened from its last commit.");
+        if let Some(mut owned) = shared.owned.remove(&partition) {
+            owned.writer.abort();
+        }
         shared.opening.insert(partition);
         pause.add_partition(&settings.input, partition);
     }
     if pause.count() > 0 {
         let _ = consumer.pause(&pause);
+    }
+}
+
+/// Commits what a partition has left and lets it go (revocation, shutdown).
+fn finish(
+    settings: &Settings,
+    partition: i32,
+    mut owned: Owned,
+    metadata: Option<&ConsumerGroupMetadata>,
+    metrics: &Metrics,
+) {
+    let batch = owned.batch(settings);
+    let result = metadata.ok_or(Failure::NoGroup).and_then(|m| {
+        owned
+            .writer
+            .commit_now(settings, partition, batch, m, metrics)
+    });
+    match result {
+        Ok(()) => tracing::info!(partition, "Committed and released a partition."),
+        Err(error) => {
+            owned.writer.abort();
+            tracing::warn!(partition, %error, "Could not commit a partition; its open work was aborted.");
+        }
     }
 }
 
@@ -410,7 +404,13 @@ fn open_waiting(
     shared: &Mutex<Shared>,
     metrics: &Metrics,
 ) {
-    let waiting: Vec<i32> = lock(shared).opening.iter().copied().collect();
+    let waiting: Vec<i32> = {
+        let guard = lock(shared);
+        if guard.opening.is_empty() {
+            return; // the common case, checked on every message
+        }
+        guard.opening.iter().copied().collect()
+    };
     for partition in waiting {
         match open(consumer, settings, partition) {
             Ok(owned) => {
@@ -443,14 +443,7 @@ fn open(
     settings: &Settings,
     partition: i32,
 ) -> Result<Owned, Failure> {
-    let mut producer_settings = ProducerSettings::new(format!("backend-{partition}"));
-    producer_settings.transactional_id = Some(format!("{}-{partition}", settings.group));
-    let producer: BaseProducer = settings
-        .kafka
-        .producer_config(&producer_settings)
-        .create()?;
-    producer.init_transactions(TXN_TIMEOUT)?;
-    producer.begin_transaction()?;
+    let writer = Writer::open(settings, partition)?;
 
     let mut committed = TopicPartitionList::new();
     committed.add_partition(&settings.input, partition);
@@ -504,10 +497,11 @@ fn open(
     tracing::info!(partition, ?offset, "Resuming from the committed offset.");
     consumer.seek(&settings.input, partition, offset, Duration::from_secs(10))?;
     Ok(Owned {
-        producer,
+        writer,
         aggregator,
         next: None,
         dirty: false,
+        dead_letters: Vec::new(),
     })
 }
 
