@@ -5,10 +5,12 @@
 //! not have are left out of its answers (a v1 UI has no defects); `null` means "no record
 //! carried it". Mutations are not offered: nothing changes data through HTTP.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +20,7 @@ use rivulet_backend::summary::SummaryVersion;
 use serde::Serialize;
 
 use crate::index::{Index, MonthView};
-use crate::query;
+use crate::query::{self, SummaryQuery};
 use crate::state::{Freshness, Shared};
 
 /// What the handlers share.
@@ -28,6 +30,35 @@ pub struct Api {
     pub shared: Arc<Shared>,
     /// The schema version served.
     pub version: SummaryVersion,
+    /// Rendered `/api/v1/summary` answers.
+    pub cache: Arc<Cache>,
+}
+
+/// Rendered answers by query, valid while the data's generation stays the same. Only queries
+/// for known SKUs are kept and the cache is emptied when it reaches [`Cache::LIMIT`] entries,
+/// so arbitrary query strings cannot grow it.
+#[derive(Default)]
+pub struct Cache {
+    answers: RwLock<HashMap<SummaryQuery, (u64, Bytes)>>,
+}
+
+impl Cache {
+    /// Most answers kept.
+    pub const LIMIT: usize = 4096;
+
+    fn get(&self, query: &SummaryQuery, generation: u64) -> Option<Bytes> {
+        let answers = self.answers.read().unwrap_or_else(|e| e.into_inner());
+        let (at, body) = answers.get(query)?;
+        (*at == generation).then(|| body.clone())
+    }
+
+    fn put(&self, query: SummaryQuery, generation: u64, body: Bytes) {
+        let mut answers = self.answers.write().unwrap_or_else(|e| e.into_inner());
+        if answers.len() >= Self::LIMIT {
+            answers.clear();
+        }
+        answers.insert(query, (generation, body));
+    }
 }
 
 /// The API routes.
@@ -217,15 +248,41 @@ async fn summary(State(api): State<Api>, RawQuery(raw): RawQuery) -> Response {
         Ok(q) => q,
         Err(message) => return api.bad_request(message).into_response(),
     };
+    // Read the generation first: an update racing this request makes the cached answer older
+    // than its generation says, never newer, so it is recomputed next time.
+    let generation = api.shared.generation();
+    if let Some(body) = api.cache.get(&q, generation) {
+        return json_bytes(body);
+    }
     let freshness = api.shared.snapshot().into();
-    let views = api.shared.index().query(q.year, q.month, q.sku.as_deref());
+    let (views, cacheable) = {
+        let index = api.shared.index();
+        let known = q.sku.as_deref().is_none_or(|s| index.knows(s));
+        (index.query(q.year, q.month, q.sku.as_deref()), known)
+    };
     let body = SummaryDto {
         description: DESCRIPTION,
         served_by: api.served_by(),
         freshness,
         data: views.iter().map(|v| api.month_dto(v)).collect(),
     };
-    Json(body).into_response()
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => {
+            let bytes = Bytes::from(bytes);
+            if cacheable {
+                api.cache.put(q, generation, bytes.clone());
+            }
+            json_bytes(bytes)
+        }
+        Err(error) => {
+            tracing::error!(%error, "Could not render an answer.");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 // ---- GET /api/v1/status --------------------------------------------------------------------
@@ -378,4 +435,81 @@ pub const OPENAPI: &str = include_str!("../assets/openapi.json");
 
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use rivulet_backend::aggregate::MonthKey;
+    use tower::ServiceExt;
+
+    async fn get(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::get(path).body(Body::empty()).unwrap_or_default();
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+        (
+            status,
+            serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default(),
+        )
+    }
+
+    fn key(sku: &str) -> MonthKey {
+        MonthKey {
+            year: 2020,
+            month: 3,
+            sku: sku.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn cached_answers_follow_every_change() {
+        let shared = Arc::new(Shared::default());
+        let app = router(Api {
+            shared: shared.clone(),
+            version: SummaryVersion::V3,
+            cache: Arc::default(),
+        });
+        let qty = |body: &serde_json::Value| {
+            body["data"][0]["manufacturing"][0]["totals"]["manufactured_qty"].as_i64()
+        };
+        shared.update(|i| {
+            i.upsert(
+                key("A"),
+                Totals {
+                    manufactured_qty: 5,
+                    records: 1,
+                    ..Totals::default()
+                },
+            )
+        });
+        let path = "/api/v1/summary?year=2020&month=3";
+        assert_eq!(qty(&get(&app, path).await.1), Some(5));
+        assert_eq!(qty(&get(&app, path).await.1), Some(5), "from the cache");
+        shared.update(|i| {
+            i.upsert(
+                key("A"),
+                Totals {
+                    manufactured_qty: 9,
+                    records: 2,
+                    ..Totals::default()
+                },
+            )
+        });
+        assert_eq!(
+            qty(&get(&app, path).await.1),
+            Some(9),
+            "a change is seen at once"
+        );
+        shared.set_lag(crate::state::FeedKind::Summary, 7);
+        shared.set_lag(crate::state::FeedKind::BaseCosts, 0);
+        assert_eq!(get(&app, path).await.1["freshness"]["lag"], 7);
+        let (status, body) = get(&app, "/api/v1/summary?sku=NOPE").await;
+        assert_eq!(
+            (status, body["data"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0))
+        );
+    }
 }

@@ -62,6 +62,7 @@ pub fn app(shared: Arc<Shared>, config: &Config, health: Health) -> axum::Router
     let api = api::Api {
         shared,
         version: config.schema_version,
+        cache: Arc::default(),
     };
     api::router(api)
         .merge(dashboard::router())

@@ -1,7 +1,7 @@
 //! Query-string and path parameters, parsed by hand so every mistake gets a precise message.
 
 /// Filters of `GET /api/v1/summary`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SummaryQuery {
     /// Year.
     pub year: Option<i32>,

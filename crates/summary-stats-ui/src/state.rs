@@ -1,5 +1,6 @@
 //! What the feeds write and the HTTP handlers read: the index and how fresh it is.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,9 @@ pub struct Shared {
     index: RwLock<Index>,
     freshness: Mutex<Freshness>,
     caught_up: Mutex<[bool; 2]>,
+    /// Bumped by every change of what an answer shows (data or freshness), so answers can be
+    /// cached until it moves.
+    generation: AtomicU64,
 }
 
 impl Shared {
@@ -63,6 +67,16 @@ impl Shared {
     pub fn update(&self, change: impl FnOnce(&mut Index)) {
         change(&mut self.index.write().unwrap_or_else(|e| e.into_inner()));
         self.freshness().last_update = Some(Utc::now());
+        self.bump();
+    }
+
+    /// The current generation: equal generations show equal answers.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A copy of the freshness figures.
@@ -72,7 +86,14 @@ impl Shared {
 
     /// Records a feed's lag.
     pub fn set_lag(&self, feed: FeedKind, lag: i64) {
-        self.freshness().lag[feed as usize] = Some(lag);
+        let changed = {
+            let mut freshness = self.freshness();
+            let old = freshness.lag[feed as usize].replace(lag);
+            old != Some(lag)
+        };
+        if changed {
+            self.bump();
+        }
     }
 
     /// Marks a feed caught up; returns whether both are.
@@ -81,6 +102,7 @@ impl Shared {
         flags[feed as usize] = true;
         let all = flags.iter().all(|f| *f);
         self.freshness().caught_up = all;
+        self.bump();
         all
     }
 
