@@ -15,16 +15,25 @@ use rivulet_raw_data_generator::wire::SchemaVersion;
 
 const READER: &str = include_str!("../../../schemas/raw-data-in/v3.avsc");
 
-/// A field of a synthetic writer schema.
-struct Field {
-    name: &'static str,
-    schema: &'static str,
+/// A field of a synthetic writer schema: name and JSON type.
+type Field = (&'static str, &'static str);
+
+/// The required fields as every registered version writes them.
+fn required() -> Vec<Field> {
+    vec![
+        ("sku", r#""string""#),
+        ("manufactured_qty", r#""int""#),
+        ("year", r#""int""#),
+        ("month", r#""int""#),
+        ("day", r#""int""#),
+        ("hour", r#""int""#),
+    ]
 }
 
 fn writer(fields: &[Field]) -> Schema {
     let fields: Vec<String> = fields
         .iter()
-        .map(|f| format!(r#"{{"name":"{}","type":{}}}"#, f.name, f.schema))
+        .map(|f| format!(r#"{{"name":"{}","type":{}}}"#, f.0, f.1))
         .collect();
     Schema::parse_str(&format!(
         r#"{{"type":"record","name":"RawWidget","namespace":"io.rivulet.widgets","fields":[{}]}}"#,
@@ -37,40 +46,11 @@ fn writer(fields: &[Field]) -> Schema {
 /// optional field written as plain `int` or `null`, and extra fields of every skippable type.
 fn synthetic() -> Vec<Schema> {
     let base = |extra: Vec<Field>, defects: &'static str, cost: &'static str| {
-        let mut fields = vec![
-            Field {
-                name: "hour",
-                schema: r#""int""#,
-            },
-            Field {
-                name: "sku",
-                schema: r#""string""#,
-            },
-            Field {
-                name: "year",
-                schema: r#""int""#,
-            },
-            Field {
-                name: "defect_qty",
-                schema: defects,
-            },
-            Field {
-                name: "month",
-                schema: r#""int""#,
-            },
-            Field {
-                name: "day",
-                schema: r#""int""#,
-            },
-            Field {
-                name: "sku_manufacturing_cost",
-                schema: cost,
-            },
-            Field {
-                name: "manufactured_qty",
-                schema: r#""int""#,
-            },
-        ];
+        // The required fields in reverse order, the optional ones and the extras between them.
+        let mut fields = required();
+        fields.reverse();
+        fields.insert(3, ("defect_qty", defects));
+        fields.insert(5, ("sku_manufacturing_cost", cost));
         fields.splice(2..2, extra);
         writer(&fields)
     };
@@ -79,38 +59,14 @@ fn synthetic() -> Vec<Schema> {
         base(vec![], r#""null""#, r#"["null","int"]"#),
         base(
             vec![
-                Field {
-                    name: "flag",
-                    schema: r#""boolean""#,
-                },
-                Field {
-                    name: "big",
-                    schema: r#""long""#,
-                },
-                Field {
-                    name: "ratio",
-                    schema: r#""float""#,
-                },
-                Field {
-                    name: "precise",
-                    schema: r#""double""#,
-                },
-                Field {
-                    name: "blob",
-                    schema: r#""bytes""#,
-                },
-                Field {
-                    name: "note",
-                    schema: r#""string""#,
-                },
-                Field {
-                    name: "maybe",
-                    schema: r#"["null","string","long"]"#,
-                },
-                Field {
-                    name: "nothing",
-                    schema: r#""null""#,
-                },
+                ("flag", r#""boolean""#),
+                ("big", r#""long""#),
+                ("ratio", r#""float""#),
+                ("precise", r#""double""#),
+                ("blob", r#""bytes""#),
+                ("note", r#""string""#),
+                ("maybe", r#"["null","string","long"]"#),
+                ("nothing", r#""null""#),
             ],
             r#"["null","int"]"#,
             r#"["int","null"]"#,
@@ -290,62 +246,11 @@ fn corrupted_bytes_are_never_read_differently() {
 fn uncovered_schemas_get_no_plan() {
     let reader = Schema::parse_str(READER).unwrap();
     let v1 = SchemaVersion::V1.schema().unwrap();
-    let long_qty = writer(&[
-        Field {
-            name: "sku",
-            schema: r#""string""#,
-        },
-        Field {
-            name: "manufactured_qty",
-            schema: r#""long""#,
-        },
-        Field {
-            name: "year",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "month",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "day",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "hour",
-            schema: r#""int""#,
-        },
-    ]);
-    let nested = writer(&[
-        Field {
-            name: "sku",
-            schema: r#""string""#,
-        },
-        Field {
-            name: "manufactured_qty",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "year",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "month",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "day",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "hour",
-            schema: r#""int""#,
-        },
-        Field {
-            name: "where",
-            schema: r#"{"type":"record","name":"Site","fields":[]}"#,
-        },
-    ]);
+    let mut long_qty = required();
+    long_qty[1].1 = r#""long""#;
+    let mut nested = required();
+    nested.push(("where", r#"{"type":"record","name":"Site","fields":[]}"#));
+    let (long_qty, nested) = (writer(&long_qty), writer(&nested));
     assert!(
         Plan::compile(&long_qty, &reader).is_none(),
         "writer long for a reader int"
