@@ -11,9 +11,12 @@
 //!
 //! Runs on one blocking thread: librdkafka calls the rebalance callbacks from `poll`, and the
 //! revocation callback finishes the partition's open transaction before the partition moves.
+//! The slow parts run beside it so the loop keeps polling: each partition's commit (`txn`) and
+//! the fencing and restoring of a newly assigned partition ([`Opening`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
@@ -115,8 +118,8 @@ impl Owned {
 /// What the rebalance callbacks and the loop share (always on the same thread).
 struct Shared {
     owned: HashMap<i32, Owned>,
-    /// Assigned partitions waiting to be opened (restored); paused until then.
-    opening: HashSet<i32>,
+    /// Assigned partitions being opened (fenced, restored); paused until then.
+    opening: HashMap<i32, Opening>,
 }
 
 /// The consumer context: finishes transactions on revocation, queues assignments.
@@ -154,7 +157,9 @@ impl ConsumerContext for Context {
             let mut pause = TopicPartitionList::new();
             let mut shared = lock(&self.shared);
             for element in list.elements_for_topic(&self.settings.input) {
-                shared.opening.insert(element.partition());
+                shared
+                    .opening
+                    .insert(element.partition(), Opening::queued());
                 pause.add_partition(&self.settings.input, element.partition());
             }
             if let Err(error) = consumer.pause(&pause) {
@@ -208,7 +213,7 @@ pub fn run(
     let settings = Arc::new(settings);
     let shared = Arc::new(Mutex::new(Shared {
         owned: HashMap::new(),
-        opening: HashSet::new(),
+        opening: HashMap::new(),
     }));
     let context = Context {
         settings: settings.clone(),
@@ -225,7 +230,7 @@ pub fn run(
 
     let mut last_commit = Instant::now();
     while !token.is_cancelled() {
-        open_waiting(&consumer, &settings, &shared, &metrics);
+        advance_openings(&consumer, &settings, &shared, &metrics);
         if let Some(result) = consumer.poll(Duration::from_millis(100)) {
             match result {
                 Ok(message) => handle(
@@ -365,7 +370,7 @@ fn commit_all(
         if let Some(mut owned) = shared.owned.remove(&partition) {
             owned.writer.abort();
         }
-        shared.opening.insert(partition);
+        shared.opening.insert(partition, Opening::queued());
         pause.add_partition(&settings.input, partition);
     }
     if pause.count() > 0 {
@@ -396,68 +401,139 @@ fn finish(
     }
 }
 
-/// Opens the partitions waiting for it: producer (fencing the previous owner), state restored
-/// from `summary-stats`, input rewound to the committed offset, then resumed.
-fn open_waiting(
+/// Where an assigned partition is on its way to being owned. Fencing and restoring run on
+/// their own threads so the loop keeps polling (librdkafka would otherwise see a stalled
+/// consumer during a long restore and leave the group); the partition stays paused.
+enum Opening {
+    /// Waiting to start (again, after a failure, not before the instant).
+    Queued(Instant),
+    /// The transactional producer is being initialised: this fences the previous owner and
+    /// settles its open transaction, so the committed offset read next is final.
+    Fencing(JoinHandle<Result<Writer, Failure>>),
+    /// The state is being read back from `summary-stats`.
+    Restoring(JoinHandle<Result<Restored, Failure>>, Offset),
+}
+
+impl Opening {
+    fn queued() -> Opening {
+        Opening::Queued(Instant::now())
+    }
+}
+
+/// A partition's writer and state, restored up to the committed input offset.
+struct Restored {
+    writer: Writer,
+    aggregator: Aggregator,
+}
+
+/// Moves every opening partition one step on; a partition whose state is back is sought to
+/// its committed offset, owned and resumed.
+fn advance_openings(
     consumer: &BaseConsumer<Context>,
-    settings: &Settings,
+    settings: &Arc<Settings>,
     shared: &Mutex<Shared>,
     metrics: &Metrics,
 ) {
-    let waiting: Vec<i32> = {
-        let guard = lock(shared);
-        if guard.opening.is_empty() {
-            return; // the common case, checked on every message
-        }
-        guard.opening.iter().copied().collect()
-    };
-    for partition in waiting {
-        match open(consumer, settings, partition) {
-            Ok(owned) => {
-                let mut guard = lock(shared);
-                // The partition may have been revoked while we restored.
-                if guard.opening.remove(&partition) {
-                    metrics.restored_keys.inc_by(owned.aggregator.len() as u64);
-                    tracing::info!(
+    let mut guard = lock(shared);
+    if guard.opening.is_empty() {
+        return; // the common case, checked on every message
+    }
+    let partitions: Vec<i32> = guard.opening.keys().copied().collect();
+    for partition in partitions {
+        let Some(state) = guard.opening.remove(&partition) else {
+            continue;
+        };
+        let next = match state {
+            Opening::Queued(at) if Instant::now() < at => Some(Opening::Queued(at)),
+            Opening::Queued(_) => {
+                let settings = settings.clone();
+                Some(Opening::Fencing(std::thread::spawn(move || {
+                    Writer::open(&settings, partition)
+                })))
+            }
+            Opening::Fencing(thread) if !thread.is_finished() => Some(Opening::Fencing(thread)),
+            Opening::Fencing(thread) => match joined(thread).and_then(|writer| {
+                let offset = committed_offset(consumer, settings, partition)?;
+                let settings = settings.clone();
+                let restore =
+                    std::thread::spawn(move || restore(&settings, partition, writer, offset));
+                Ok(Opening::Restoring(restore, offset))
+            }) {
+                Ok(next) => Some(next),
+                Err(error) => Some(retry(partition, error)),
+            },
+            Opening::Restoring(thread, offset) if !thread.is_finished() => {
+                Some(Opening::Restoring(thread, offset))
+            }
+            Opening::Restoring(thread, offset) => match joined(thread).and_then(|restored| {
+                consumer.seek(&settings.input, partition, offset, Duration::from_secs(10))?;
+                Ok(restored)
+            }) {
+                Ok(restored) => {
+                    let keys = restored.aggregator.len();
+                    metrics.restored_keys.inc_by(keys as u64);
+                    tracing::info!(partition, keys, ?offset, "Opened a partition.");
+                    guard.owned.insert(
                         partition,
-                        keys = owned.aggregator.len(),
-                        "Opened a partition."
+                        Owned {
+                            writer: restored.writer,
+                            aggregator: restored.aggregator,
+                            next: None,
+                            dirty: false,
+                            dead_letters: Vec::new(),
+                        },
                     );
-                    guard.owned.insert(partition, owned);
-                    drop(guard);
                     let mut resume = TopicPartitionList::new();
                     resume.add_partition(&settings.input, partition);
                     let _ = consumer.resume(&resume);
+                    None
                 }
-            }
-            Err(error) => {
-                tracing::warn!(partition, %error, "Could not open a partition yet; retrying.");
-                std::thread::sleep(Duration::from_millis(500));
-            }
+                Err(error) => Some(retry(partition, error)),
+            },
+        };
+        if let Some(next) = next {
+            guard.opening.insert(partition, next);
         }
     }
 }
 
-fn open(
+fn joined<T>(thread: JoinHandle<Result<T, Failure>>) -> Result<T, Failure> {
+    thread.join().unwrap_or(Err(Failure::Panicked))
+}
+
+fn retry(partition: i32, error: Failure) -> Opening {
+    tracing::warn!(partition, %error, "Could not open a partition yet; retrying in 500 ms.");
+    Opening::Queued(Instant::now() + Duration::from_millis(500))
+}
+
+/// The group's committed offset of an input partition (the beginning when none).
+fn committed_offset(
     consumer: &BaseConsumer<Context>,
     settings: &Settings,
     partition: i32,
-) -> Result<Owned, Failure> {
-    let writer = Writer::open(settings, partition)?;
-
+) -> Result<Offset, Failure> {
     let mut committed = TopicPartitionList::new();
     committed.add_partition(&settings.input, partition);
     let committed = consumer.committed_offsets(committed, Duration::from_secs(10))?;
-    let offset = committed
+    Ok(committed
         .find_partition(&settings.input, partition)
         .map(|e| e.offset())
         .filter(|o| matches!(o, Offset::Offset(_)))
-        .unwrap_or(Offset::Beginning);
+        .unwrap_or(Offset::Beginning))
+}
+
+/// Reads the partition's summaries back: the latest of each key among those covering no more
+/// than the committed input offset.
+fn restore(
+    settings: &Settings,
+    partition: i32,
+    writer: Writer,
+    offset: Offset,
+) -> Result<Restored, Failure> {
     let covered_limit = match offset {
         Offset::Offset(n) => n,
         _ => 0,
     };
-
     let mut aggregator = Aggregator::default();
     let reader = settings
         .kafka
@@ -494,15 +570,7 @@ fn open(
             aggregator.restore(key, totals);
         }
     }
-    tracing::info!(partition, ?offset, "Resuming from the committed offset.");
-    consumer.seek(&settings.input, partition, offset, Duration::from_secs(10))?;
-    Ok(Owned {
-        writer,
-        aggregator,
-        next: None,
-        dirty: false,
-        dead_letters: Vec::new(),
-    })
+    Ok(Restored { writer, aggregator })
 }
 
 /// A summary payload written by any backend version, as totals.
