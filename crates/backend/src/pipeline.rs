@@ -12,7 +12,7 @@
 //! Runs on one blocking thread: librdkafka calls the rebalance callbacks from `poll`, and the
 //! revocation callback finishes the partition's open transaction before the partition moves.
 //! The slow parts run beside it so the loop keeps polling: each partition's commit (`txn`) and
-//! the fencing and restoring of a newly assigned partition ([`Opening`]).
+//! the fencing and restoring of a newly assigned partition (`Opening`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
