@@ -6,8 +6,14 @@
 //! # Layout
 //! - [`engine`]: the recommendation engine, pure: terms, cost and performance models,
 //!   current configuration and variation, notifications, box plots, the output document.
+//! - [`prometheus`]: the datasource client; [`queries`]: the PromQL; [`collect`]: discovery
+//!   and the per-namespace fetch into the engine's input.
+//! - [`synthetic`]: a synthetic cluster as OpenMetrics, with its ground truth (tests, benchmarks).
 //!
-//! Being built (issue 4): the Prometheus datasource, the job store in PostgreSQL, the REST API
-//! and the Kafka publishing.
+//! Being built (issue 4): the job store in PostgreSQL, the REST API and the Kafka publishing.
 
+pub mod collect;
 pub mod engine;
+pub mod prometheus;
+pub mod queries;
+pub mod synthetic;

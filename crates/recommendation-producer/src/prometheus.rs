@@ -1,0 +1,250 @@
+//! A Prometheus datasource over its HTTP API: instant and range queries with optional bearer or
+//! basic auth and a private CA, bounded concurrency, timeouts and retries with backoff.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+/// Credentials for a datasource.
+#[derive(Clone, Debug, Default)]
+pub enum Auth {
+    /// None.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// Basic auth.
+    Basic(String, String),
+}
+
+/// Why a query failed. The job-level notification follows the variant (503 or 504).
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The datasource could not be reached.
+    #[error("Unable to connect to the data source: {0}")]
+    Unreachable(String),
+    /// It did not answer in time.
+    #[error("request timed out waiting for a data source response: {0}")]
+    Timeout(String),
+    /// It answered with an error.
+    #[error("the data source refused the query ({status}): {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Prometheus's error text.
+        message: String,
+    },
+    /// The answer was not a Prometheus result.
+    #[error("unreadable data source answer: {0}")]
+    Unreadable(String),
+}
+
+impl QueryError {
+    fn retryable(&self) -> bool {
+        match self {
+            QueryError::Unreachable(_) | QueryError::Timeout(_) => true,
+            QueryError::Refused { status, .. } => *status >= 500 || *status == 429,
+            QueryError::Unreadable(_) => false,
+        }
+    }
+}
+
+/// One series of a result: its labels and samples `(unix seconds, value)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Samples, oldest first (one for an instant query).
+    pub samples: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// A label's value ("" when absent).
+    pub fn label(&self, name: &str) -> &str {
+        self.labels.get(name).map_or("", String::as_str)
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    value: Option<(f64, String)>,
+    #[serde(default)]
+    values: Option<Vec<(f64, String)>>,
+}
+
+/// A datasource.
+#[derive(Clone)]
+pub struct Prometheus {
+    base: String,
+    auth: Auth,
+    client: reqwest::Client,
+    permits: Arc<Semaphore>,
+    retries: u32,
+}
+
+impl Prometheus {
+    /// A datasource at `url` (e.g. `http://prometheus:9090`) with at most `concurrency`
+    /// queries in flight, each limited to `timeout`.
+    pub fn new(
+        url: &str,
+        auth: Auth,
+        ca_pem: Option<&[u8]>,
+        concurrency: usize,
+        timeout: Duration,
+    ) -> Result<Prometheus, QueryError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(pem) = ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| QueryError::Unreadable(format!("CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| QueryError::Unreachable(e.to_string()))?;
+        Ok(Prometheus {
+            base: url.trim_end_matches('/').to_owned(),
+            auth,
+            client,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            retries: 3,
+        })
+    }
+
+    /// The reference's reachability probe: the query `up` must answer.
+    pub async fn handshake(&self) -> Result<(), QueryError> {
+        self.instant("up", None).await.map(|_| ())
+    }
+
+    /// An instant query, at `time` (Unix seconds) or now.
+    pub async fn instant(&self, query: &str, time: Option<i64>) -> Result<Vec<Series>, QueryError> {
+        let mut params = vec![("query", query.to_owned())];
+        if let Some(t) = time {
+            params.push(("time", t.to_string()));
+        }
+        self.get("/api/v1/query", &params).await
+    }
+
+    /// A range query from `start` to `end` every `step` seconds.
+    pub async fn range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<Series>, QueryError> {
+        let params = [
+            ("query", query.to_owned()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("step", step.to_string()),
+        ];
+        self.get("/api/v1/query_range", &params).await
+    }
+
+    async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Vec<Series>, QueryError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| QueryError::Unreachable(e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            match self.get_once(path, params).await {
+                Err(e) if e.retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
+                    tracing::debug!(error = %e, attempt, "Retrying a Prometheus query.");
+                    tokio::time::sleep(backoff).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_once(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<Series>, QueryError> {
+        let mut request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .query(params);
+        request = match &self.auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
+        };
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                QueryError::Timeout(e.to_string())
+            } else {
+                QueryError::Unreachable(e.to_string())
+            }
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| QueryError::Timeout(e.to_string()))?;
+        let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
+            if status >= 400 {
+                QueryError::Refused {
+                    status,
+                    message: String::from_utf8_lossy(&body).chars().take(300).collect(),
+                }
+            } else {
+                QueryError::Unreadable(e.to_string())
+            }
+        })?;
+        if envelope.status != "success" {
+            return Err(QueryError::Refused {
+                status,
+                message: envelope.error.unwrap_or_default(),
+            });
+        }
+        let data = envelope
+            .data
+            .ok_or_else(|| QueryError::Unreadable("no data".into()))?;
+        let raw: Vec<Raw> = match data.result_type.as_str() {
+            "vector" | "matrix" => serde_json::from_value(data.result)
+                .map_err(|e| QueryError::Unreadable(e.to_string()))?,
+            other => return Err(QueryError::Unreadable(format!("result type {other}"))),
+        };
+        Ok(raw
+            .into_iter()
+            .map(|r| {
+                let samples = r.values.unwrap_or_default().into_iter().chain(r.value);
+                Series {
+                    labels: r.metric,
+                    samples: samples
+                        .map(|(t, v)| (t, v.parse().unwrap_or(f64::NAN)))
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+}
