@@ -8,12 +8,175 @@
 //!   current configuration and variation, notifications, box plots, the output document.
 //! - [`prometheus`]: the datasource client; [`queries`]: the PromQL; [`collect`]: discovery
 //!   and the per-namespace fetch into the engine's input.
+//! - [`payload`]: the `POST /bulk` request; [`naming`]: experiment names.
+//! - [`store`]: jobs and experiments in PostgreSQL, run under leases; [`job`]: the runner.
+//! - [`document`]: the reference's JSON documents; [`publish`]: Kafka.
+//! - [`api`]: the REST API.
 //! - [`synthetic`]: a synthetic cluster as OpenMetrics, with its ground truth (tests, benchmarks).
-//!
-//! Being built (issue 4): the job store in PostgreSQL, the REST API and the Kafka publishing.
 
+pub mod api;
 pub mod collect;
+pub mod config;
+pub mod document;
 pub mod engine;
+pub mod job;
+mod metrics;
+pub mod naming;
+pub mod payload;
 pub mod prometheus;
+pub mod publish;
 pub mod queries;
+pub mod store;
 pub mod synthetic;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rivulet_common::Health;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+use crate::prometheus::{Auth, Prometheus};
+
+/// Start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The job store could not be reached or migrated.
+    #[error("job store: {0}")]
+    Store(#[from] sqlx::Error),
+    /// The job store's migrations failed.
+    #[error("job store migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A Kafka client could not be built.
+    #[error(transparent)]
+    Common(#[from] rivulet_common::Error),
+    /// A datasource is misconfigured.
+    #[error("datasource {0}: {1}")]
+    Datasource(String, String),
+    /// The listener could not be bound.
+    #[error("listener on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    /// Serving HTTP failed.
+    #[error("http: {0}")]
+    Serve(std::io::Error),
+}
+
+fn datasources(config: &Config) -> Result<HashMap<String, Prometheus>, Error> {
+    let lookup = |list: &[(String, String)], name: &str| {
+        list.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    };
+    let mut out = HashMap::new();
+    for (name, url) in &config.datasources {
+        let auth = match (
+            lookup(&config.datasource_tokens, name),
+            lookup(&config.datasource_basic, name),
+        ) {
+            (Some(token), _) => Auth::Bearer(token),
+            (None, Some(basic)) => match basic.split_once(':') {
+                Some((user, password)) => Auth::Basic(user.into(), password.into()),
+                None => {
+                    return Err(Error::Datasource(
+                        name.clone(),
+                        "basic credentials must be user:password".into(),
+                    ));
+                }
+            },
+            (None, None) => Auth::None,
+        };
+        let ca = match lookup(&config.datasource_cas, name) {
+            Some(path) => Some(
+                std::fs::read(&path)
+                    .map_err(|e| Error::Datasource(name.clone(), format!("CA {path}: {e}")))?,
+            ),
+            None => None,
+        };
+        let ds = Prometheus::new(
+            url,
+            auth,
+            ca.as_deref(),
+            config.datasource_concurrency,
+            Duration::from_secs(config.datasource_timeout_secs),
+        )
+        .map_err(|e| Error::Datasource(name.clone(), e.to_string()))?;
+        out.insert(name.clone(), ds);
+    }
+    Ok(out)
+}
+
+/// Runs the service until `token` is cancelled.
+pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> {
+    let health = Health::new("rivulet_recommender");
+    let metrics = metrics::Metrics::register(&health);
+    let store = store::Store::connect(&config.database_url, 8).await?;
+    let publisher = if config.kafka_enabled {
+        Some(publish::Publisher::new(
+            &config.kafka,
+            config.topics.clone(),
+        )?)
+    } else {
+        None
+    };
+    let owner = config.replica_name.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let runner = Arc::new(job::Runner {
+        store: store.clone(),
+        datasources: datasources(&config)?,
+        publisher,
+        owner,
+        lease: Duration::from_secs(config.job_lease_secs.max(3)),
+        limit: config.experiment_limit,
+        name_format: config.experiment_name_format.clone(),
+        parallel_namespaces: config.parallel_namespaces,
+        wake: tokio::sync::Notify::new(),
+        http: reqwest::Client::new(),
+        metrics,
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Listen(config.listen, e))?;
+    tracing::info!(listen = %config.listen, replica = runner.owner, kafka = config.kafka_enabled, "Serving.");
+    let app = api::router(runner.clone()).merge(rivulet_common::health::router(health.clone()));
+    let server_token = token.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(server_token.cancelled_owned())
+            .await
+    });
+    health.set_ready(true);
+
+    // Readiness follows the job store; finished jobs expire.
+    let (watch_store, watch_token, retention) = (
+        store.clone(),
+        token.clone(),
+        Duration::from_secs(config.job_retention_hours * 3600),
+    );
+    tokio::spawn(async move {
+        let mut last_expiry = None::<tokio::time::Instant>;
+        while !watch_token.is_cancelled() {
+            health.set_ready(watch_store.ping().await);
+            if last_expiry.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                match watch_store.expire(retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "Expired finished jobs."),
+                    Err(error) => tracing::warn!(%error, "Could not expire jobs."),
+                }
+                last_expiry = Some(tokio::time::Instant::now());
+            }
+            tokio::select! {
+                () = watch_token.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    });
+
+    job::run(runner, token.clone()).await;
+    match server.await {
+        Ok(Err(e)) => Err(Error::Serve(e)),
+        _ => Ok(()),
+    }
+}

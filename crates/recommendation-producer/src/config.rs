@@ -1,0 +1,76 @@
+//! Command line and environment.
+
+use std::net::SocketAddr;
+
+use rivulet_common::{KafkaArgs, LogArgs};
+
+use crate::publish::Topics;
+
+/// Bulk right-sizing jobs: container usage from Prometheus to recommendations on Kafka.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "recommendation-producer", version, about, long_about = None)]
+pub struct Config {
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// HTTP address of the API, `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, env = "RECOMMENDER_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// PostgreSQL URL of the job store.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Datasources as `name=url` (env: comma-separated), e.g. `prometheus-1=http://prometheus:9090`.
+    #[arg(long = "datasource", env = "DATASOURCES", value_delimiter = ',', value_parser = parse_pair, required = true)]
+    pub datasources: Vec<(String, String)>,
+    /// Bearer tokens as `name=token` (env: comma-separated).
+    #[arg(long = "datasource-token", env = "DATASOURCE_TOKENS", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
+    pub datasource_tokens: Vec<(String, String)>,
+    /// Basic credentials as `name=user:password` (env: comma-separated).
+    #[arg(long = "datasource-basic", env = "DATASOURCE_BASIC", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
+    pub datasource_basic: Vec<(String, String)>,
+    /// CA bundles (PEM) as `name=path` for datasources behind TLS with a private CA.
+    #[arg(long = "datasource-ca", env = "DATASOURCE_CAS", value_delimiter = ',', value_parser = parse_pair)]
+    pub datasource_cas: Vec<(String, String)>,
+    /// Prometheus queries in flight per datasource.
+    #[arg(long, env = "DATASOURCE_CONCURRENCY", default_value_t = 8)]
+    pub datasource_concurrency: usize,
+    /// Timeout of one Prometheus query, seconds.
+    #[arg(long, env = "DATASOURCE_TIMEOUT_SECS", default_value_t = 60)]
+    pub datasource_timeout_secs: u64,
+    /// Publish to Kafka.
+    #[arg(long, env = "KAFKA_ENABLED", default_value_t = false)]
+    pub kafka_enabled: bool,
+    /// Kafka.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Topics.
+    #[command(flatten)]
+    pub topics: Topics,
+    /// Most experiments per job (the reference's `bulkapilimit`).
+    #[arg(long, env = "BULK_API_LIMIT", default_value_t = 1000)]
+    pub experiment_limit: usize,
+    /// Experiment name format (placeholders `%datasource% %clustername% %namespace%
+    /// %workloadname% %workloadtype% %containername% %label:<name>%`).
+    #[arg(long, env = "EXPERIMENT_NAME_FORMAT", default_value = crate::naming::DEFAULT_FORMAT)]
+    pub experiment_name_format: String,
+    /// Finished jobs are deleted after this many hours.
+    #[arg(long, env = "JOB_RETENTION_HOURS", default_value_t = 168)]
+    pub job_retention_hours: u64,
+    /// Lease of a running job, seconds: a replica that stops renewing it loses the job to
+    /// another after this long.
+    #[arg(long, env = "JOB_LEASE_SECS", default_value_t = 30)]
+    pub job_lease_secs: u64,
+    /// Namespaces fetched at once per job.
+    #[arg(long, env = "PARALLEL_NAMESPACES", default_value_t = 4)]
+    pub parallel_namespaces: usize,
+    /// Name of this replica in leases (default: host name and pid).
+    #[arg(long, env = "REPLICA_NAME")]
+    pub replica_name: Option<String>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("expected name=value, got {s:?}")),
+    }
+}

@@ -1,0 +1,402 @@
+//! The job runner: claims jobs under a lease, discovers their containers, computes and
+//! publishes each experiment's recommendations, and finishes the job. A job another replica
+//! started and abandoned resumes where it stopped: experiments already processed are not
+//! computed again and those already published are not published again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::collect::{self, Discovered};
+use crate::document;
+use crate::engine::{self, Settings, data::Series};
+use crate::metrics::Metrics;
+use crate::naming::experiment_name;
+use crate::payload::BulkInput;
+use crate::prometheus::{Prometheus, QueryError};
+use crate::publish::{Publisher, Topic};
+use crate::store::{ExperimentRow, JobRow, Store, status};
+
+/// What every job shares.
+pub struct Runner {
+    /// Database.
+    pub store: Store,
+    /// Datasources by name.
+    pub datasources: HashMap<String, Prometheus>,
+    /// Kafka, when publishing is on.
+    pub publisher: Option<Publisher>,
+    /// This replica's lease owner name.
+    pub owner: String,
+    /// Lease length.
+    pub lease: Duration,
+    /// Most experiments per job.
+    pub limit: usize,
+    /// Experiment name format.
+    pub name_format: String,
+    /// Namespaces fetched at once per job.
+    pub parallel_namespaces: usize,
+    /// Woken when a job is posted.
+    pub wake: Notify,
+    /// Webhook client.
+    pub http: reqwest::Client,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+/// A job-level notification (`ERROR`, `INFO`: the bulk API's upper-case types).
+fn job_notification(kind: &str, code: u16, message: String) -> Value {
+    json!({ code.to_string(): { "type": kind, "message": message, "code": code } })
+}
+
+fn datasource_failure(e: &QueryError) -> Value {
+    match e {
+        QueryError::Timeout(d) => job_notification(
+            "ERROR",
+            504,
+            format!(
+                "SocketTimeoutException: request timed out waiting for a data source response. ({d})"
+            ),
+        ),
+        other => job_notification(
+            "ERROR",
+            503,
+            format!(
+                "HttpHostConnectException: Unable to connect to the data source. Please try again later. ({other})"
+            ),
+        ),
+    }
+}
+
+/// Runs jobs until `token` is cancelled.
+pub async fn run(runner: Arc<Runner>, token: CancellationToken) {
+    while !token.is_cancelled() {
+        match runner.store.claim(&runner.owner, runner.lease).await {
+            Ok(Some(job)) => {
+                let id = job.job_id;
+                tracing::info!(%id, "Running a job.");
+                let job_token = token.child_token();
+                let heartbeat = tokio::spawn(heartbeat(runner.clone(), id, job_token.clone()));
+                tokio::select! {
+                    outcome = runner.run_job(job, &job_token) => {
+                        if let Err(error) = outcome {
+                            tracing::warn!(%id, %error, "A job stopped on a database error; it will be resumed.");
+                        }
+                    }
+                    () = job_token.cancelled() => tracing::warn!(%id, "Lost the job's lease (or the job was cancelled)."),
+                }
+                job_token.cancel();
+                let _ = heartbeat.await;
+            }
+            Ok(None) => {
+                tokio::select! {
+                    () = runner.wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = token.cancelled() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Cannot claim jobs: database unavailable; retrying.");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+/// Renews the lease every third of it; cancels the job's token when the lease is lost.
+async fn heartbeat(runner: Arc<Runner>, id: Uuid, token: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(runner.lease / 3) => {}
+        }
+        match runner.store.renew(id, &runner.owner, runner.lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                token.cancel();
+                return;
+            }
+            Err(error) => tracing::warn!(%id, %error, "Could not renew a lease; trying again."),
+        }
+    }
+}
+
+impl Runner {
+    async fn fail(&self, job: &JobRow, notification: Value) -> Result<(), sqlx::Error> {
+        tracing::info!(id = %job.job_id, %notification, "Job failed.");
+        self.metrics
+            .jobs
+            .get_or_create(&vec![("status".into(), "FAILED".into())])
+            .inc();
+        self.store
+            .finish(job.job_id, &self.owner, status::FAILED, &notification)
+            .await?;
+        self.after_end(job.job_id).await
+    }
+
+    async fn run_job(&self, job: JobRow, token: &CancellationToken) -> Result<(), sqlx::Error> {
+        let id = job.job_id;
+        let input: BulkInput = match serde_json::from_value(job.payload.clone()) {
+            Ok(input) => input,
+            Err(e) => {
+                return self
+                    .fail(
+                        &job,
+                        job_notification("ERROR", 400, format!("unreadable payload: {e}")),
+                    )
+                    .await;
+            }
+        };
+        let valid = match input.validate() {
+            Ok(v) => v,
+            Err(message) => {
+                return self
+                    .fail(&job, job_notification("ERROR", 400, message))
+                    .await;
+            }
+        };
+        let Some(ds) = self.datasources.get(&valid.datasource) else {
+            let message = format!(
+                "Datasource not registered with Kruize. ({})",
+                valid.datasource
+            );
+            return self
+                .fail(&job, job_notification("ERROR", 400, message))
+                .await;
+        };
+        if job.total_experiments.is_none() {
+            let found = match collect::discover(ds, &valid.filters, valid.range).await {
+                Ok(found) => found,
+                Err(e) => return self.fail(&job, datasource_failure(&e)).await,
+            };
+            if found.is_empty() {
+                let note = job_notification("INFO", 400, "Nothing to do.".into());
+                self.store
+                    .finish(id, &self.owner, status::COMPLETED, &note)
+                    .await?;
+                self.metrics
+                    .jobs
+                    .get_or_create(&vec![("status".into(), "COMPLETED".into())])
+                    .inc();
+                return self.after_end(id).await;
+            }
+            if found.len() > self.limit {
+                let note = job_notification(
+                    "INFO",
+                    400,
+                    "The number of experiments exceeds the defined limit.".into(),
+                );
+                return self.fail(&job, note).await;
+            }
+            let named: BTreeMap<String, Discovered> = found
+                .into_iter()
+                .map(|d| {
+                    (
+                        experiment_name(
+                            &self.name_format,
+                            &valid.datasource,
+                            &d,
+                            &valid.filters.labels,
+                        ),
+                        d,
+                    )
+                })
+                .collect();
+            let named: Vec<(String, Discovered)> = named.into_iter().collect();
+            self.store.add_experiments(id, &self.owner, &named).await?;
+        }
+        let experiments = self.store.experiments(id).await?;
+        let at = valid.range.map_or_else(|| Utc::now().timestamp(), |r| r.1);
+
+        // Experiments computed but not published yet (a replica died in between).
+        for e in experiments
+            .iter()
+            .filter(|e| e.status == status::PROCESSED || e.status == status::FAILED)
+        {
+            self.publish(&job, e).await?;
+        }
+        let mut by_namespace: BTreeMap<&str, Vec<&ExperimentRow>> = BTreeMap::new();
+        for e in experiments
+            .iter()
+            .filter(|e| e.status == status::UNPROCESSED)
+        {
+            by_namespace.entry(&e.namespace).or_default().push(e);
+        }
+        let fetches =
+            futures::stream::iter(by_namespace.into_iter().map(|(ns, list)| async move {
+                (list, collect::fetch_namespace(ds, ns, Some(at)).await)
+            }))
+            .buffer_unordered(self.parallel_namespaces.max(1));
+        futures::pin_mut!(fetches);
+        while let Some((list, fetched)) = fetches.next().await {
+            if token.is_cancelled() {
+                return Ok(());
+            }
+            for e in &list {
+                match &fetched {
+                    Ok(data) => {
+                        let series = data
+                            .get(&e.container)
+                            .map(|f| f.series.clone())
+                            .unwrap_or_else(Series::new);
+                        let recommendations = engine::recommend(&series, &Settings::default());
+                        let doc = document::recommendation(e, &recommendations);
+                        if !self
+                            .store
+                            .set_experiment(
+                                id,
+                                &self.owner,
+                                &e.name,
+                                status::PROCESSED,
+                                Some(&doc),
+                                None,
+                            )
+                            .await?
+                        {
+                            return Ok(()); // the job is no longer ours
+                        }
+                        self.metrics
+                            .experiments
+                            .get_or_create(&vec![("status".into(), "PROCESSED".into())])
+                            .inc();
+                    }
+                    Err(error) => {
+                        let note = job_notification(
+                            "ERROR",
+                            503,
+                            format!("Not able to proceed due to. ({error})"),
+                        );
+                        if !self
+                            .store
+                            .set_experiment(
+                                id,
+                                &self.owner,
+                                &e.name,
+                                status::FAILED,
+                                None,
+                                Some(&note),
+                            )
+                            .await?
+                        {
+                            return Ok(());
+                        }
+                        self.metrics
+                            .experiments
+                            .get_or_create(&vec![("status".into(), "FAILED".into())])
+                            .inc();
+                    }
+                }
+            }
+            // Publish the namespace's experiments as recorded.
+            let fresh = self.store.experiments(id).await?;
+            for e in fresh
+                .iter()
+                .filter(|x| list.iter().any(|l| l.name == x.name))
+            {
+                self.publish(&job, e).await?;
+            }
+        }
+        let note = json!({});
+        if self
+            .store
+            .finish(id, &self.owner, status::COMPLETED, &note)
+            .await?
+        {
+            self.metrics
+                .jobs
+                .get_or_create(&vec![("status".into(), "COMPLETED".into())])
+                .inc();
+            tracing::info!(%id, "Job completed.");
+            self.after_end(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a computed experiment and records the outcome.
+    async fn publish(&self, job: &JobRow, e: &ExperimentRow) -> Result<(), sqlx::Error> {
+        let Some(publisher) = &self.publisher else {
+            return Ok(());
+        };
+        let topic = if e.status == status::FAILED {
+            Topic::Error
+        } else {
+            Topic::Recommendations
+        };
+        let message = document::experiment_message(job, e);
+        let key = format!("{}|{}", job.job_id, e.name);
+        let outcome = match publisher.send(topic, &key, &message).await {
+            Ok(()) => status::PUBLISHED,
+            Err(error) => {
+                tracing::warn!(%error, experiment = e.name, "Publishing failed.");
+                status::PUBLISH_FAILED
+            }
+        };
+        self.metrics
+            .published
+            .get_or_create(&vec![("outcome".into(), outcome.into())])
+            .inc();
+        self.store
+            .set_experiment(job.job_id, &self.owner, &e.name, outcome, None, None)
+            .await?;
+        Ok(())
+    }
+
+    /// After a job ended: its summary on Kafka (every job, once) and its webhook.
+    async fn after_end(&self, id: Uuid) -> Result<(), sqlx::Error> {
+        let Some(job) = self.store.job(id).await? else {
+            return Ok(());
+        };
+        let mut published = job.summary_published;
+        if let Some(publisher) = &self.publisher
+            && !published
+        {
+            match publisher
+                .send(
+                    Topic::Summary,
+                    &id.to_string(),
+                    &document::summary_message(&job),
+                )
+                .await
+            {
+                Ok(()) => published = true,
+                Err(error) => tracing::warn!(%id, %error, "Could not publish the job summary."),
+            }
+        }
+        let webhook = match serde_json::from_value::<BulkInput>(job.payload.clone())
+            .ok()
+            .and_then(|i| i.webhook)
+        {
+            Some(hook) => Some(self.call_webhook(&hook.url, &job).await),
+            None => None,
+        };
+        self.store.after_end(id, published, webhook.as_ref()).await
+    }
+
+    async fn call_webhook(&self, url: &str, job: &JobRow) -> Value {
+        let body = json!([{ "summary": document::summary(job) }]);
+        match self
+            .http
+            .post(url)
+            .json(&body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().as_u16() == 200 => json!({ "status": "COMPLETED" }),
+            Ok(r) => {
+                let code = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                json!({ "status": "FAILED", "notifications": job_notification("ERROR", code, text) })
+            }
+            Err(e) => {
+                json!({ "status": "FAILED", "notifications": job_notification("ERROR", 500, e.to_string()) })
+            }
+        }
+    }
+}
