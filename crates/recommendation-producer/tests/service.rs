@@ -1,0 +1,315 @@
+//! The service end to end against a real Prometheus, PostgreSQL and Kafka: a bulk job over
+//! the synthetic cluster completes, every experiment's recommendations arrive on Kafka equal
+//! to the ones computed from the samples, one summary per job, and the API answers the
+//! reference's way (paging, filters, errors).
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rivulet_common::KafkaArgs;
+use rivulet_common::kafka::{ensure_topic, read_range};
+use rivulet_recommendation_producer::collect::Discovered;
+use rivulet_recommendation_producer::engine::{Settings, recommend};
+use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
+use serde_json::{Value, json};
+use support::{cluster, free_port, same_json, serve};
+
+fn kafka() -> KafkaArgs {
+    KafkaArgs::plaintext(rivulet_testkit::bootstrap())
+}
+
+/// A fresh database on the test stack's PostgreSQL server.
+async fn database() -> String {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = rivulet_testkit::unique("rp").replace('-', "_");
+    let pool = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn service(prometheus: &str, database: &str, topics: &[String; 3]) -> Service {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_recommendation-producer"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--database-url",
+            database,
+            "--datasource",
+            &format!("prometheus-1={prometheus}"),
+        ])
+        .args([
+            "--kafka-enabled",
+            "--kafka-bootstrap-servers",
+            &kafka().bootstrap_servers,
+        ])
+        .args([
+            "--recommendations-topic",
+            &topics[0],
+            "--error-topic",
+            &topics[1],
+            "--summary-topic",
+            &topics[2],
+        ])
+        .args(["--job-lease-secs", "6"])
+        .env(
+            "RUST_LOG",
+            std::env::var("RP_TEST_LOG")
+                .unwrap_or_else(|_| "warn,rivulet_recommendation_producer=info".into()),
+        )
+        .env_remove("RUST_BACKTRACE")
+        .spawn()
+        .unwrap();
+    Service {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_ready(s: &Service) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reqwest::get(format!("{}/readyz", s.url))
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "service not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn get(url: String) -> (u16, Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(url: String, body: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// Every message of a one-partition topic: (key, JSON).
+async fn messages(topic: &str) -> Vec<(String, Value)> {
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let reader = kafka().reader("test-reader").unwrap();
+        let mut out = Vec::new();
+        read_range(&reader, &topic, 0, 0, None, Duration::from_secs(30), |m| {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            out.push((
+                key,
+                serde_json::from_slice(m.payload().unwrap_or_default()).unwrap(),
+            ));
+        })
+        .unwrap();
+        out
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
+async fn a_bulk_job_publishes_exact_recommendations_once() {
+    let cluster = cluster();
+    let prometheus = serve(&cluster).await;
+    let topics = [
+        rivulet_testkit::unique("recs"),
+        rivulet_testkit::unique("errors"),
+        rivulet_testkit::unique("summary"),
+    ];
+    let admin = kafka().admin("test").unwrap();
+    for t in &topics {
+        ensure_topic(&admin, t, 1, &[]).await.unwrap();
+    }
+    let db = database().await;
+    let s = service(&prometheus.url, &db, &topics);
+    wait_ready(&s).await;
+
+    // Bad requests first: the reference's error shape, a clear message.
+    for (body, needle) in [
+        ("{\"filter\":", "Invalid request body"),
+        (r#"{"datasource":"nope"}"#, "Datasource not registered"),
+        (
+            r#"{"time_range":{"start":"2026-11-02T00:00:00Z","end":"2026-11-01T00:00:00Z"}}"#,
+            "Start time should be before end time",
+        ),
+    ] {
+        let (status, error) = post(format!("{}/bulk", s.url), body).await;
+        assert_eq!(status, 400, "{body}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(needle),
+            "{error}"
+        );
+        assert_eq!(
+            (error["httpcode"].as_u64(), error["status"].as_str()),
+            (Some(400), Some("ERROR"))
+        );
+    }
+    let (status, _) = get(format!(
+        "{}/bulk?job_id=00000000-0000-0000-0000-000000000000",
+        s.url
+    ))
+    .await;
+    assert_eq!(status, 404);
+    let (status, error) = get(format!("{}/bulk?job_id=nope", s.url)).await;
+    assert_eq!(status, 400, "{error}");
+
+    let body = json!({
+        "time_range": {"start": "2026-10-31T23:00:00.000Z", "end": "2026-11-01T00:00:00.000Z"},
+        "filter": {"exclude": {"namespace": ["tmp-.*"]}},
+    });
+    let (status, answer) = post(format!("{}/bulk", s.url), &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let job = answer["job_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let summary = loop {
+        let (_, doc) = get(format!("{}/bulk?job_id={job}", s.url)).await;
+        if doc["summary"]["status"] != "IN_PROGRESS" || Instant::now() > deadline {
+            break doc["summary"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(summary["status"], "COMPLETED", "{summary}");
+    assert_eq!(
+        (
+            summary["total_experiments"].as_u64(),
+            summary["processed_experiments"].as_u64()
+        ),
+        (Some(7), Some(7))
+    );
+    assert_eq!(
+        summary["input"]["filter"]["exclude"]["namespace"][0],
+        "tmp-.*"
+    );
+
+    // Paged experiments, filtered by name.
+    let (_, page) = get(format!(
+        "{}/bulk?job_id={job}&include=summary|status,experiments&page=2&page_size=3",
+        s.url
+    ))
+    .await;
+    assert_eq!(page["summary"], json!({"status": "COMPLETED"}));
+    assert_eq!(page["experiments"].as_object().unwrap().len(), 3);
+    assert_eq!(
+        page["experiments_page"],
+        json!({"page": 2, "page_size": 3, "total": 7})
+    );
+    let (_, shop) = get(format!(
+        "{}/bulk?job_id={job}&include=experiments&experiment_name=%7Cshop%7C",
+        s.url
+    ))
+    .await;
+    assert_eq!(shop["experiments"].as_object().unwrap().len(), 5);
+    let history: Vec<&str> = shop["experiments"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, vec!["UNPROCESSED", "PROCESSED", "PUBLISHED"]);
+
+    // Kafka: one message per experiment, exactly the recommendations the samples imply.
+    let recs = messages(&topics[0]).await;
+    assert_eq!(
+        recs.len(),
+        7,
+        "{:?}",
+        recs.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    let by_key: BTreeMap<&str, &Value> = recs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    assert_eq!(by_key.len(), 7, "published once each");
+    for c in cluster
+        .containers
+        .iter()
+        .filter(|c| c.namespace != "tmp-build")
+    {
+        let d = Discovered {
+            namespace: c.namespace.clone(),
+            workload: c.workload.clone(),
+            workload_type: c.workload_type.clone(),
+            container: c.container.clone(),
+            image: c.image.clone(),
+        };
+        let name = experiment_name(DEFAULT_FORMAT, "prometheus-1", &d, &BTreeMap::new());
+        let message = by_key[format!("{job}|{name}").as_str()];
+        assert_eq!(message["summary"]["job_id"], job.as_str());
+        let response = &message["experiments"][&name]["apis"]["recommendations"]["response"][0];
+        assert_eq!(
+            response["kubernetes_objects"][0]["type"],
+            c.workload_type.as_str()
+        );
+        let got = &response["kubernetes_objects"][0]["containers"][0]["recommendations"];
+        let want =
+            serde_json::to_value(recommend(&cluster.expected(c), &Settings::default())).unwrap();
+        same_json(&want, got, &name);
+        // The same document without Kafka.
+        let (status, latest) = get(format!(
+            "{}/recommendations?experiment_name={}",
+            s.url,
+            urlencode(&name)
+        ))
+        .await;
+        assert_eq!(status, 200);
+        same_json(
+            &want,
+            &latest[0]["kubernetes_objects"][0]["containers"][0]["recommendations"],
+            &name,
+        );
+    }
+    assert!(messages(&topics[1]).await.is_empty(), "no failures");
+    let summaries = messages(&topics[2]).await;
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0].1["summary"]["status"], "COMPLETED");
+    assert_eq!(summaries[0].1["summary"]["total_experiments"], 7);
+
+    // Listing and cancelling.
+    let (_, list) = get(format!("{}/bulk/jobs?status=COMPLETED", s.url)).await;
+    assert_eq!(list["jobs"][0]["job_id"], job.as_str());
+    let response = reqwest::Client::new()
+        .delete(format!("{}/bulk?job_id={job}", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        409,
+        "a finished job cannot be cancelled"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

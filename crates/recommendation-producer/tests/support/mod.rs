@@ -1,0 +1,221 @@
+//! What the recommendation producer's tests share: the synthetic cluster, a Prometheus serving
+//! it, and comparisons with a tolerance.
+
+#![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part; a failed unwrap fails the test
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use rivulet_recommendation_producer::engine::data::{Agg, Series};
+use rivulet_recommendation_producer::prometheus::{Auth, Prometheus};
+use rivulet_recommendation_producer::synthetic::{Cluster, Container};
+
+/// 2026-11-01T00:00:00Z.
+pub const END: i64 = 1_793_491_200;
+
+pub fn container(
+    ns: &str,
+    workload: &str,
+    kind: &str,
+    name: &str,
+    pods: u32,
+    minutes: i64,
+) -> Container {
+    Container {
+        namespace: ns.into(),
+        workload: workload.into(),
+        workload_type: kind.into(),
+        container: name.into(),
+        image: format!("registry.example/{name}:1"),
+        pods,
+        cpu: (300, 64),
+        memory: (200, 100),
+        requests: Some((0.5, 268_435_456.0)),
+        limits: Some((1.0, 536_870_912.0)),
+        minutes,
+    }
+}
+
+pub fn cluster() -> Cluster {
+    let day = 1440;
+    let mut web = container("shop", "web", "deployment", "web", 2, 3 * day);
+    web.cpu = (900, 400); // above a core at times: the per-pod rule applies
+    let mut worker = container("shop", "worker", "deployment", "worker", 1, 3 * day);
+    worker.limits = None;
+    let mut idle = container("shop", "cron", "cronjob", "cron", 1, 3 * day);
+    idle.cpu = (0, 1);
+    Cluster {
+        containers: vec![
+            container("shop", "cart", "deployment", "cart", 1, 9 * day),
+            web,
+            worker,
+            idle,
+            container("shop", "fresh", "deployment", "fresh", 1, 40),
+            container("kube-system", "coredns", "deployment", "coredns", 2, day),
+            container(
+                "kube-system",
+                "node-exporter",
+                "daemonset",
+                "node-exporter",
+                1,
+                day,
+            ),
+            container("tmp-build", "runner", "job", "runner", 1, 60),
+        ],
+        end: END,
+    }
+}
+
+/// A Prometheus serving the cluster's blocks, stopped when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub async fn serve(cluster: &Cluster) -> Server {
+    let dir = TempDir(std::env::temp_dir().join(rivulet_testkit::unique("prometheus")));
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let metrics = dir.0.join("cluster.om");
+    cluster
+        .write_openmetrics(&mut std::io::BufWriter::new(
+            std::fs::File::create(&metrics).unwrap(),
+        ))
+        .unwrap();
+    let made = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .args([&metrics, &data])
+        .output()
+        .expect("promtool (Debian package prometheus; scripts/test installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let config = dir.0.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .args(["--storage.tsdb.retention.time=100y", "--log.level=warn"])
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stderr(std::fs::File::create(dir.0.join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/-/ready")).await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus not ready: {}",
+            log(&dir.0)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Server {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+pub fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+}
+
+pub fn datasource(url: &str) -> Prometheus {
+    Prometheus::new(url, Auth::None, None, 8, Duration::from_secs(30)).unwrap()
+}
+
+pub fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+pub fn same_agg(a: &Agg, b: &Agg) -> bool {
+    close(a.avg, b.avg) && close(a.min, b.min) && close(a.max, b.max) && close(a.sum, b.sum)
+}
+
+/// Fails with the first differing interval.
+pub fn assert_same_series(want: &Series, got: &Series, what: &str) {
+    let keys = |s: &Series| s.keys().copied().collect::<Vec<_>>();
+    assert_eq!(keys(got), keys(want), "{what}: interval times");
+    for (t, w) in want {
+        let g = &got[t];
+        let pairs = [
+            (&w.cpu_request, &g.cpu_request, "cpu_request"),
+            (&w.cpu_limit, &g.cpu_limit, "cpu_limit"),
+            (&w.cpu_usage, &g.cpu_usage, "cpu_usage"),
+            (&w.cpu_throttle, &g.cpu_throttle, "cpu_throttle"),
+            (&w.memory_request, &g.memory_request, "memory_request"),
+            (&w.memory_limit, &g.memory_limit, "memory_limit"),
+            (&w.memory_usage, &g.memory_usage, "memory_usage"),
+            (&w.memory_rss, &g.memory_rss, "memory_rss"),
+        ];
+        for (w, g, name) in pairs {
+            assert!(same_agg(w, g), "{what} at {t}: {name} want {w:?} got {g:?}");
+        }
+    }
+}
+
+/// JSON equality with a relative tolerance on numbers.
+pub fn same_json(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Number(x), Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(close(Some(x), Some(y)), "{path}: {x} != {y}");
+        }
+        (Object(x), Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{path}"
+            );
+            for (k, v) in x {
+                same_json(v, &y[k], &format!("{path}.{k}"));
+            }
+        }
+        (Array(x), Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}");
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                same_json(v, w, &format!("{path}[{i}]"));
+            }
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}
