@@ -66,6 +66,10 @@ pub struct Config {
     /// Name of this replica in leases (default: host name and pid).
     #[arg(long, env = "REPLICA_NAME")]
     pub replica_name: Option<String>,
+    /// Test-only fault injection: abort after this many Kafka publications, before recording
+    /// the last one.
+    #[arg(long, env = "RIVULET_FAULT_ABORT_AFTER_PUBLISHES", hide = true)]
+    pub fault_abort_after_publishes: Option<u64>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {

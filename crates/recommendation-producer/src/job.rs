@@ -48,6 +48,11 @@ pub struct Runner {
     pub http: reqwest::Client,
     /// Metrics.
     pub metrics: Metrics,
+    /// Fault injection for tests: abort the process after this many publications, before
+    /// recording the last one (the window a resumed job must not publish twice).
+    pub abort_after_publishes: Option<u64>,
+    /// Publications so far.
+    pub publishes: std::sync::atomic::AtomicU64,
 }
 
 /// A job-level notification (`ERROR`, `INFO`: the bulk API's upper-case types).
@@ -77,7 +82,17 @@ fn datasource_failure(e: &QueryError) -> Value {
 /// Runs jobs until `token` is cancelled.
 pub async fn run(runner: Arc<Runner>, token: CancellationToken) {
     while !token.is_cancelled() {
-        match runner.store.claim(&runner.owner, runner.lease).await {
+        match runner
+            .store
+            .claim(&runner.owner, runner.lease, runner.publisher.is_some())
+            .await
+        {
+            Ok(Some(job)) if job.status != status::IN_PROGRESS => {
+                // Ended, but its summary never reached Kafka (its replica died first).
+                if let Err(error) = runner.after_end(job.job_id).await {
+                    tracing::warn!(id = %job.job_id, %error, "Could not finish a job's summary.");
+                }
+            }
             Ok(Some(job)) => {
                 let id = job.job_id;
                 tracing::info!(%id, "Running a job.");
@@ -140,8 +155,23 @@ impl Runner {
         self.after_end(job.job_id).await
     }
 
-    async fn run_job(&self, job: JobRow, token: &CancellationToken) -> Result<(), sqlx::Error> {
+    async fn run_job(&self, mut job: JobRow, token: &CancellationToken) -> Result<(), sqlx::Error> {
         let id = job.job_id;
+        if let Some(publisher) = &self.publisher
+            && job.topic_offsets.is_none()
+        {
+            match publisher.end_offsets().await {
+                Ok(offsets) => {
+                    self.store
+                        .set_topic_offsets(id, &self.owner, &offsets)
+                        .await?;
+                    job.topic_offsets = Some(offsets);
+                }
+                Err(error) => {
+                    tracing::warn!(%id, %error, "Could not note the topics' ends; a resume may publish twice.")
+                }
+            }
+        }
         let input: BulkInput = match serde_json::from_value(job.payload.clone()) {
             Ok(input) => input,
             Err(e) => {
@@ -214,12 +244,34 @@ impl Runner {
         let experiments = self.store.experiments(id).await?;
         let at = valid.range.map_or_else(|| Utc::now().timestamp(), |r| r.1);
 
-        // Experiments computed but not published yet (a replica died in between).
-        for e in experiments
+        // Experiments computed but not recorded as published: a replica died in between. What
+        // it did publish is read back from the topics and only recorded.
+        let pending: Vec<&ExperimentRow> = experiments
             .iter()
             .filter(|e| e.status == status::PROCESSED || e.status == status::FAILED)
-        {
-            self.publish(&job, e).await?;
+            .collect();
+        if let (Some(publisher), false) = (&self.publisher, pending.is_empty()) {
+            tracing::info!(%id, pending = pending.len(), "Resuming: experiments computed but not recorded as published.");
+            let sent = match &job.topic_offsets {
+                Some(offsets) => match publisher.keys_since(offsets, &format!("{id}|")).await {
+                    Ok(keys) => keys,
+                    Err(error) => {
+                        tracing::warn!(%id, %error, "Cannot read the job's messages back; retrying later.");
+                        return Ok(());
+                    }
+                },
+                None => Default::default(),
+            };
+            for e in pending {
+                if sent.contains(&format!("{id}|{}", e.name)) {
+                    tracing::info!(%id, experiment = e.name, "Published before the resume: recorded, not published again.");
+                    self.store
+                        .set_experiment(id, &self.owner, &e.name, status::PUBLISHED, None, None)
+                        .await?;
+                } else {
+                    self.publish(&job, e).await?;
+                }
+            }
         }
         let mut by_namespace: BTreeMap<&str, Vec<&ExperimentRow>> = BTreeMap::new();
         for e in experiments
@@ -331,7 +383,20 @@ impl Runner {
         let message = document::experiment_message(job, e);
         let key = format!("{}|{}", job.job_id, e.name);
         let outcome = match publisher.send(topic, &key, &message).await {
-            Ok(()) => status::PUBLISHED,
+            Ok(()) => {
+                let n = self
+                    .publishes
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                    + 1;
+                if self.abort_after_publishes.is_some_and(|limit| n >= limit) {
+                    tracing::error!(
+                        n,
+                        "Fault injection: aborting after a publication, before recording it."
+                    );
+                    std::process::abort();
+                }
+                status::PUBLISHED
+            }
             Err(error) => {
                 tracing::warn!(%error, experiment = e.name, "Publishing failed.");
                 status::PUBLISH_FAILED
@@ -348,7 +413,7 @@ impl Runner {
     }
 
     /// After a job ended: its summary on Kafka (every job, once) and its webhook.
-    async fn after_end(&self, id: Uuid) -> Result<(), sqlx::Error> {
+    pub(crate) async fn after_end(&self, id: Uuid) -> Result<(), sqlx::Error> {
         let Some(job) = self.store.job(id).await? else {
             return Ok(());
         };
@@ -356,24 +421,34 @@ impl Runner {
         if let Some(publisher) = &self.publisher
             && !published
         {
-            match publisher
-                .send(
-                    Topic::Summary,
-                    &id.to_string(),
-                    &document::summary_message(&job),
-                )
-                .await
-            {
-                Ok(()) => published = true,
-                Err(error) => tracing::warn!(%id, %error, "Could not publish the job summary."),
+            // A replica that died after sending the summary left it in the topic.
+            let key = id.to_string();
+            let already = match &job.topic_offsets {
+                Some(offsets) => publisher
+                    .keys_since(offsets, &key)
+                    .await
+                    .is_ok_and(|keys| keys.contains(&key)),
+                None => false,
+            };
+            if already {
+                published = true;
+            } else {
+                match publisher
+                    .send(Topic::Summary, &key, &document::summary_message(&job))
+                    .await
+                {
+                    Ok(()) => published = true,
+                    Err(error) => tracing::warn!(%id, %error, "Could not publish the job summary."),
+                }
             }
         }
-        let webhook = match serde_json::from_value::<BulkInput>(job.payload.clone())
+        // The webhook is called once, not again when the summary is retried.
+        let hook = serde_json::from_value::<BulkInput>(job.payload.clone())
             .ok()
-            .and_then(|i| i.webhook)
-        {
-            Some(hook) => Some(self.call_webhook(&hook.url, &job).await),
-            None => None,
+            .and_then(|i| i.webhook);
+        let webhook = match hook {
+            Some(hook) if job.webhook.is_none() => Some(self.call_webhook(&hook.url, &job).await),
+            _ => None,
         };
         self.store.after_end(id, published, webhook.as_ref()).await
     }

@@ -134,6 +134,8 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
         wake: tokio::sync::Notify::new(),
         http: reqwest::Client::new(),
         metrics,
+        abort_after_publishes: config.fault_abort_after_publishes,
+        publishes: std::sync::atomic::AtomicU64::new(0),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -3,12 +3,15 @@
 //! (the summary: `job_id`), acknowledged by all in-sync replicas before the experiment is
 //! marked `PUBLISHED`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use rdkafka::Message;
+use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rivulet_common::KafkaArgs;
-use rivulet_common::kafka::ProducerSettings;
-use serde_json::Value;
+use rivulet_common::kafka::{ProducerSettings, read_range};
+use serde_json::{Map, Value, json};
 
 /// Topic names.
 #[derive(Clone, Debug, clap::Args)]
@@ -50,6 +53,7 @@ pub struct PublishError(String);
 pub struct Publisher {
     producer: FutureProducer,
     topics: Topics,
+    kafka: KafkaArgs,
 }
 
 impl Publisher {
@@ -60,7 +64,91 @@ impl Publisher {
         let producer = config
             .create()
             .map_err(rivulet_common::Error::kafka("creating the producer"))?;
-        Ok(Publisher { producer, topics })
+        Ok(Publisher {
+            producer,
+            topics,
+            kafka: kafka.clone(),
+        })
+    }
+
+    fn all(&self) -> [String; 3] {
+        [
+            self.topics.recommendations_topic.clone(),
+            self.topics.error_topic.clone(),
+            self.topics.summary_topic.clone(),
+        ]
+    }
+
+    /// Where each partition of the three topics ends now: `{topic: {partition: offset}}`.
+    pub async fn end_offsets(&self) -> Result<Value, PublishError> {
+        let (kafka, topics) = (self.kafka.clone(), self.all());
+        let work = move || -> Result<Value, PublishError> {
+            let reader = kafka
+                .reader("recommender-offsets")
+                .map_err(|e| PublishError(e.to_string()))?;
+            let mut out = Map::new();
+            for topic in topics {
+                let metadata = reader
+                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                    .map_err(|e| PublishError(e.to_string()))?;
+                let mut partitions = Map::new();
+                for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+                    for p in t.partitions() {
+                        let (_, high) = reader
+                            .fetch_watermarks(&topic, p.id(), Duration::from_secs(10))
+                            .map_err(|e| PublishError(e.to_string()))?;
+                        partitions.insert(p.id().to_string(), json!(high));
+                    }
+                }
+                out.insert(topic, Value::Object(partitions));
+            }
+            Ok(Value::Object(out))
+        };
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| PublishError(e.to_string()))?
+    }
+
+    /// The keys starting with `prefix` written to the topics since `offsets` (a job's
+    /// messages, read back when the job is resumed).
+    pub async fn keys_since(
+        &self,
+        offsets: &Value,
+        prefix: &str,
+    ) -> Result<HashSet<String>, PublishError> {
+        let (kafka, offsets, prefix) = (self.kafka.clone(), offsets.clone(), prefix.to_owned());
+        let work = move || -> Result<HashSet<String>, PublishError> {
+            let reader = kafka
+                .reader("recommender-readback")
+                .map_err(|e| PublishError(e.to_string()))?;
+            let mut keys = HashSet::new();
+            for (topic, partitions) in offsets.as_object().into_iter().flatten() {
+                for (partition, start) in partitions.as_object().into_iter().flatten() {
+                    let (Ok(p), Some(start)) = (partition.parse::<i32>(), start.as_i64()) else {
+                        continue;
+                    };
+                    read_range(
+                        &reader,
+                        topic,
+                        p,
+                        start,
+                        None,
+                        Duration::from_secs(60),
+                        |m| {
+                            let key = String::from_utf8_lossy(m.key().unwrap_or_default());
+                            if key.starts_with(&prefix) {
+                                keys.insert(key.into_owned());
+                            }
+                        },
+                    )
+                    .map_err(|e| PublishError(e.to_string()))?;
+                }
+            }
+            Ok(keys)
+        };
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| PublishError(e.to_string()))?
     }
 
     fn name(&self, topic: Topic) -> &str {

@@ -58,6 +58,8 @@ pub struct JobRow {
     pub end_time: Option<DateTime<Utc>>,
     /// Whether the summary went to Kafka.
     pub summary_published: bool,
+    /// Ends of the output topics when the job first ran: `{topic: {partition: offset}}`.
+    pub topic_offsets: Option<Value>,
 }
 
 /// An experiment row.
@@ -96,7 +98,7 @@ pub struct Store {
     pool: PgPool,
 }
 
-const JOB_COLUMNS: &str = "job_id, status, payload, total_experiments, processed_experiments, notifications, webhook, start_time, end_time, summary_published";
+const JOB_COLUMNS: &str = "job_id, status, payload, total_experiments, processed_experiments, notifications, webhook, start_time, end_time, summary_published, topic_offsets";
 
 impl Store {
     /// Connects and applies the migrations.
@@ -126,12 +128,19 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the oldest runnable job for `owner` for `lease`.
-    pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<JobRow>, sqlx::Error> {
+    /// Takes the oldest job with work left for `owner` for `lease`: running, or ended with its
+    /// summary not published yet (when `publishing`).
+    pub async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        publishing: bool,
+    ) -> Result<Option<JobRow>, sqlx::Error> {
         let sql = format!(
             "UPDATE bulk_jobs SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
              WHERE job_id = (SELECT job_id FROM bulk_jobs
-                             WHERE status = $3 AND (lease_until IS NULL OR lease_until < now())
+                             WHERE (status = $3 OR ($4 AND status <> 'CANCELLED' AND NOT summary_published))
+                               AND (lease_until IS NULL OR lease_until < now())
                              ORDER BY start_time LIMIT 1 FOR UPDATE SKIP LOCKED)
              RETURNING {JOB_COLUMNS}"
         );
@@ -139,8 +148,25 @@ impl Store {
             .bind(owner)
             .bind(lease.as_millis() as f64)
             .bind(status::IN_PROGRESS)
+            .bind(publishing)
             .fetch_optional(&self.pool)
             .await
+    }
+
+    /// Records where the output topics ended, once per job.
+    pub async fn set_topic_offsets(
+        &self,
+        id: Uuid,
+        owner: &str,
+        offsets: &Value,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE bulk_jobs SET topic_offsets = $3 WHERE job_id = $1 AND lease_owner = $2 AND topic_offsets IS NULL")
+            .bind(id)
+            .bind(owner)
+            .bind(offsets)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Extends `owner`'s lease of a running job; false when it is no longer theirs (or ended).
@@ -286,12 +312,17 @@ impl Store {
         summary_published: bool,
         webhook: Option<&Value>,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE bulk_jobs SET summary_published = $2, webhook = COALESCE($3, webhook) WHERE job_id = $1")
-            .bind(id)
-            .bind(summary_published)
-            .bind(webhook)
-            .execute(&self.pool)
-            .await?;
+        // A summary not published yet is tried again, by any replica, in 10 seconds.
+        sqlx::query(
+            "UPDATE bulk_jobs SET summary_published = $2, webhook = COALESCE($3, webhook),
+                 lease_until = CASE WHEN $2 THEN NULL ELSE now() + interval '10 seconds' END
+             WHERE job_id = $1",
+        )
+        .bind(id)
+        .bind(summary_published)
+        .bind(webhook)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -17,8 +17,9 @@ use rivulet_common::kafka::{ensure_topic, read_range};
 use rivulet_recommendation_producer::collect::Discovered;
 use rivulet_recommendation_producer::engine::{Settings, recommend};
 use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
+use rivulet_recommendation_producer::synthetic::Cluster;
 use serde_json::{Value, json};
-use support::{cluster, free_port, same_json, serve};
+use support::{END, cluster, container, free_port, same_json, serve};
 
 fn kafka() -> KafkaArgs {
     KafkaArgs::plaintext(rivulet_testkit::bootstrap())
@@ -51,8 +52,13 @@ impl Drop for Service {
 }
 
 fn service(prometheus: &str, database: &str, topics: &[String; 3]) -> Service {
+    service_with(prometheus, database, topics, &[])
+}
+
+fn service_with(prometheus: &str, database: &str, topics: &[String; 3], extra: &[&str]) -> Service {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_recommendation-producer"))
+        .args(extra)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args([
             "--database-url",
@@ -140,15 +146,7 @@ async fn messages(topic: &str) -> Vec<(String, Value)> {
 async fn a_bulk_job_publishes_exact_recommendations_once() {
     let cluster = cluster();
     let prometheus = serve(&cluster).await;
-    let topics = [
-        rivulet_testkit::unique("recs"),
-        rivulet_testkit::unique("errors"),
-        rivulet_testkit::unique("summary"),
-    ];
-    let admin = kafka().admin("test").unwrap();
-    for t in &topics {
-        ensure_topic(&admin, t, 1, &[]).await.unwrap();
-    }
+    let topics = topics().await;
     let db = database().await;
     let s = service(&prometheus.url, &db, &topics);
     wait_ready(&s).await;
@@ -189,14 +187,7 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
     let (status, answer) = post(format!("{}/bulk", s.url), &body.to_string()).await;
     assert_eq!(status, 200, "{answer}");
     let job = answer["job_id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let summary = loop {
-        let (_, doc) = get(format!("{}/bulk?job_id={job}", s.url)).await;
-        if doc["summary"]["status"] != "IN_PROGRESS" || Instant::now() > deadline {
-            break doc["summary"].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let summary = wait_done(&s, &job).await;
     assert_eq!(summary["status"], "COMPLETED", "{summary}");
     assert_eq!(
         (
@@ -308,6 +299,103 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
         409,
         "a finished job cannot be cancelled"
     );
+}
+
+async fn topics() -> [String; 3] {
+    let topics = [
+        rivulet_testkit::unique("recs"),
+        rivulet_testkit::unique("errors"),
+        rivulet_testkit::unique("summary"),
+    ];
+    let admin = kafka().admin("test").unwrap();
+    for t in &topics {
+        ensure_topic(&admin, t, 1, &[]).await.unwrap();
+    }
+    topics
+}
+
+async fn wait_done(s: &Service, job: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, doc) = get(format!("{}/bulk?job_id={job}", s.url)).await;
+        if doc["summary"]["status"] != "IN_PROGRESS" || Instant::now() > deadline {
+            return doc["summary"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
+async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twice() {
+    // 30 namespaces of 2 containers, one day of data each.
+    let containers = (0..30)
+        .flat_map(|n| {
+            let ns = format!("team-{n:02}");
+            [
+                container(&ns, "api", "deployment", "api", 1, 1440),
+                container(&ns, "db", "statefulset", "db", 1, 1440),
+            ]
+        })
+        .collect();
+    let cluster = Cluster {
+        containers,
+        end: END,
+    };
+    let prometheus = serve(&cluster).await;
+    let topics = topics().await;
+    let db = database().await;
+    // Replica A dies right after its 7th publication, before recording it: the worst moment.
+    let mut a = service_with(
+        &prometheus.url,
+        &db,
+        &topics,
+        &[
+            "--parallel-namespaces",
+            "1",
+            "--fault-abort-after-publishes",
+            "7",
+        ],
+    );
+    wait_ready(&a).await;
+    let body = json!({"time_range": {"start": "2026-10-31T23:00:00.000Z", "end": "2026-11-01T00:00:00.000Z"}});
+    let (status, answer) = post(format!("{}/bulk", a.url), &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let job = answer["job_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "replica A did not die");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = service(&prometheus.url, &db, &topics);
+    wait_ready(&b).await;
+    let summary = wait_done(&b, &job).await;
+    assert_eq!(summary["status"], "COMPLETED", "{summary}");
+    assert_eq!(summary["processed_experiments"], 60);
+
+    let recs = messages(&topics[0]).await;
+    let mut keys: Vec<&str> = recs.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!(
+        (before, keys.len()),
+        (60, 60),
+        "every experiment published exactly once"
+    );
+    assert_eq!(messages(&topics[2]).await.len(), 1, "one summary");
+    let (_, doc) = get(format!(
+        "{}/bulk?job_id={job}&include=experiments&page_size=100",
+        b.url
+    ))
+    .await;
+    let statuses: Vec<&str> = doc["experiments"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == "PUBLISHED"), "{statuses:?}");
 }
 
 fn urlencode(s: &str) -> String {
