@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::future::try_join_all;
 
-use crate::engine::data::Series;
+use crate::engine::data::{Agg, Interval, Series};
 use crate::engine::terms::STEP_SECS;
 use crate::prometheus::{Prometheus, QueryError};
-use crate::queries::{self, Filters, Func, Metric};
+use crate::queries::{self, Filters, Raw};
 
 /// A discovered container.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,7 +74,7 @@ pub struct Fetched {
 }
 
 /// Every container's data in `namespace`, as of `at` (Unix seconds) or now: one query for
-/// the last activity, then 32 range queries per distinct window end (usually one).
+/// the last activity, then 12 range queries per distinct window end (usually one).
 pub async fn fetch_namespace(
     ds: &Prometheus,
     namespace: &str,
@@ -98,36 +98,91 @@ pub async fn fetch_namespace(
     let mut out = HashMap::new();
     for (end, containers) in by_end {
         let start = end - 15 * 86_400;
-        let jobs = Metric::ALL
-            .iter()
-            .flat_map(|&m| Func::ALL.iter().map(move |&f| (m, f)));
-        let results = try_join_all(jobs.map(|(metric, func)| async move {
-            let q = queries::recommendation(metric, func, namespace);
-            ds.range(&q, start, end, STEP_SECS)
-                .await
-                .map(|r| (metric, func, r))
+        let results = try_join_all(Raw::ALL.iter().map(|&raw| async move {
+            let q = queries::per_pod(raw, namespace);
+            ds.range(&q, start, end, STEP_SECS).await.map(|r| (raw, r))
         }))
         .await?;
-        let mut series: HashMap<&str, Series> = containers
+        // Per container and time, the values of every pod series of each query.
+        type Values = HashMap<(Raw, &'static str), Vec<f64>>;
+        let mut gathered: HashMap<&str, BTreeMap<i64, Values>> = containers
             .iter()
-            .map(|c| (c.as_str(), Series::new()))
+            .map(|c| (c.as_str(), BTreeMap::new()))
             .collect();
-        for (metric, func, result) in &results {
+        for (raw, result) in &results {
             for s in result {
-                let Some(target) = series.get_mut(s.label("container")) else {
+                let Some(times) = gathered.get_mut(s.label("container")) else {
                     continue;
                 };
-                for &(t, v) in &s.samples {
-                    if v.is_finite() {
-                        let interval = target.entry(t.round() as i64).or_default();
-                        *func.of(metric.of(interval)) = Some(v);
-                    }
+                let resource: &'static str = match (raw, s.label("resource")) {
+                    (Raw::Requests | Raw::Limits, "cpu") => "cpu",
+                    (Raw::Requests | Raw::Limits, "memory") => "memory",
+                    (Raw::Requests | Raw::Limits, _) => continue,
+                    _ => "",
+                };
+                for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {
+                    times
+                        .entry(t.round() as i64)
+                        .or_default()
+                        .entry((*raw, resource))
+                        .or_default()
+                        .push(v);
                 }
             }
         }
-        for (container, s) in series {
-            out.insert(container.to_owned(), Fetched { end, series: s });
+        for (container, times) in gathered {
+            let series = times
+                .into_iter()
+                .map(|(t, values)| (t, interval(&values)))
+                .collect();
+            out.insert(container.to_owned(), Fetched { end, series });
         }
     }
     Ok(out)
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn least(v: &[f64]) -> Option<f64> {
+    v.iter().copied().reduce(f64::min)
+}
+
+fn most(v: &[f64]) -> Option<f64> {
+    v.iter().copied().reduce(f64::max)
+}
+
+fn total(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum())
+}
+
+/// The cross-pod aggregates of one interval, as the reference's `<fn> by (container,
+/// namespace)` queries give them.
+fn interval(values: &HashMap<(Raw, &'static str), Vec<f64>>) -> Interval {
+    let get = |raw: Raw, resource: &'static str| {
+        values.get(&(raw, resource)).map_or(&[][..], Vec::as_slice)
+    };
+    let flat = |v: &[f64]| Agg {
+        avg: mean(v),
+        min: least(v),
+        max: most(v),
+        sum: total(v),
+    };
+    let windowed = |avg: Raw, min: Raw, max: Raw| Agg {
+        avg: mean(get(avg, "")),
+        min: least(get(min, "")),
+        max: most(get(max, "")),
+        sum: total(get(avg, "")),
+    };
+    Interval {
+        cpu_request: flat(get(Raw::Requests, "cpu")),
+        cpu_limit: flat(get(Raw::Limits, "cpu")),
+        cpu_usage: windowed(Raw::CpuAvg, Raw::CpuMin, Raw::CpuMax),
+        cpu_throttle: flat(get(Raw::Throttle, "")),
+        memory_request: flat(get(Raw::Requests, "memory")),
+        memory_limit: flat(get(Raw::Limits, "memory")),
+        memory_usage: windowed(Raw::MemoryAvg, Raw::MemoryMin, Raw::MemoryMax),
+        memory_rss: windowed(Raw::RssAvg, Raw::RssMin, Raw::RssMax),
+    }
 }

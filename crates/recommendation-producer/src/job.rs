@@ -104,10 +104,23 @@ pub async fn run(runner: Arc<Runner>, token: CancellationToken) {
                             tracing::warn!(%id, %error, "A job stopped on a database error; it will be resumed.");
                         }
                     }
-                    () = job_token.cancelled() => tracing::warn!(%id, "Lost the job's lease (or the job was cancelled)."),
+                    () = job_token.cancelled() => tracing::info!(%id, "The job ended, was cancelled or lost its lease."),
                 }
                 job_token.cancel();
                 let _ = heartbeat.await;
+                // A job that ended (here, or in a race with the heartbeat noticing it) gets its
+                // summary and webhook now, outside the job's cancellation.
+                match runner.store.job(id).await {
+                    Ok(Some(ended))
+                        if ended.status != status::IN_PROGRESS && !ended.summary_published =>
+                    {
+                        if let Err(error) = runner.after_end(id).await {
+                            tracing::warn!(%id, %error, "Could not finish a job's summary; it is retried.");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%id, %error, "Could not read a job back."),
+                }
             }
             Ok(None) => {
                 tokio::select! {
@@ -152,7 +165,7 @@ impl Runner {
         self.store
             .finish(job.job_id, &self.owner, status::FAILED, &notification)
             .await?;
-        self.after_end(job.job_id).await
+        Ok(())
     }
 
     async fn run_job(&self, mut job: JobRow, token: &CancellationToken) -> Result<(), sqlx::Error> {
@@ -214,7 +227,7 @@ impl Runner {
                     .jobs
                     .get_or_create(&vec![("status".into(), "COMPLETED".into())])
                     .inc();
-                return self.after_end(id).await;
+                return Ok(());
             }
             if found.len() > self.limit {
                 let note = job_notification(
@@ -365,7 +378,6 @@ impl Runner {
                 .get_or_create(&vec![("status".into(), "COMPLETED".into())])
                 .inc();
             tracing::info!(%id, "Job completed.");
-            self.after_end(id).await?;
         }
         Ok(())
     }

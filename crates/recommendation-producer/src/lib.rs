@@ -63,7 +63,10 @@ pub enum Error {
     Serve(std::io::Error),
 }
 
-fn datasources(config: &Config) -> Result<HashMap<String, Prometheus>, Error> {
+fn datasources(
+    config: &Config,
+    queries: &prometheus_client::metrics::counter::Counter,
+) -> Result<HashMap<String, Prometheus>, Error> {
     let lookup = |list: &[(String, String)], name: &str| {
         list.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     };
@@ -99,7 +102,8 @@ fn datasources(config: &Config) -> Result<HashMap<String, Prometheus>, Error> {
             config.datasource_concurrency,
             Duration::from_secs(config.datasource_timeout_secs),
         )
-        .map_err(|e| Error::Datasource(name.clone(), e.to_string()))?;
+        .map_err(|e| Error::Datasource(name.clone(), e.to_string()))?
+        .counting(queries.clone());
         out.insert(name.clone(), ds);
     }
     Ok(out)
@@ -124,7 +128,7 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
     });
     let runner = Arc::new(job::Runner {
         store: store.clone(),
-        datasources: datasources(&config)?,
+        datasources: datasources(&config, &metrics.datasource_queries)?,
         publisher,
         owner,
         lease: Duration::from_secs(config.job_lease_secs.max(3)),

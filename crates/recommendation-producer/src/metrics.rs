@@ -17,6 +17,8 @@ pub struct Metrics {
     pub published: Family<Labels, Counter>,
     /// Requests refused with 400.
     pub bad_requests: Counter,
+    /// Queries sent to datasources (retries included).
+    pub datasource_queries: Counter,
 }
 
 impl Metrics {
@@ -31,6 +33,11 @@ impl Metrics {
                 "bad_requests",
                 "Requests refused with 400",
                 m.bad_requests.clone(),
+            );
+            r.register(
+                "datasource_queries",
+                "Queries sent to datasources",
+                m.datasource_queries.clone(),
             );
         });
         m

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
@@ -101,6 +102,7 @@ pub struct Prometheus {
     client: reqwest::Client,
     permits: Arc<Semaphore>,
     retries: u32,
+    queries: Counter,
 }
 
 impl Prometheus {
@@ -130,7 +132,14 @@ impl Prometheus {
             client,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             retries: 3,
+            queries: Counter::default(),
         })
+    }
+
+    /// Counts every query sent (retries included) in `counter`.
+    pub fn counting(mut self, counter: Counter) -> Prometheus {
+        self.queries = counter;
+        self
     }
 
     /// The reference's reachability probe: the query `up` must answer.
@@ -189,6 +198,7 @@ impl Prometheus {
         path: &str,
         params: &[(&str, String)],
     ) -> Result<Vec<Series>, QueryError> {
+        self.queries.inc();
         let mut request = self
             .client
             .get(format!("{}{path}", self.base))

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::data::{Agg, Interval};
-
 /// Include and exclude regexes of one label. Include wins: when both are given, what the
 /// include matches is kept (the reference ANDs them, so `include ["openshift-tuning"]` with
 /// `exclude ["openshift-.*"]` found nothing, against its own documentation).
@@ -82,130 +80,84 @@ pub fn discovery(filters: &Filters) -> [String; 3] {
     ]
 }
 
-/// A metric of the engine's input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
-    /// CPU request.
-    CpuRequest,
-    /// CPU limit.
-    CpuLimit,
-    /// CPU usage.
-    CpuUsage,
-    /// CPU throttling.
-    CpuThrottle,
-    /// Memory request.
-    MemoryRequest,
-    /// Memory limit.
-    MemoryLimit,
-    /// Memory working set.
-    MemoryUsage,
-    /// Memory RSS.
-    MemoryRss,
+/// One per-series query of a namespace's recommendation data. The reference runs 32 queries
+/// per container (8 metrics × avg/min/max/sum, each aggregated `by (container, namespace)` in
+/// PromQL); these 12 return every container's per-pod series at once, and the cross-pod
+/// aggregates are computed from them ([`crate::collect`]), which is what `avg by`, `min by`,
+/// `max by` and `sum by` would have computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Raw {
+    /// CPU and memory requests (label `resource`).
+    Requests,
+    /// CPU and memory limits.
+    Limits,
+    /// Mean CPU usage over each 15-minute window.
+    CpuAvg,
+    /// Smallest CPU usage in each window.
+    CpuMin,
+    /// Largest CPU usage in each window.
+    CpuMax,
+    /// CPU throttling rate.
+    Throttle,
+    /// Mean working set.
+    MemoryAvg,
+    /// Smallest working set.
+    MemoryMin,
+    /// Largest working set.
+    MemoryMax,
+    /// Mean RSS.
+    RssAvg,
+    /// Smallest RSS.
+    RssMin,
+    /// Largest RSS.
+    RssMax,
 }
 
-/// An aggregation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Func {
-    /// Mean.
-    Avg,
-    /// Minimum.
-    Min,
-    /// Maximum.
-    Max,
-    /// Sum.
-    Sum,
-}
-
-impl Metric {
+impl Raw {
     /// All of them.
-    pub const ALL: [Metric; 8] = [
-        Metric::CpuRequest,
-        Metric::CpuLimit,
-        Metric::CpuUsage,
-        Metric::CpuThrottle,
-        Metric::MemoryRequest,
-        Metric::MemoryLimit,
-        Metric::MemoryUsage,
-        Metric::MemoryRss,
+    pub const ALL: [Raw; 12] = [
+        Raw::Requests,
+        Raw::Limits,
+        Raw::CpuAvg,
+        Raw::CpuMin,
+        Raw::CpuMax,
+        Raw::Throttle,
+        Raw::MemoryAvg,
+        Raw::MemoryMin,
+        Raw::MemoryMax,
+        Raw::RssAvg,
+        Raw::RssMin,
+        Raw::RssMax,
     ];
-
-    /// Its aggregates in an interval.
-    pub fn of(self, i: &mut Interval) -> &mut Agg {
-        match self {
-            Metric::CpuRequest => &mut i.cpu_request,
-            Metric::CpuLimit => &mut i.cpu_limit,
-            Metric::CpuUsage => &mut i.cpu_usage,
-            Metric::CpuThrottle => &mut i.cpu_throttle,
-            Metric::MemoryRequest => &mut i.memory_request,
-            Metric::MemoryLimit => &mut i.memory_limit,
-            Metric::MemoryUsage => &mut i.memory_usage,
-            Metric::MemoryRss => &mut i.memory_rss,
-        }
-    }
-}
-
-impl Func {
-    /// All of them.
-    pub const ALL: [Func; 4] = [Func::Avg, Func::Min, Func::Max, Func::Sum];
-
-    /// Its PromQL name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Func::Avg => "avg",
-            Func::Min => "min",
-            Func::Max => "max",
-            Func::Sum => "sum",
-        }
-    }
-
-    /// The slot it fills.
-    pub fn of(self, a: &mut Agg) -> &mut Option<f64> {
-        match self {
-            Func::Avg => &mut a.avg,
-            Func::Min => &mut a.min,
-            Func::Max => &mut a.max,
-            Func::Sum => &mut a.sum,
-        }
-    }
 }
 
 const CPU_RULE: &str = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate";
 
-/// The query of `metric`'s `func` for every container of `namespace`, by (namespace,
-/// container): the reference's per-container query with the container matcher dropped.
-pub fn recommendation(metric: Metric, func: Func, namespace: &str) -> String {
+/// The query of `raw` for every container of `namespace`.
+pub fn per_pod(raw: Raw, namespace: &str) -> String {
     let s = format!(
         "container!=\"\",container!=\"POD\",pod!=\"\",namespace=\"{}\"",
         quote(namespace)
     );
-    let f = func.name();
-    let by = "by (namespace, container)";
-    // The windowed metrics: sum takes the mean over time, then sums over pods.
-    let over = if func == Func::Sum { "avg" } else { f };
-    match metric {
-        Metric::CpuRequest | Metric::MemoryRequest | Metric::CpuLimit | Metric::MemoryLimit => {
-            let name = match metric {
-                Metric::CpuRequest | Metric::MemoryRequest => {
-                    "kube_pod_container_resource_requests"
-                }
-                _ => "kube_pod_container_resource_limits",
-            };
-            let resource = match metric {
-                Metric::CpuRequest | Metric::CpuLimit => "resource=\"cpu\",unit=\"core\"",
-                _ => "resource=\"memory\",unit=\"byte\"",
-            };
-            format!("{f} {by} ({name}{{{s},{resource}}})")
-        }
-        Metric::CpuUsage => format!("{f} {by} ({over}_over_time({CPU_RULE}{{{s}}}[15m]))"),
-        Metric::CpuThrottle => {
-            format!("{f} {by} (rate(container_cpu_cfs_throttled_seconds_total{{{s}}}[15m]))")
-        }
-        Metric::MemoryUsage => {
-            format!("{f} {by} ({over}_over_time(container_memory_working_set_bytes{{{s}}}[15m]))")
-        }
-        Metric::MemoryRss => {
-            format!("{f} {by} ({over}_over_time(container_memory_rss{{{s}}}[15m]))")
-        }
+    let resources = |name: &str| {
+        format!(
+            "{name}{{{s},resource=\"cpu\",unit=\"core\"}} or {name}{{{s},resource=\"memory\",unit=\"byte\"}}"
+        )
+    };
+    let over = |f: &str, metric: &str| format!("{f}_over_time({metric}{{{s}}}[15m])");
+    match raw {
+        Raw::Requests => resources("kube_pod_container_resource_requests"),
+        Raw::Limits => resources("kube_pod_container_resource_limits"),
+        Raw::CpuAvg => over("avg", CPU_RULE),
+        Raw::CpuMin => over("min", CPU_RULE),
+        Raw::CpuMax => over("max", CPU_RULE),
+        Raw::Throttle => format!("rate(container_cpu_cfs_throttled_seconds_total{{{s}}}[15m])"),
+        Raw::MemoryAvg => over("avg", "container_memory_working_set_bytes"),
+        Raw::MemoryMin => over("min", "container_memory_working_set_bytes"),
+        Raw::MemoryMax => over("max", "container_memory_working_set_bytes"),
+        Raw::RssAvg => over("avg", "container_memory_rss"),
+        Raw::RssMin => over("min", "container_memory_rss"),
+        Raw::RssMax => over("max", "container_memory_rss"),
     }
 }
 
@@ -248,17 +200,16 @@ mod tests {
     }
 
     #[test]
-    fn recommendation_queries_follow_the_reference() {
-        let q = recommendation(Metric::CpuUsage, Func::Sum, "shop");
+    fn per_pod_queries_select_like_the_reference() {
+        let q = per_pod(Raw::CpuAvg, "shop");
         assert_eq!(
             q,
-            "sum by (namespace, container) (avg_over_time(node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate{container!=\"\",container!=\"POD\",pod!=\"\",namespace=\"shop\"}[15m]))"
+            "avg_over_time(node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate{container!=\"\",container!=\"POD\",pod!=\"\",namespace=\"shop\"}[15m])"
         );
-        let q = recommendation(Metric::MemoryLimit, Func::Max, "shop");
+        let q = per_pod(Raw::Limits, "shop");
         assert!(
-            q.starts_with("max by (namespace, container) (kube_pod_container_resource_limits{"),
+            q.contains("resource=\"memory\",unit=\"byte\"}") && q.contains(" or "),
             "{q}"
         );
-        assert!(q.contains("resource=\"memory\",unit=\"byte\""), "{q}");
     }
 }

@@ -281,7 +281,7 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
         );
     }
     assert!(messages(&topics[1]).await.is_empty(), "no failures");
-    let summaries = messages(&topics[2]).await;
+    let summaries = messages_at_least(&topics[2], 1).await;
     assert_eq!(summaries.len(), 1);
     assert_eq!(summaries[0].1["summary"]["status"], "COMPLETED");
     assert_eq!(summaries[0].1["summary"]["total_experiments"], 7);
@@ -299,6 +299,19 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
         409,
         "a finished job cannot be cancelled"
     );
+}
+
+/// The topic's messages once there are at least `n` (the summary follows the job's end), or
+/// after 30 s.
+async fn messages_at_least(topic: &str, n: usize) -> Vec<(String, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = messages(topic).await;
+        if got.len() >= n || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 async fn topics() -> [String; 3] {
@@ -383,7 +396,11 @@ async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twi
         (60, 60),
         "every experiment published exactly once"
     );
-    assert_eq!(messages(&topics[2]).await.len(), 1, "one summary");
+    assert_eq!(
+        messages_at_least(&topics[2], 1).await.len(),
+        1,
+        "one summary"
+    );
     let (_, doc) = get(format!(
         "{}/bulk?job_id={job}&include=experiments&page_size=100",
         b.url
