@@ -1,6 +1,8 @@
 //! Writes a synthetic cluster as OpenMetrics for `scripts/bench-recommender`.
 //!
-//! Usage: `synthetic_cluster CONTAINERS DAYS EVERY_MINUTES OUT_FILE END_UNIX_SECONDS`.
+//! Usage: `synthetic_cluster CONTAINERS DAYS EVERY_MINUTES OUT_DIR END_UNIX_SECONDS`: one
+//! OpenMetrics file per two hours of data (`OUT_DIR/slice-NNNN.om`), so promtool reads each
+//! once.
 //! Namespaces of 20 containers; every fifth container runs 2 pods, every seventh has no
 //! limits, every eleventh is nearly idle.
 
@@ -44,6 +46,12 @@ fn main() {
         })
         .collect();
     let cluster = Cluster { containers, end };
-    let mut out = BufWriter::new(std::fs::File::create(&args[3]).unwrap());
-    cluster.write_openmetrics_every(&mut out, every).unwrap();
+    let total = days * 1440;
+    for (k, start) in (0..total).step_by(120).enumerate() {
+        let path = std::path::Path::new(&args[3]).join(format!("slice-{k:04}.om"));
+        let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
+        cluster
+            .write_openmetrics_minutes(&mut out, every, start..start + 120)
+            .unwrap();
+    }
 }

@@ -87,8 +87,21 @@ impl Cluster {
     /// Writes the cluster as OpenMetrics text with usage every `every` minutes (benchmarks
     /// use 5: a 15-minute window still holds whole samples, at a fifth of the size).
     pub fn write_openmetrics_every(&self, out: &mut impl Write, every: i64) -> std::io::Result<()> {
+        self.write_openmetrics_minutes(out, every, 0..i64::MAX)
+    }
+
+    /// Writes only the samples of minutes `minutes` (counted back from the end, see
+    /// [`minute_time`]): a large dataset goes to promtool in slices, which reads its whole
+    /// input once per two-hour block it writes.
+    pub fn write_openmetrics_minutes(
+        &self,
+        out: &mut impl Write,
+        every: i64,
+        minutes: std::ops::Range<i64>,
+    ) -> std::io::Result<()> {
         let every = every.max(1);
         let slow_every = if every == 1 { 2 } else { every };
+        let span = |len: i64| minutes.start.max(0)..minutes.end.min(len);
         let mut family = |name: &str, kind: &str, each: &mut dyn FnMut(&mut String)| {
             let mut text = format!("# TYPE {name} {kind}\n");
             each(&mut text);
@@ -102,7 +115,7 @@ impl Cluster {
         let longest = self.containers.iter().map(|c| c.minutes).max().unwrap_or(0);
         family("kube_namespace_status_phase", "gauge", &mut |t| {
             for ns in &namespaces {
-                for m in (0..longest).rev().filter(|m| m % slow_every == 0) {
+                for m in span(longest).rev().filter(|m| m % slow_every == 0) {
                     let _ = writeln!(
                         t,
                         "kube_namespace_status_phase{{namespace=\"{ns}\",phase=\"Active\"}} 1 {}",
@@ -117,7 +130,7 @@ impl Cluster {
                     labels: &dyn Fn(u32) -> String,
                     value: f64| {
             for p in 0..c.pods {
-                for m in (0..c.minutes).rev().filter(|m| m % slow_every == 0) {
+                for m in span(c.minutes).rev().filter(|m| m % slow_every == 0) {
                     let _ = writeln!(
                         t,
                         "{name}{{{}}} {value} {}",
@@ -194,7 +207,7 @@ impl Cluster {
         let fast = |t: &mut String, name: &str, value: &dyn Fn(&Container, u32, i64) -> f64| {
             for c in &self.containers {
                 for p in 0..c.pods {
-                    for m in (0..c.minutes).rev().filter(|m| m % every == 0) {
+                    for m in span(c.minutes).rev().filter(|m| m % every == 0) {
                         let _ = writeln!(
                             t,
                             "{name}{{namespace=\"{}\",pod=\"{}\",container=\"{}\"}} {} {}",
