@@ -304,32 +304,18 @@ impl Runner {
                 return Ok(());
             }
             for e in &list {
-                match &fetched {
+                let (outcome, doc, note) = match &fetched {
                     Ok(data) => {
                         let series = data
                             .get(&e.container)
                             .map(|f| f.series.clone())
                             .unwrap_or_else(Series::new);
                         let recommendations = engine::recommend(&series, &Settings::default());
-                        let doc = document::recommendation(e, &recommendations);
-                        if !self
-                            .store
-                            .set_experiment(
-                                id,
-                                &self.owner,
-                                &e.name,
-                                status::PROCESSED,
-                                Some(&doc),
-                                None,
-                            )
-                            .await?
-                        {
-                            return Ok(()); // the job is no longer ours
-                        }
-                        self.metrics
-                            .experiments
-                            .get_or_create(&vec![("status".into(), "PROCESSED".into())])
-                            .inc();
+                        (
+                            status::PROCESSED,
+                            Some(document::recommendation(e, &recommendations)),
+                            None,
+                        )
                     }
                     Err(error) => {
                         let note = job_notification(
@@ -337,34 +323,28 @@ impl Runner {
                             503,
                             format!("Not able to proceed due to. ({error})"),
                         );
-                        if !self
-                            .store
-                            .set_experiment(
-                                id,
-                                &self.owner,
-                                &e.name,
-                                status::FAILED,
-                                None,
-                                Some(&note),
-                            )
-                            .await?
-                        {
-                            return Ok(());
-                        }
-                        self.metrics
-                            .experiments
-                            .get_or_create(&vec![("status".into(), "FAILED".into())])
-                            .inc();
+                        (status::FAILED, None, Some(note))
                     }
-                }
-            }
-            // Publish the namespace's experiments as recorded.
-            let fresh = self.store.experiments(id).await?;
-            for e in fresh
-                .iter()
-                .filter(|x| list.iter().any(|l| l.name == x.name))
-            {
-                self.publish(&job, e).await?;
+                };
+                let Some(row) = self
+                    .store
+                    .set_experiment(
+                        id,
+                        &self.owner,
+                        &e.name,
+                        outcome,
+                        doc.as_ref(),
+                        note.as_ref(),
+                    )
+                    .await?
+                else {
+                    return Ok(()); // the job is no longer ours
+                };
+                self.metrics
+                    .experiments
+                    .get_or_create(&vec![("status".into(), outcome.into())])
+                    .inc();
+                self.publish(&job, &row).await?;
             }
         }
         let note = json!({});

@@ -240,7 +240,8 @@ impl Store {
     }
 
     /// Moves an experiment to `new_status` (appending to its history), with its result, and
-    /// recounts the job's processed experiments. False when `owner` lost the job.
+    /// counts it processed the first time it leaves `UNPROCESSED`. Returns the updated row, or
+    /// `None` when `owner` lost the job.
     pub async fn set_experiment(
         &self,
         id: Uuid,
@@ -249,39 +250,44 @@ impl Store {
         new_status: &str,
         recommendations: Option<&Value>,
         notifications: Option<&Value>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Option<ExperimentRow>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE bulk_experiments SET status = $4,
-                 status_history = status_history || jsonb_build_array(jsonb_build_object('status', $4::text, 'timestamp', $5::text)),
-                 recommendations = COALESCE($6, recommendations),
-                 notifications = COALESCE($7, notifications),
-                 updated = now()
-             WHERE job_id = $1 AND name = $3
-               AND EXISTS (SELECT 1 FROM bulk_jobs WHERE job_id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS')",
+        let old: Option<String> = sqlx::query_scalar(
+            "SELECT e.status FROM bulk_experiments e JOIN bulk_jobs j USING (job_id)
+             WHERE e.job_id = $1 AND e.name = $3 AND j.lease_owner = $2 AND j.status = 'IN_PROGRESS'
+             FOR UPDATE OF e",
         )
         .bind(id)
         .bind(owner)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(old) = old else { return Ok(None) };
+        let row: ExperimentRow = sqlx::query_as(
+            "UPDATE bulk_experiments SET status = $3,
+                 status_history = status_history || jsonb_build_array(jsonb_build_object('status', $3::text, 'timestamp', $4::text)),
+                 recommendations = COALESCE($5, recommendations),
+                 notifications = COALESCE($6, notifications),
+                 updated = now()
+             WHERE job_id = $1 AND name = $2
+             RETURNING name, namespace, workload, workload_type, container, image, status, status_history, notifications, recommendations",
+        )
+        .bind(id)
         .bind(name)
         .bind(new_status)
         .bind(stamp(Utc::now()))
         .bind(recommendations)
         .bind(notifications)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        if old == status::UNPROCESSED {
+            sqlx::query("UPDATE bulk_jobs SET processed_experiments = processed_experiments + 1 WHERE job_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
-        sqlx::query(
-            "UPDATE bulk_jobs SET processed_experiments =
-                 (SELECT count(*) FROM bulk_experiments WHERE job_id = $1 AND status <> 'UNPROCESSED')
-             WHERE job_id = $1",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(row))
     }
 
     /// Ends a job held by `owner` with `final_status` and its notifications.
