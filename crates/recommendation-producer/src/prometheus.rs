@@ -1,6 +1,7 @@
 //! A Prometheus datasource over its HTTP API: instant and range queries with optional bearer or
 //! basic auth and a private CA, bounded concurrency, timeouts and retries with backoff.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,28 +71,32 @@ impl Series {
 }
 
 #[derive(Deserialize)]
-struct Envelope {
-    status: String,
-    #[serde(default)]
-    data: Option<Data>,
+struct Envelope<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    data: Option<Data<'a>>,
     #[serde(default)]
     error: Option<String>,
 }
 
+/// A vector or matrix result, read straight from the response bytes: sample values are
+/// borrowed, not allocated (a 15-day fetch holds millions of them).
 #[derive(Deserialize)]
-struct Data {
-    #[serde(rename = "resultType")]
-    result_type: String,
-    result: serde_json::Value,
+struct Data<'a> {
+    #[serde(rename = "resultType", borrow)]
+    result_type: Cow<'a, str>,
+    #[serde(borrow)]
+    result: Vec<Raw<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Raw {
+struct Raw<'a> {
     metric: BTreeMap<String, String>,
-    #[serde(default)]
-    value: Option<(f64, String)>,
-    #[serde(default)]
-    values: Option<Vec<(f64, String)>>,
+    #[serde(default, borrow)]
+    value: Option<(f64, Cow<'a, str>)>,
+    #[serde(default, borrow)]
+    values: Option<Vec<(f64, Cow<'a, str>)>>,
 }
 
 /// A datasource.
@@ -239,9 +244,8 @@ impl Prometheus {
         let data = envelope
             .data
             .ok_or_else(|| QueryError::Unreadable("no data".into()))?;
-        let raw: Vec<Raw> = match data.result_type.as_str() {
-            "vector" | "matrix" => serde_json::from_value(data.result)
-                .map_err(|e| QueryError::Unreadable(e.to_string()))?,
+        let raw = match data.result_type.as_ref() {
+            "vector" | "matrix" => data.result,
             other => return Err(QueryError::Unreadable(format!("result type {other}"))),
         };
         Ok(raw
