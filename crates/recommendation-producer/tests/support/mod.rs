@@ -89,13 +89,7 @@ impl Drop for TempDir {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use rivulet_testkit::widgets::free_port;
 
 pub async fn serve(cluster: &Cluster) -> Server {
     let dir = TempDir(std::env::temp_dir().join(rivulet_testkit::unique("prometheus")));
