@@ -30,7 +30,18 @@ pub fn router(runner: Arc<Runner>) -> Router {
         .route("/bulk", get(get_bulk).post(post_bulk).delete(delete_bulk))
         .route("/bulk/jobs", get(list_jobs))
         .route("/recommendations", get(recommendations))
+        .route("/openapi.json", get(openapi))
         .with_state(runner)
+}
+
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("../assets/openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 struct ApiError(StatusCode, String);

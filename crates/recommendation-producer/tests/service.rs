@@ -286,6 +286,21 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
     assert_eq!(summaries[0].1["summary"]["status"], "COMPLETED");
     assert_eq!(summaries[0].1["summary"]["total_experiments"], 7);
 
+    // The OpenAPI document lists every route, and each is served.
+    let (status, doc) = get(format!("{}/openapi.json", s.url)).await;
+    assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
+    for path in doc["paths"].as_object().unwrap().keys() {
+        let status = reqwest::get(format!("{}{path}", s.url))
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(
+            ![404, 405].contains(&status) || path == "/recommendations",
+            "{path}: {status}"
+        );
+    }
+
     // Listing and cancelling.
     let (_, list) = get(format!("{}/bulk/jobs?status=COMPLETED", s.url)).await;
     assert_eq!(list["jobs"][0]["job_id"], job.as_str());
