@@ -95,6 +95,9 @@ pub struct Registry {
     /// Highest id planned by this replica's in-flight claims, so concurrent local claims never
     /// plan the same id.
     reserved_id: std::sync::Mutex<u32>,
+    /// New ids planned per schema identity: one schema registered under two subjects at once
+    /// on this replica is planned with one id, not two.
+    planned_ids: std::sync::Mutex<HashMap<String, u32>>,
     claim_delay: Option<Duration>,
     metrics: Metrics,
 }
@@ -114,6 +117,7 @@ impl Registry {
             write_lock: Mutex::new(()),
             subject_locks: Default::default(),
             reserved_id: Default::default(),
+            planned_ids: Default::default(),
             claim_delay,
             metrics,
         }
@@ -178,7 +182,26 @@ impl Registry {
                 let reserved = self.reserved_id.lock().unwrap_or_else(|e| e.into_inner());
                 match plan_registration(&state, subject, submission, *reserved + 1)? {
                     Plan::Existing(id) => return Ok(id),
-                    Plan::Claim(claim) => claim,
+                    Plan::Claim(mut claim) => {
+                        if submission.id.is_none() && state.any_schema(claim.id).is_none() {
+                            let identity = schema::identity(&claim.schema, &claim.references);
+                            let mut planned =
+                                self.planned_ids.lock().unwrap_or_else(|e| e.into_inner());
+                            match planned.get(&identity) {
+                                Some(&id)
+                                    if state
+                                        .any_schema(id)
+                                        .is_none_or(|s| s.parsed.identity() == identity) =>
+                                {
+                                    claim.id = id;
+                                }
+                                _ => {
+                                    planned.insert(identity, claim.id);
+                                }
+                            }
+                        }
+                        claim
+                    }
                 }
             };
             self.reserve(claim.id);
