@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 
+use rivulet_common::avro::RegistryArgs;
 use rivulet_common::{KafkaArgs, LogArgs};
 
 use crate::publish::Topics;
+use crate::wire::Format;
 
 /// Bulk right-sizing jobs: container usage from Prometheus to recommendations on Kafka.
 #[derive(Clone, Debug, clap::Parser)]
@@ -46,6 +48,13 @@ pub struct Config {
     /// Topics.
     #[command(flatten)]
     pub topics: Topics,
+    /// Message format: Confluent-framed Avro (schemas looked up in the registry under each
+    /// topic's `-value` subject) or the reference's JSON.
+    #[arg(long, env = "MESSAGE_FORMAT", value_enum, default_value_t = Format::Avro)]
+    pub format: Format,
+    /// Schema registry (Avro format).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Most experiments per job (the reference's `bulkapilimit`).
     #[arg(long, env = "BULK_API_LIMIT", default_value_t = 1000)]
     pub experiment_limit: usize,

@@ -10,7 +10,8 @@
 //!   and the per-namespace fetch into the engine's input.
 //! - [`payload`]: the `POST /bulk` request; [`naming`]: experiment names.
 //! - [`store`]: jobs and experiments in PostgreSQL, run under leases; [`job`]: the runner.
-//! - [`document`]: the reference's JSON documents; [`publish`]: Kafka.
+//! - [`document`]: the reference's JSON documents; [`wire`]: Avro or JSON on the wire;
+//!   [`messages`]: the messages as a consumer reads them; [`publish`]: Kafka.
 //! - [`api`]: the REST API.
 //! - [`synthetic`]: a synthetic cluster as OpenMetrics, with its ground truth (tests, benchmarks).
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod document;
 pub mod engine;
 pub mod job;
+pub mod messages;
 mod metrics;
 pub mod naming;
 pub mod payload;
@@ -28,6 +30,7 @@ pub mod publish;
 pub mod queries;
 pub mod store;
 pub mod synthetic;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +55,9 @@ pub enum Error {
     /// A Kafka client could not be built.
     #[error(transparent)]
     Common(#[from] rivulet_common::Error),
+    /// The publisher could not start.
+    #[error(transparent)]
+    Publish(#[from] publish::StartError),
     /// A datasource is misconfigured.
     #[error("datasource {0}: {1}")]
     Datasource(String, String),
@@ -115,10 +121,15 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
     let metrics = metrics::Metrics::register(&health);
     let store = store::Store::connect(&config.database_url, 8).await?;
     let publisher = if config.kafka_enabled {
-        Some(publish::Publisher::new(
-            &config.kafka,
-            config.topics.clone(),
-        )?)
+        Some(
+            publish::Publisher::new(
+                &config.kafka,
+                config.topics.clone(),
+                config.format,
+                &config.registry,
+            )
+            .await?,
+        )
     } else {
         None
     };

@@ -1,7 +1,8 @@
 //! Publishing to Kafka: one message per experiment on `recommendations-topic` (or
 //! `error-topic` when it failed) and one per job on `summary-topic`, keyed `job_id|experiment`
 //! (the summary: `job_id`), acknowledged by all in-sync replicas before the experiment is
-//! marked `PUBLISHED`.
+//! marked `PUBLISHED`. Messages are Confluent-framed Avro or the reference's JSON
+//! ([`crate::wire`]).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -9,9 +10,13 @@ use std::time::Duration;
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use apache_avro::Schema;
 use rivulet_common::KafkaArgs;
+use rivulet_common::avro::{self, RegistryArgs};
 use rivulet_common::kafka::{ProducerSettings, read_range};
 use serde_json::{Map, Value, json};
+
+use crate::wire::{Contract, EXPERIMENT_SCHEMA, Format, SUMMARY_SCHEMA};
 
 /// Topic names.
 #[derive(Clone, Debug, clap::Args)]
@@ -47,6 +52,41 @@ pub enum Topic {
 #[error("kafka: {0}")]
 pub struct PublishError(String);
 
+/// Why the publisher could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The producer could not be built.
+    #[error(transparent)]
+    Kafka(#[from] rivulet_common::Error),
+    /// A topic's schema is not in the registry (or the registry is unreachable).
+    #[error(
+        "the {subject} schema (schemas/{topic}/v1.avsc) is not in the schema registry: {source} \
+         (register it with `schema-registry apply`, or use --format json)"
+    )]
+    NotRegistered {
+        /// Subject.
+        subject: String,
+        /// Schema folder.
+        topic: &'static str,
+        /// The registry's answer.
+        source: rivulet_common::Error,
+    },
+    /// A schema could not be used.
+    #[error(transparent)]
+    Wire(#[from] crate::wire::WireError),
+}
+
+/// How each topic's messages are written.
+#[derive(Clone)]
+enum Encoding {
+    Json,
+    Avro {
+        recommendations: Contract,
+        error: Contract,
+        summary: Contract,
+    },
+}
+
 /// The producer, alive for the whole process (the reference shut its executor down after the
 /// first job).
 #[derive(Clone)]
@@ -54,11 +94,47 @@ pub struct Publisher {
     producer: FutureProducer,
     topics: Topics,
     kafka: KafkaArgs,
+    encoding: Encoding,
 }
 
 impl Publisher {
-    /// An idempotent producer with `acks=all`.
-    pub fn new(kafka: &KafkaArgs, topics: Topics) -> Result<Publisher, rivulet_common::Error> {
+    /// An idempotent producer with `acks=all`, writing `format`; for Avro the three topics'
+    /// schemas are looked up in the registry first.
+    pub async fn new(
+        kafka: &KafkaArgs,
+        topics: Topics,
+        format: Format,
+        registry: &RegistryArgs,
+    ) -> Result<Publisher, StartError> {
+        let encoding = match format {
+            Format::Json => Encoding::Json,
+            Format::Avro => {
+                let settings = registry.settings()?;
+                let find = async |topic: &str, folder: &'static str, text: &str| {
+                    let schema = Schema::parse_str(text)
+                        .map_err(|e| crate::wire::WireError::Schema(e.to_string()))?;
+                    let subject = avro::value_subject(topic);
+                    let registered = avro::lookup(&settings, &subject, &schema)
+                        .await
+                        .map_err(|source| StartError::NotRegistered {
+                            subject,
+                            topic: folder,
+                            source,
+                        })?;
+                    Ok::<_, StartError>(Contract::new(registered)?)
+                };
+                Encoding::Avro {
+                    recommendations: find(
+                        &topics.recommendations_topic,
+                        "recommendations-topic",
+                        EXPERIMENT_SCHEMA,
+                    )
+                    .await?,
+                    error: find(&topics.error_topic, "error-topic", EXPERIMENT_SCHEMA).await?,
+                    summary: find(&topics.summary_topic, "summary-topic", SUMMARY_SCHEMA).await?,
+                }
+            }
+        };
         let mut config = kafka.producer_config(&ProducerSettings::new("recommendation-producer"));
         config.set("acks", "all");
         let producer = config
@@ -68,6 +144,7 @@ impl Publisher {
             producer,
             topics,
             kafka: kafka.clone(),
+            encoding,
         })
     }
 
@@ -159,9 +236,21 @@ impl Publisher {
         }
     }
 
-    /// Sends `message` as JSON and waits for the acknowledgement.
+    /// Sends `message` in the configured format and waits for the acknowledgement.
     pub async fn send(&self, topic: Topic, key: &str, message: &Value) -> Result<(), PublishError> {
-        let payload = serde_json::to_vec(message).map_err(|e| PublishError(e.to_string()))?;
+        let payload = match &self.encoding {
+            Encoding::Json => serde_json::to_vec(message).map_err(|e| PublishError(e.to_string())),
+            Encoding::Avro {
+                recommendations,
+                error,
+                summary,
+            } => match topic {
+                Topic::Recommendations => recommendations.encode(message),
+                Topic::Error => error.encode(message),
+                Topic::Summary => summary.encode(message),
+            }
+            .map_err(|e| PublishError(e.to_string())),
+        }?;
         let record = FutureRecord::to(self.name(topic))
             .key(key)
             .payload(&payload);

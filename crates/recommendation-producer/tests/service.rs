@@ -8,138 +8,18 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use rdkafka::Message;
-use rivulet_common::KafkaArgs;
-use rivulet_common::kafka::{ensure_topic, read_range};
 use rivulet_recommendation_producer::collect::Discovered;
 use rivulet_recommendation_producer::engine::{Settings, recommend};
 use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
 use rivulet_recommendation_producer::synthetic::Cluster;
 use serde_json::{Value, json};
-use support::{END, cluster, container, free_port, same_json, serve};
-
-fn kafka() -> KafkaArgs {
-    KafkaArgs::plaintext(rivulet_testkit::bootstrap())
-}
-
-/// A fresh database on the test stack's PostgreSQL server.
-async fn database() -> String {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = rivulet_testkit::unique("rp").replace('-', "_");
-    let pool = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn service(prometheus: &str, database: &str, topics: &[String; 3]) -> Service {
-    service_with(prometheus, database, topics, &[])
-}
-
-fn service_with(prometheus: &str, database: &str, topics: &[String; 3], extra: &[&str]) -> Service {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_recommendation-producer"))
-        .args(extra)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args([
-            "--database-url",
-            database,
-            "--datasource",
-            &format!("prometheus-1={prometheus}"),
-        ])
-        .args([
-            "--kafka-enabled",
-            "--kafka-bootstrap-servers",
-            &kafka().bootstrap_servers,
-        ])
-        .args([
-            "--recommendations-topic",
-            &topics[0],
-            "--error-topic",
-            &topics[1],
-            "--summary-topic",
-            &topics[2],
-        ])
-        .args(["--job-lease-secs", "6"])
-        .env(
-            "RUST_LOG",
-            std::env::var("RP_TEST_LOG")
-                .unwrap_or_else(|_| "warn,rivulet_recommendation_producer=info".into()),
-        )
-        .env_remove("RUST_BACKTRACE")
-        .spawn()
-        .unwrap();
-    Service {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn wait_ready(s: &Service) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reqwest::get(format!("{}/readyz", s.url))
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "service not ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn get(url: String) -> (u16, Value) {
-    let r = reqwest::get(url).await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(url: String, body: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-/// Every message of a one-partition topic: (key, JSON).
-async fn messages(topic: &str) -> Vec<(String, Value)> {
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let reader = kafka().reader("test-reader").unwrap();
-        let mut out = Vec::new();
-        read_range(&reader, &topic, 0, 0, None, Duration::from_secs(30), |m| {
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            out.push((
-                key,
-                serde_json::from_slice(m.payload().unwrap_or_default()).unwrap(),
-            ));
-        })
-        .unwrap();
-        out
-    })
-    .await
-    .unwrap()
-}
+use support::service::{
+    database, get, messages, messages_at_least, post, service, service_with, topics, urlencode,
+    wait_done, wait_ready,
+};
+use support::{END, cluster, container, same_json, serve};
 
 #[tokio::test]
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
@@ -316,42 +196,6 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
     );
 }
 
-/// The topic's messages once there are at least `n` (the summary follows the job's end), or
-/// after 30 s.
-async fn messages_at_least(topic: &str, n: usize) -> Vec<(String, Value)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = messages(topic).await;
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-async fn topics() -> [String; 3] {
-    let topics = [
-        rivulet_testkit::unique("recs"),
-        rivulet_testkit::unique("errors"),
-        rivulet_testkit::unique("summary"),
-    ];
-    let admin = kafka().admin("test").unwrap();
-    for t in &topics {
-        ensure_topic(&admin, t, 1, &[]).await.unwrap();
-    }
-    topics
-}
-
-async fn wait_done(s: &Service, job: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, doc) = get(format!("{}/bulk?job_id={job}", s.url)).await;
-        if doc["summary"]["status"] != "IN_PROGRESS" || Instant::now() > deadline {
-            return doc["summary"].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
 
 #[tokio::test]
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
@@ -430,6 +274,3 @@ async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twi
     assert!(statuses.iter().all(|s| *s == "PUBLISHED"), "{statuses:?}");
 }
 
-fn urlencode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}

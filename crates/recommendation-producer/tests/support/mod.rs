@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+pub mod service;
+
 use rivulet_recommendation_producer::engine::data::{Agg, Series};
 use rivulet_recommendation_producer::prometheus::{Auth, Prometheus};
 use rivulet_recommendation_producer::synthetic::{Cluster, Container};

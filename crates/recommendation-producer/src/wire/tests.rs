@@ -1,0 +1,187 @@
+//! Both formats against the schemas in `schemas/`: real documents of the engine (long data,
+//! no limits, idle, too little data, a failed experiment, summaries) written as JSON and as
+//! Avro read back into one model, equal, and the model loses nothing of the JSON.
+
+#![allow(clippy::unwrap_used)] // tests
+
+use apache_avro::Schema;
+use chrono::{TimeZone, Utc};
+use rivulet_common::avro::RegisteredSchema;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Contract, EXPERIMENT_SCHEMA, Format, SUMMARY_SCHEMA, WireError};
+use crate::document;
+use crate::engine::{Settings, recommend};
+use crate::messages::{self, ExperimentMessage, SummaryMessage};
+use crate::store::{ExperimentRow, JobRow};
+use crate::synthetic::{Cluster, Container};
+
+fn contract(text: &str, id: u32) -> Contract {
+    Contract::new(RegisteredSchema {
+        id,
+        version: 1,
+        schema: Schema::parse_str(text).unwrap(),
+    })
+    .unwrap()
+}
+
+fn job(end: bool) -> JobRow {
+    JobRow {
+        job_id: Uuid::from_u128(0x1234),
+        status: if end { "COMPLETED" } else { "IN_PROGRESS" }.into(),
+        payload: json!({}),
+        total_experiments: end.then_some(4),
+        processed_experiments: 4,
+        notifications: json!({}),
+        webhook: None,
+        start_time: Utc.timestamp_opt(1_793_491_200, 0).unwrap(),
+        end_time: end.then(|| Utc.timestamp_opt(1_793_491_260, 0).unwrap()),
+        summary_published: false,
+        topic_offsets: None,
+    }
+}
+
+fn container(name: &str, minutes: i64) -> Container {
+    Container {
+        namespace: "shop".into(),
+        workload: name.into(),
+        workload_type: "deployment".into(),
+        container: name.into(),
+        image: format!("registry.example/{name}:1"),
+        pods: 2,
+        cpu: (900, 400),
+        memory: (200, 100),
+        requests: Some((0.5, 268_435_456.0)),
+        limits: Some((1.0, 536_870_912.0)),
+        minutes,
+    }
+}
+
+fn row(c: &Container, status: &str) -> ExperimentRow {
+    ExperimentRow {
+        name: format!("prometheus-1|default|shop|{}(deployment)|{}", c.workload, c.container),
+        namespace: c.namespace.clone(),
+        workload: c.workload.clone(),
+        workload_type: c.workload_type.clone(),
+        container: c.container.clone(),
+        image: c.image.clone(),
+        status: status.into(),
+        status_history: json!([
+            {"status": "UNPROCESSED", "timestamp": "2026-11-01T00:00:00.000Z"},
+            {"status": status, "timestamp": "2026-11-01T00:00:01.000Z"},
+        ]),
+        notifications: None,
+        recommendations: None,
+    }
+}
+
+/// Every experiment message the engine can give for a spread of containers.
+fn experiment_messages() -> Vec<Value> {
+    let day = 1440;
+    let mut no_limits = container("worker", 3 * day);
+    no_limits.limits = None;
+    let mut idle = container("cron", 3 * day);
+    idle.cpu = (0, 1);
+    let mut unset = container("bare", day);
+    unset.requests = None;
+    unset.limits = None;
+    let containers = vec![
+        container("cart", 16 * day),
+        no_limits,
+        idle,
+        unset,
+        container("fresh", 40),
+    ];
+    let cluster = Cluster {
+        containers: containers.clone(),
+        end: 1_793_491_200,
+    };
+    let mut out = Vec::new();
+    for c in &containers {
+        let mut e = row(c, "PROCESSED");
+        let recs = recommend(&cluster.expected(c), &Settings::default());
+        e.recommendations = Some(document::recommendation(&e, &recs));
+        out.push(document::experiment_message(&job(false), &e));
+    }
+    let mut failed = row(&containers[0], "FAILED");
+    failed.notifications = Some(json!({"503": {"type": "ERROR", "code": 503,
+        "message": "Not able to proceed due to. (datasource prometheus-1 unreachable)"}}));
+    out.push(document::experiment_message(&job(false), &failed));
+    out
+}
+
+/// Writes `doc` both ways, reads both back, and checks they agree and lose nothing.
+fn round_trip<T: DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug>(
+    contract: &Contract,
+    doc: &Value,
+) {
+    let json_bytes = serde_json::to_vec(doc).unwrap();
+    let avro_bytes = contract.encode(doc).unwrap();
+    assert_eq!(avro_bytes[0], 0, "Confluent magic byte");
+    assert_eq!(&avro_bytes[1..5], &contract.id.to_be_bytes(), "schema id");
+    let writer = |id: u32| (id == contract.id).then(|| contract.schema().clone());
+    let from_json: T = messages::read(&json_bytes, Format::Json, writer).unwrap();
+    let from_avro: T = messages::read(&avro_bytes, Format::Avro, writer).unwrap();
+    assert_eq!(from_json, from_avro);
+    assert_eq!(&serde_json::to_value(&from_json).unwrap(), doc, "the model holds all of it");
+}
+
+#[test]
+fn experiment_messages_carry_the_same_content_in_both_formats() {
+    let contract = contract(EXPERIMENT_SCHEMA, 7);
+    let docs = experiment_messages();
+    // The spread covers what the schema has optional: terms missing, no limits, plots.
+    let text = Value::Array(docs.clone()).to_string();
+    for needle in ["\"plots_data\"", "\"long_term\"", "\"response\":null", "\"503\""] {
+        assert!(text.contains(needle), "the spread lacks {needle}");
+    }
+    for doc in &docs {
+        round_trip::<ExperimentMessage>(&contract, doc);
+    }
+}
+
+#[test]
+fn summary_messages_carry_the_same_content_in_both_formats() {
+    let contract = contract(SUMMARY_SCHEMA, 9);
+    for end in [true, false] {
+        round_trip::<SummaryMessage>(&contract, &document::summary_message(&job(end)));
+    }
+}
+
+#[test]
+fn a_field_the_schema_does_not_know_is_refused_with_its_path() {
+    let contract = contract(EXPERIMENT_SCHEMA, 7);
+    let mut doc = experiment_messages().remove(0);
+    let name = doc["experiments"].as_object().unwrap().keys().next().unwrap().clone();
+    doc["experiments"][&name]["apis"]["surprise"] = json!(1);
+    match contract.encode(&doc) {
+        Err(WireError::Mismatch { path, reason }) => {
+            assert_eq!(path, format!("experiments.{name}.apis"));
+            assert!(reason.contains("\"surprise\""), "{reason}");
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    let mut doc = experiment_messages().remove(0);
+    doc["summary"]["job_id"] = json!(12);
+    let error = contract.encode(&doc).unwrap_err().to_string();
+    assert!(error.contains("summary.job_id: expected a string, found a number"), "{error}");
+}
+
+#[test]
+fn the_schemas_in_the_repository_are_the_ones_compiled_in() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas");
+    for (topic, text) in [
+        ("recommendations-topic", EXPERIMENT_SCHEMA),
+        ("error-topic", EXPERIMENT_SCHEMA),
+        ("summary-topic", SUMMARY_SCHEMA),
+    ] {
+        let file = std::fs::read_to_string(format!("{root}/{topic}/v1.avsc")).unwrap();
+        assert_eq!(
+            Schema::parse_str(&file).unwrap(),
+            Schema::parse_str(text).unwrap(),
+            "{topic}"
+        );
+    }
+}
