@@ -1,6 +1,7 @@
 //! Command line and environment.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rivulet_common::avro::RegistryArgs;
 use rivulet_common::{KafkaArgs, LogArgs};
@@ -62,9 +63,9 @@ pub struct Config {
     /// %workloadname% %workloadtype% %containername% %label:<name>%`).
     #[arg(long, env = "EXPERIMENT_NAME_FORMAT", default_value = crate::naming::DEFAULT_FORMAT)]
     pub experiment_name_format: String,
-    /// Finished jobs are deleted after this many hours.
-    #[arg(long, env = "JOB_RETENTION_HOURS", default_value_t = 168)]
-    pub job_retention_hours: u64,
+    /// Finished jobs are deleted this long after they ended (`30s`, `15m`, `12h`, `7d`).
+    #[arg(long, env = "JOB_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub job_retention: Duration,
     /// Lease of a running job, seconds: a replica that stops renewing it loses the job to
     /// another after this long.
     #[arg(long, env = "JOB_LEASE_SECS", default_value_t = 30)]
@@ -85,5 +86,39 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
         _ => Err(format!("expected name=value, got {s:?}")),
+    }
+}
+
+/// `<number><unit>` with unit `s`, `m`, `h` or `d`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a number and a unit (s, m, h, d), got {s:?}"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(secs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_unit() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        for bad in ["", "7", "d", "7w", "-1h", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -60,15 +60,16 @@ fn job_notification(kind: &str, code: u16, message: String) -> Value {
     json!({ code.to_string(): { "type": kind, "message": message, "code": code } })
 }
 
+/// The reference's datasource failures: all under the key "503", the timeout with code 504.
 fn datasource_failure(e: &QueryError) -> Value {
     match e {
-        QueryError::Timeout(d) => job_notification(
-            "ERROR",
-            504,
-            format!(
+        QueryError::Timeout(d) => json!({ "503": {
+            "type": "ERROR",
+            "message": format!(
                 "SocketTimeoutException: request timed out waiting for a data source response. ({d})"
             ),
-        ),
+            "code": 504,
+        }}),
         other => job_notification(
             "ERROR",
             503,

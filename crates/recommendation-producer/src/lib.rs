@@ -167,16 +167,16 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
     health.set_ready(true);
 
     // Readiness follows the job store; finished jobs expire.
-    let (watch_store, watch_token, retention) = (
-        store.clone(),
-        token.clone(),
-        Duration::from_secs(config.job_retention_hours * 3600),
-    );
+    let (watch_store, watch_token, retention) =
+        (store.clone(), token.clone(), config.job_retention);
+    // Expiry runs four times per retention period, at least hourly.
+    let expiry_every =
+        (config.job_retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     tokio::spawn(async move {
         let mut last_expiry = None::<tokio::time::Instant>;
         while !watch_token.is_cancelled() {
             health.set_ready(watch_store.ping().await);
-            if last_expiry.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+            if last_expiry.is_none_or(|t| t.elapsed() >= expiry_every) {
                 match watch_store.expire(retention).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(jobs = n, "Expired finished jobs."),
@@ -186,7 +186,7 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
             }
             tokio::select! {
                 () = watch_token.cancelled() => {}
-                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                () = tokio::time::sleep(Duration::from_secs(5).min(expiry_every)) => {}
             }
         }
     });

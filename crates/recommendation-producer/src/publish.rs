@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use apache_avro::Schema;
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use apache_avro::Schema;
 use rivulet_common::KafkaArgs;
 use rivulet_common::avro::{self, RegistryArgs};
 use rivulet_common::kafka::{ProducerSettings, read_range};
@@ -69,7 +69,7 @@ pub enum StartError {
         /// Schema folder.
         topic: &'static str,
         /// The registry's answer.
-        source: rivulet_common::Error,
+        source: Box<rivulet_common::Error>,
     },
     /// A schema could not be used.
     #[error(transparent)]
@@ -80,11 +80,8 @@ pub enum StartError {
 #[derive(Clone)]
 enum Encoding {
     Json,
-    Avro {
-        recommendations: Contract,
-        error: Contract,
-        summary: Contract,
-    },
+    /// recommendations-topic, error-topic, summary-topic.
+    Avro(Box<[Contract; 3]>),
 }
 
 /// The producer, alive for the whole process (the reference shut its executor down after the
@@ -114,25 +111,26 @@ impl Publisher {
                     let schema = Schema::parse_str(text)
                         .map_err(|e| crate::wire::WireError::Schema(e.to_string()))?;
                     let subject = avro::value_subject(topic);
-                    let registered = avro::lookup(&settings, &subject, &schema)
-                        .await
-                        .map_err(|source| StartError::NotRegistered {
-                            subject,
-                            topic: folder,
-                            source,
-                        })?;
+                    let registered =
+                        avro::lookup(&settings, &subject, &schema)
+                            .await
+                            .map_err(|source| StartError::NotRegistered {
+                                subject,
+                                topic: folder,
+                                source: Box::new(source),
+                            })?;
                     Ok::<_, StartError>(Contract::new(registered)?)
                 };
-                Encoding::Avro {
-                    recommendations: find(
+                Encoding::Avro(Box::new([
+                    find(
                         &topics.recommendations_topic,
                         "recommendations-topic",
                         EXPERIMENT_SCHEMA,
                     )
                     .await?,
-                    error: find(&topics.error_topic, "error-topic", EXPERIMENT_SCHEMA).await?,
-                    summary: find(&topics.summary_topic, "summary-topic", SUMMARY_SCHEMA).await?,
-                }
+                    find(&topics.error_topic, "error-topic", EXPERIMENT_SCHEMA).await?,
+                    find(&topics.summary_topic, "summary-topic", SUMMARY_SCHEMA).await?,
+                ]))
             }
         };
         let mut config = kafka.producer_config(&ProducerSettings::new("recommendation-producer"));
@@ -240,16 +238,15 @@ impl Publisher {
     pub async fn send(&self, topic: Topic, key: &str, message: &Value) -> Result<(), PublishError> {
         let payload = match &self.encoding {
             Encoding::Json => serde_json::to_vec(message).map_err(|e| PublishError(e.to_string())),
-            Encoding::Avro {
-                recommendations,
-                error,
-                summary,
-            } => match topic {
-                Topic::Recommendations => recommendations.encode(message),
-                Topic::Error => error.encode(message),
-                Topic::Summary => summary.encode(message),
+            Encoding::Avro(contracts) => {
+                let [recommendations, error, summary] = contracts.as_ref();
+                match topic {
+                    Topic::Recommendations => recommendations.encode(message),
+                    Topic::Error => error.encode(message),
+                    Topic::Summary => summary.encode(message),
+                }
+                .map_err(|e| PublishError(e.to_string()))
             }
-            .map_err(|e| PublishError(e.to_string())),
         }?;
         let record = FutureRecord::to(self.name(topic))
             .key(key)

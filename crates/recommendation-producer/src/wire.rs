@@ -208,7 +208,9 @@ fn convert(
         (Schema::String, _) => wrong("a string"),
         (Schema::Array(_), _) => wrong("an array"),
         (Schema::Map(_) | Schema::Record(_), _) => wrong("an object"),
-        (other, _) => fail(format!("schema type {other:?} is not used by these messages")),
+        (other, _) => fail(format!(
+            "schema type {other:?} is not used by these messages"
+        )),
     }
 }
 

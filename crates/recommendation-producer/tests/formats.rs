@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -55,8 +56,8 @@ async fn read<T: DeserializeOwned>(topic: &str, format: Format) -> (BTreeMap<Str
         if format == Format::Avro {
             let (id, _) = rivulet_common::avro::unframe(payload).unwrap();
             ids.push(id);
-            if !writers.contains_key(&id) {
-                writers.insert(id, schema_by_id(id).await);
+            if let Entry::Vacant(slot) = writers.entry(id) {
+                slot.insert(schema_by_id(id).await);
             }
         }
     }
@@ -191,7 +192,12 @@ async fn avro_and_json_messages_carry_the_same_content() {
         .values()
         .flat_map(|m| m.experiments.values())
         .filter_map(|e| e.apis.recommendations.response.as_ref())
-        .flat_map(|r| r[0].kubernetes_objects[0].containers[0].recommendations.data.values())
+        .flat_map(|r| {
+            r[0].kubernetes_objects[0].containers[0]
+                .recommendations
+                .data
+                .values()
+        })
         .filter(|at| at.recommendation_terms.short_term.is_some())
         .count();
     assert!(terms >= 6, "{terms} experiments with a short term");

@@ -196,7 +196,6 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
     );
 }
 
-
 #[tokio::test]
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
 async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twice() {
@@ -273,4 +272,3 @@ async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twi
         .collect();
     assert!(statuses.iter().all(|s| *s == "PUBLISHED"), "{statuses:?}");
 }
-

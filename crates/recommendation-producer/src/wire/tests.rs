@@ -61,7 +61,10 @@ fn container(name: &str, minutes: i64) -> Container {
 
 fn row(c: &Container, status: &str) -> ExperimentRow {
     ExperimentRow {
-        name: format!("prometheus-1|default|shop|{}(deployment)|{}", c.workload, c.container),
+        name: format!(
+            "prometheus-1|default|shop|{}(deployment)|{}",
+            c.workload, c.container
+        ),
         namespace: c.namespace.clone(),
         workload: c.workload.clone(),
         workload_type: c.workload_type.clone(),
@@ -125,7 +128,11 @@ fn round_trip<T: DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Deb
     let from_json: T = messages::read(&json_bytes, Format::Json, writer).unwrap();
     let from_avro: T = messages::read(&avro_bytes, Format::Avro, writer).unwrap();
     assert_eq!(from_json, from_avro);
-    assert_eq!(&serde_json::to_value(&from_json).unwrap(), doc, "the model holds all of it");
+    assert_eq!(
+        &serde_json::to_value(&from_json).unwrap(),
+        doc,
+        "the model holds all of it"
+    );
 }
 
 #[test]
@@ -134,7 +141,12 @@ fn experiment_messages_carry_the_same_content_in_both_formats() {
     let docs = experiment_messages();
     // The spread covers what the schema has optional: terms missing, no limits, plots.
     let text = Value::Array(docs.clone()).to_string();
-    for needle in ["\"plots_data\"", "\"long_term\"", "\"response\":null", "\"503\""] {
+    for needle in [
+        "\"plots_data\"",
+        "\"long_term\"",
+        "\"response\":null",
+        "\"503\"",
+    ] {
         assert!(text.contains(needle), "the spread lacks {needle}");
     }
     for doc in &docs {
@@ -154,7 +166,13 @@ fn summary_messages_carry_the_same_content_in_both_formats() {
 fn a_field_the_schema_does_not_know_is_refused_with_its_path() {
     let contract = contract(EXPERIMENT_SCHEMA, 7);
     let mut doc = experiment_messages().remove(0);
-    let name = doc["experiments"].as_object().unwrap().keys().next().unwrap().clone();
+    let name = doc["experiments"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
     doc["experiments"][&name]["apis"]["surprise"] = json!(1);
     match contract.encode(&doc) {
         Err(WireError::Mismatch { path, reason }) => {
@@ -166,7 +184,10 @@ fn a_field_the_schema_does_not_know_is_refused_with_its_path() {
     let mut doc = experiment_messages().remove(0);
     doc["summary"]["job_id"] = json!(12);
     let error = contract.encode(&doc).unwrap_err().to_string();
-    assert!(error.contains("summary.job_id: expected a string, found a number"), "{error}");
+    assert!(
+        error.contains("summary.job_id: expected a string, found a number"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+pub mod proxy;
 pub mod service;
 
 use rivulet_recommendation_producer::engine::data::{Agg, Series};

@@ -45,7 +45,12 @@ pub fn service(prometheus: &str, database: &str, topics: &[String; 3]) -> Servic
     service_with(prometheus, database, topics, &[])
 }
 
-pub fn service_with(prometheus: &str, database: &str, topics: &[String; 3], extra: &[&str]) -> Service {
+pub fn service_with(
+    prometheus: &str,
+    database: &str,
+    topics: &[String; 3],
+    extra: &[&str],
+) -> Service {
     let port = free_port();
     let format: &[&str] = if extra.contains(&"--format") {
         &[]
