@@ -45,7 +45,11 @@ fn main() {
             }
         })
         .collect();
-    let cluster = Cluster { containers, end };
+    let cluster = Cluster {
+        containers,
+        end,
+        ..Cluster::default()
+    };
     let total = days * 1440;
     for (k, start) in (0..total).step_by(120).enumerate() {
         let path = std::path::Path::new(&args[3]).join(format!("slice-{k:04}.om"));

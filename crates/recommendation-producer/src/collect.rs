@@ -8,7 +8,7 @@ use futures::future::try_join_all;
 use crate::engine::data::{Agg, Interval, Series};
 use crate::engine::terms::STEP_SECS;
 use crate::prometheus::{Prometheus, QueryError};
-use crate::queries::{self, Filters, Raw};
+use crate::queries::{self, Filters, Raw, Sum};
 
 /// A discovered container.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,14 +25,41 @@ pub struct Discovered {
     pub image: String,
 }
 
-/// The containers matching `filters`, seen over `range` (Unix seconds, queried every 15
-/// minutes) or now. Containers are keyed by namespace, workload and container (the reference
+/// What discovery found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// Containers (whose namespace and workload were found too).
+    pub containers: Vec<Discovered>,
+    /// Namespaces.
+    pub namespaces: Vec<String>,
+}
+
+impl Discovered {
+    /// The target of a namespace experiment: the namespace alone.
+    pub fn namespace(namespace: &str) -> Discovered {
+        Discovered {
+            namespace: namespace.to_owned(),
+            workload: String::new(),
+            workload_type: String::new(),
+            container: String::new(),
+            image: String::new(),
+        }
+    }
+
+    /// Whether this is a namespace experiment's target.
+    pub fn is_namespace(&self) -> bool {
+        self.container.is_empty()
+    }
+}
+
+/// The containers and namespaces matching `filters`, seen over `range` (Unix seconds, queried
+/// every 15 minutes) or now. Containers are keyed by namespace, workload and container (the reference
 /// keys them by workload name only, mixing same-named workloads of different namespaces).
 pub async fn discover(
     ds: &Prometheus,
     filters: &Filters,
     range: Option<(i64, i64)>,
-) -> Result<Vec<Discovered>, QueryError> {
+) -> Result<Discovery, QueryError> {
     let [ns_query, wl_query, c_query] = queries::discovery(filters);
     let run = |q: String| async move {
         match range {
@@ -60,7 +87,10 @@ pub async fn discover(
             });
         }
     }
-    Ok(found.into_iter().collect())
+    Ok(Discovery {
+        containers: found.into_iter().collect(),
+        namespaces: namespaces.into_iter().map(str::to_owned).collect(),
+    })
 }
 
 /// A container's data: the end of its window and its intervals.
@@ -184,5 +214,108 @@ fn interval(values: &HashMap<(Raw, &'static str), Vec<f64>>) -> Interval {
         memory_limit: flat(get(Raw::Limits, "memory")),
         memory_usage: windowed(Raw::MemoryAvg, Raw::MemoryMin, Raw::MemoryMax),
         memory_rss: windowed(Raw::RssAvg, Raw::RssMin, Raw::RssMax),
+        pods: None,
     }
+}
+
+/// Largest number of points Prometheus returns per series and query (its limit is 11,000).
+const MAX_POINTS: i64 = 7_200;
+
+/// The data of namespace experiments for `namespaces`, as of `at` (Unix seconds) or now.
+/// Each namespace-wide sum ([`queries::Sum`]) is read every minute over the 15 days before
+/// (in chunks Prometheus accepts) and aggregated per 15-minute interval `(t − 15m, t]`; the
+/// quotas are read every 15 minutes. A namespace's window ends at its last CPU use, rounded
+/// up to 15 minutes. Five sums and the quotas: a handful of queries for every namespace of a
+/// job.
+pub async fn fetch_namespaces(
+    ds: &Prometheus,
+    namespaces: &[&str],
+    at: Option<i64>,
+) -> Result<HashMap<String, Fetched>, QueryError> {
+    if namespaces.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let at = at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let start = at.div_euclid(STEP_SECS) * STEP_SECS - 15 * 86_400 - STEP_SECS;
+    let chunks: Vec<(i64, i64)> = (start..=at)
+        .step_by((MAX_POINTS * 60) as usize)
+        .map(|from| (from, (from + (MAX_POINTS - 1) * 60).min(at)))
+        .collect();
+    let sums = try_join_all(Sum::ALL.iter().flat_map(|&sum| {
+        let q = queries::namespace_sum(sum, namespaces);
+        chunks.iter().map(move |&(from, to)| {
+            let q = q.clone();
+            async move { ds.range(&q, from, to, 60).await.map(|r| (sum, r)) }
+        })
+    }));
+    let quota_query = queries::namespace_quotas(namespaces);
+    let quotas = ds.range(&quota_query, start, at, STEP_SECS);
+    let (sums, quotas) = tokio::try_join!(sums, quotas)?;
+
+    // Per namespace: each sum by minute, and each quota by 15-minute time.
+    let mut minutes: HashMap<&str, HashMap<Sum, BTreeMap<i64, f64>>> = HashMap::new();
+    for (sum, result) in &sums {
+        for s in result {
+            let by_time = minutes
+                .entry(s.label("namespace"))
+                .or_default()
+                .entry(*sum)
+                .or_default();
+            for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {
+                by_time.insert(t.round() as i64, v);
+            }
+        }
+    }
+    let mut quota: HashMap<(&str, &str), BTreeMap<i64, f64>> = HashMap::new();
+    for s in &quotas {
+        let slot = quota
+            .entry((s.label("namespace"), s.label("resource")))
+            .or_default();
+        for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {
+            slot.insert(t.round() as i64, v);
+        }
+    }
+
+    let mut out = HashMap::new();
+    for (&ns, sums) in &minutes {
+        let get = |sum: Sum| sums.get(&sum);
+        let Some(end) = get(Sum::Cpu)
+            .and_then(|cpu| cpu.iter().rev().find(|(_, v)| **v > 0.0))
+            .map(|(&t, _)| (t + STEP_SECS - 1).div_euclid(STEP_SECS) * STEP_SECS)
+        else {
+            continue; // never used CPU: no data, as for an idle container
+        };
+        let in_window = |sum: Sum, t: i64| -> Vec<f64> {
+            get(sum)
+                .map(|m| m.range(t - STEP_SECS + 1..=t).map(|(_, v)| *v).collect())
+                .unwrap_or_default()
+        };
+        let quota_at = |resource: &str, t: i64| {
+            quota
+                .get(&(ns, resource))
+                .and_then(|q| q.get(&t))
+                .map_or_else(Agg::default, |v| Agg::flat(*v))
+        };
+        let mut series = Series::new();
+        for k in 0..=(15 * 86_400 / STEP_SECS) {
+            let t = end - k * STEP_SECS;
+            let pods = in_window(Sum::Pods, t);
+            let interval = Interval {
+                cpu_request: quota_at("requests.cpu", t),
+                cpu_limit: quota_at("limits.cpu", t),
+                cpu_usage: Agg::window(&in_window(Sum::Cpu, t)),
+                cpu_throttle: Agg::window(&in_window(Sum::Throttle, t)),
+                memory_request: quota_at("requests.memory", t),
+                memory_limit: quota_at("limits.memory", t),
+                memory_usage: Agg::window(&in_window(Sum::Memory, t)),
+                memory_rss: Agg::window(&in_window(Sum::Rss, t)),
+                pods: Agg::window(&pods).avg,
+            };
+            if interval != Interval::default() {
+                series.insert(t, interval);
+            }
+        }
+        out.insert(ns.to_owned(), Fetched { end, series });
+    }
+    Ok(out)
 }

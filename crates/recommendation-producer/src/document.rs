@@ -6,8 +6,23 @@ use serde_json::{Map, Value, json};
 use crate::engine::output::Recommendations;
 use crate::store::{ExperimentRow, JobRow, stamp};
 
-/// The `listRecommendations` object of one container experiment (an array of one).
+/// The `listRecommendations` object of one experiment (an array of one).
 pub fn recommendation(e: &ExperimentRow, recommendations: &Recommendations) -> Value {
+    if e.experiment_type == "namespace" {
+        return json!([{
+            "cluster_name": "default",
+            "experiment_type": "namespace",
+            "version": "v2.0",
+            "experiment_name": e.name,
+            "kubernetes_objects": [{
+                "namespace": e.namespace,
+                "namespaces": {
+                    "namespace": e.namespace,
+                    "recommendations": recommendations,
+                },
+            }],
+        }]);
+    }
     json!([{
         "cluster_name": "default",
         "experiment_type": "container",

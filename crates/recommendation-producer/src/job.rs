@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ use crate::collect::{self, Discovered};
 use crate::document;
 use crate::engine::{self, Settings, data::Series};
 use crate::metrics::Metrics;
-use crate::naming::experiment_name;
+use crate::naming::{experiment_name, namespace_experiment_name};
 use crate::payload::BulkInput;
 use crate::prometheus::{Prometheus, QueryError};
 use crate::publish::{Publisher, Topic};
@@ -215,10 +215,22 @@ impl Runner {
                 .await;
         };
         if job.total_experiments.is_none() {
-            let found = match collect::discover(ds, &valid.filters, valid.range).await {
+            let discovery = match collect::discover(ds, &valid.filters, valid.range).await {
                 Ok(found) => found,
                 Err(e) => return self.fail(&job, datasource_failure(&e)).await,
             };
+            let mut found = Vec::new();
+            if valid.containers {
+                found.extend(discovery.containers);
+            }
+            if valid.namespaces {
+                found.extend(
+                    discovery
+                        .namespaces
+                        .iter()
+                        .map(|ns| Discovered::namespace(ns)),
+                );
+            }
             if found.is_empty() {
                 let note = job_notification("INFO", 400, "Nothing to do.".into());
                 self.store
@@ -241,15 +253,17 @@ impl Runner {
             let named: BTreeMap<String, Discovered> = found
                 .into_iter()
                 .map(|d| {
-                    (
+                    let name = if d.is_namespace() {
+                        namespace_experiment_name(&valid.datasource, &d.namespace)
+                    } else {
                         experiment_name(
                             &self.name_format,
                             &valid.datasource,
                             &d,
                             &valid.filters.labels,
-                        ),
-                        d,
-                    )
+                        )
+                    };
+                    (name, d)
                 })
                 .collect();
             let named: Vec<(String, Discovered)> = named.into_iter().collect();
@@ -287,17 +301,32 @@ impl Runner {
                 }
             }
         }
+        // Container experiments are fetched per namespace, namespace experiments all at once;
+        // either way the data is keyed by what the experiment is about.
         let mut by_namespace: BTreeMap<&str, Vec<&ExperimentRow>> = BTreeMap::new();
+        let mut namespaces: Vec<&ExperimentRow> = Vec::new();
         for e in experiments
             .iter()
             .filter(|e| e.status == status::UNPROCESSED)
         {
-            by_namespace.entry(&e.namespace).or_default().push(e);
+            if e.experiment_type == "namespace" {
+                namespaces.push(e);
+            } else {
+                by_namespace.entry(&e.namespace).or_default().push(e);
+            }
         }
-        let fetches =
-            futures::stream::iter(by_namespace.into_iter().map(|(ns, list)| async move {
-                (list, collect::fetch_namespace(ds, ns, Some(at)).await)
-            }))
+        let containers = by_namespace.into_iter().map(|(ns, list)| {
+            async move { (list, collect::fetch_namespace(ds, ns, Some(at)).await) }.boxed()
+        });
+        let whole = (!namespaces.is_empty()).then(|| {
+            async move {
+                let names: Vec<&str> = namespaces.iter().map(|e| e.namespace.as_str()).collect();
+                let fetched = collect::fetch_namespaces(ds, &names, Some(at)).await;
+                (namespaces, fetched)
+            }
+            .boxed()
+        });
+        let fetches = futures::stream::iter(whole.into_iter().chain(containers))
             .buffer_unordered(self.parallel_namespaces.max(1));
         futures::pin_mut!(fetches);
         while let Some((list, fetched)) = fetches.next().await {
@@ -307,8 +336,13 @@ impl Runner {
             for e in &list {
                 let (outcome, doc, note) = match &fetched {
                     Ok(data) => {
+                        let key = if e.experiment_type == "namespace" {
+                            &e.namespace
+                        } else {
+                            &e.container
+                        };
                         let series = data
-                            .get(&e.container)
+                            .get(key)
                             .map(|f| f.series.clone())
                             .unwrap_or_else(Series::new);
                         let recommendations = engine::recommend(&series, &Settings::default());

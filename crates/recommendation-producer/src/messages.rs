@@ -102,19 +102,34 @@ pub struct ListRecommendation {
     pub kubernetes_objects: Vec<KubernetesObject>,
 }
 
-/// A workload.
+/// A container experiment's workload, or a namespace experiment's namespace.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesObject {
-    /// Kind.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Name.
-    pub name: String,
+    /// Workload kind (container experiments).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Workload name (container experiments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Namespace.
     pub namespace: String,
-    /// Its container.
-    pub containers: Vec<ContainerRecommendations>,
+    /// The container (container experiments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<Vec<ContainerRecommendations>>,
+    /// The namespace's recommendations (namespace experiments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<NamespaceRecommendations>,
+}
+
+/// A namespace and its recommendations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceRecommendations {
+    /// Namespace.
+    pub namespace: String,
+    /// Recommendations.
+    pub recommendations: Recommendations,
 }
 
 /// A container and its recommendations.

@@ -8,6 +8,12 @@ use crate::collect::Discovered;
 pub const DEFAULT_FORMAT: &str =
     "%datasource%|%clustername%|%namespace%|%workloadname%(%workloadtype%)|%containername%";
 
+/// The name of a namespace experiment: `datasource|clustername|namespace`, as the reference
+/// names them.
+pub fn namespace_experiment_name(datasource: &str, namespace: &str) -> String {
+    format!("{datasource}|default|{namespace}")
+}
+
 /// The name of `c`'s experiment. `%label:<name>%` takes the value of that include label, or
 /// `unknown<name>` when the job has none (also when it has no include labels at all, where
 /// the reference left the placeholder in the name).

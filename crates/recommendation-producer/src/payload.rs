@@ -100,6 +100,10 @@ pub struct Validated {
     pub range: Option<(i64, i64)>,
     /// Datasource name.
     pub datasource: String,
+    /// Container experiments asked for (the default).
+    pub containers: bool,
+    /// Namespace experiments asked for.
+    pub namespaces: bool,
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
@@ -146,15 +150,15 @@ impl BulkInput {
                 ));
             }
         }
+        let (mut containers, mut namespaces) = (self.experiment_types.is_none(), false);
         if let Some(types) = &self.experiment_types {
+            if types.is_empty() {
+                return Err("experiment_types is empty: container and/or namespace".into());
+            }
             for t in types {
                 match t.as_str() {
-                    "container" => {}
-                    "namespace" => {
-                        return Err(
-                            "experiment type namespace is not supported yet: use container".into(),
-                        );
-                    }
+                    "container" => containers = true,
+                    "namespace" => namespaces = true,
                     other => {
                         return Err(format!(
                             "unknown experiment type {other:?}: container or namespace"
@@ -204,6 +208,8 @@ impl BulkInput {
                 .datasource
                 .clone()
                 .unwrap_or_else(|| DEFAULT_DATASOURCE.into()),
+            containers,
+            namespaces,
         })
     }
 }

@@ -85,6 +85,8 @@ pub struct ExperimentRow {
     pub notifications: Option<Value>,
     /// The recommendation document.
     pub recommendations: Option<Value>,
+    /// `container` or `namespace`.
+    pub experiment_type: String,
 }
 
 /// The reference's timestamp form.
@@ -204,8 +206,8 @@ impl Store {
         let now = stamp(Utc::now());
         for (name, d) in experiments {
             sqlx::query(
-                "INSERT INTO bulk_experiments (job_id, name, namespace, workload, workload_type, container, image, status, status_history)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, jsonb_build_array(jsonb_build_object('status', $8::text, 'timestamp', $9::text)))
+                "INSERT INTO bulk_experiments (job_id, name, namespace, workload, workload_type, container, image, status, status_history, experiment_type)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, jsonb_build_array(jsonb_build_object('status', $8::text, 'timestamp', $9::text)), $10)
                  ON CONFLICT DO NOTHING",
             )
             .bind(id)
@@ -217,6 +219,11 @@ impl Store {
             .bind(&d.image)
             .bind(status::UNPROCESSED)
             .bind(&now)
+            .bind(if d.is_namespace() {
+                "namespace"
+            } else {
+                "container"
+            })
             .execute(&mut *tx)
             .await?;
         }
@@ -231,7 +238,7 @@ impl Store {
     /// A job's experiments, by name.
     pub async fn experiments(&self, id: Uuid) -> Result<Vec<ExperimentRow>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT name, namespace, workload, workload_type, container, image, status, status_history, notifications, recommendations
+            "SELECT name, namespace, workload, workload_type, container, image, status, status_history, notifications, recommendations, experiment_type
              FROM bulk_experiments WHERE job_id = $1 ORDER BY name",
         )
         .bind(id)
@@ -270,7 +277,7 @@ impl Store {
                  notifications = COALESCE($6, notifications),
                  updated = now()
              WHERE job_id = $1 AND name = $2
-             RETURNING name, namespace, workload, workload_type, container, image, status, status_history, notifications, recommendations",
+             RETURNING name, namespace, workload, workload_type, container, image, status, status_history, notifications, recommendations, experiment_type",
         )
         .bind(id)
         .bind(name)

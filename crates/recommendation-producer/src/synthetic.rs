@@ -7,6 +7,7 @@
 //! whether or not its start is included); the slow-moving series every two minutes. Values are
 //! multiples of 1/1024 core and of 4 KiB, so sums are exact.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -64,12 +65,23 @@ impl Container {
 }
 
 /// A cluster: containers and the end of their data (Unix seconds, a multiple of 15 minutes).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cluster {
     /// Containers.
     pub containers: Vec<Container>,
     /// Last minute of data.
     pub end: i64,
+    /// Hard resource quotas by namespace.
+    pub quotas: BTreeMap<String, Quota>,
+}
+
+/// A namespace's hard resource quota: (cores, bytes) of requests and of limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quota {
+    /// `requests.cpu`, `requests.memory`.
+    pub requests: (f64, f64),
+    /// `limits.cpu`, `limits.memory`.
+    pub limits: (f64, f64),
 }
 
 /// Sample time of minute `m` before the end: `end − m·60 + 30 − 60`, so the last sample is 30 s
@@ -107,7 +119,7 @@ impl Cluster {
             each(&mut text);
             out.write_all(text.as_bytes())
         };
-        let namespaces: std::collections::BTreeSet<&str> = self
+        let namespaces: BTreeSet<&str> = self
             .containers
             .iter()
             .map(|c| c.namespace.as_str())
@@ -176,6 +188,44 @@ impl Cluster {
                     )
                 };
                 slow(c, t, "kube_pod_container_info", &labels, 1.0);
+            }
+        })?;
+        family("kube_pod_info", "gauge", &mut |t| {
+            let mut seen = BTreeSet::new();
+            for c in &self.containers {
+                for p in 0..c.pods {
+                    if !seen.insert((c.namespace.as_str(), c.pod(p))) {
+                        continue;
+                    }
+                    for m in span(c.minutes).rev().filter(|m| m % slow_every == 0) {
+                        let _ = writeln!(
+                            t,
+                            "kube_pod_info{{namespace=\"{}\",pod=\"{}\"}} 1 {}",
+                            c.namespace,
+                            c.pod(p),
+                            minute_time(self.end, m)
+                        );
+                    }
+                }
+            }
+        })?;
+        family("kube_resourcequota", "gauge", &mut |t| {
+            for (ns, q) in &self.quotas {
+                let longest = self.namespace_minutes(ns);
+                for (resource, value) in [
+                    ("requests.cpu", q.requests.0),
+                    ("requests.memory", q.requests.1),
+                    ("limits.cpu", q.limits.0),
+                    ("limits.memory", q.limits.1),
+                ] {
+                    for m in span(longest).rev().filter(|m| m % slow_every == 0) {
+                        let _ = writeln!(
+                            t,
+                            "kube_resourcequota{{namespace=\"{ns}\",resourcequota=\"quota\",resource=\"{resource}\",type=\"hard\"}} {value} {}",
+                            minute_time(self.end, m)
+                        );
+                    }
+                }
             }
         })?;
         for (name, pick) in [
@@ -279,6 +329,72 @@ fn over_pods(pods: u32, minutes: &[i64], value: impl Fn(u32, i64) -> f64) -> Opt
 }
 
 impl Cluster {
+    /// Minutes of data of the namespace's longest-running container.
+    pub fn namespace_minutes(&self, ns: &str) -> i64 {
+        self.containers
+            .iter()
+            .filter(|c| c.namespace == ns)
+            .map(|c| c.minutes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The ground truth of namespace `ns`: per interval, the mean, min and max over its 15
+    /// minutes of the namespace-wide sums, the pods counted, and the quotas as current
+    /// requests and limits.
+    pub fn expected_namespace(&self, ns: &str) -> Series {
+        let members: Vec<&Container> = self
+            .containers
+            .iter()
+            .filter(|c| c.namespace == ns)
+            .collect();
+        let quota = self.quotas.get(ns);
+        let longest = self.namespace_minutes(ns);
+        let mut out = Series::new();
+        for k in 0..=(15 * 86_400 / STEP_SECS) {
+            let t = self.end - k * STEP_SECS;
+            let lo = k * 15;
+            // Per minute of the interval, the sum over the running containers' pods.
+            let sums = |live: &dyn Fn(&Container, i64) -> bool,
+                        value: &dyn Fn(&Container, u32, i64) -> f64| {
+                let values: Vec<f64> = (lo..lo + 15)
+                    .filter(|&m| members.iter().any(|c| live(c, m)))
+                    .map(|m| {
+                        members
+                            .iter()
+                            .filter(|c| live(c, m))
+                            .map(|c| (0..c.pods).map(|p| value(c, p, m)).sum::<f64>())
+                            .sum()
+                    })
+                    .collect();
+                Agg::window(&values)
+            };
+            let running = |c: &Container, m: i64| m < c.minutes;
+            // rate(…[5m]) needs two samples: this minute's and the one before.
+            let rated = |c: &Container, m: i64| m + 1 < c.minutes;
+            // kube_pod_info every two minutes: the latest at or before, within the lookback.
+            let listed = |c: &Container, m: i64| m + m % 2 < c.minutes;
+            let pods = sums(&listed, &|_, _, _| 1.0).avg;
+            let slow = lo + lo % 2 < longest;
+            let flat = |v: Option<f64>| v.filter(|_| slow).map(Agg::flat).unwrap_or_default();
+            let interval = Interval {
+                cpu_request: flat(quota.map(|q| q.requests.0)),
+                cpu_limit: flat(quota.map(|q| q.limits.0)),
+                cpu_usage: sums(&running, &|c, p, m| c.cpu_at(p, m)),
+                cpu_throttle: sums(&rated, &|_, _, _| 0.0),
+                memory_request: flat(quota.map(|q| q.requests.1)),
+                memory_limit: flat(quota.map(|q| q.limits.1)),
+                memory_usage: sums(&running, &|c, p, m| c.memory_at(p, m)),
+                memory_rss: sums(&running, &|c, p, m| c.rss_at(p, m)),
+                pods,
+            };
+            if interval != Interval::default() {
+                out.insert(t, interval);
+            }
+        }
+        out
+    }
+
     /// The ground truth: what the recommendation queries must yield for `c`, interval by
     /// interval over the 15 days before the end, computed from the samples as PromQL would.
     pub fn expected(&self, c: &Container) -> Series {
@@ -316,6 +432,7 @@ impl Cluster {
                 memory_usage: over_pods(c.pods, &minutes, |p, m| c.memory_at(p, m))
                     .unwrap_or_default(),
                 memory_rss: over_pods(c.pods, &minutes, |p, m| c.rss_at(p, m)).unwrap_or_default(),
+                pods: None,
             };
             if interval != Interval::default() {
                 out.insert(t, interval);

@@ -107,6 +107,7 @@ async fn run_job(s: &Service) {
     wait_ready(s).await;
     let body = json!({
         "time_range": {"start": "2026-10-31T23:00:00.000Z", "end": "2026-11-01T00:00:00.000Z"},
+        "experiment_types": ["container", "namespace"],
     });
     let (status, answer) = post(format!("{}/bulk", s.url), &body.to_string()).await;
     assert_eq!(status, 200, "{answer}");
@@ -173,7 +174,7 @@ async fn avro_and_json_messages_carry_the_same_content() {
 
     let (from_avro, avro_ids) = read::<ExperimentMessage>(&avro_topics[0], Format::Avro).await;
     let (from_json, _) = read::<ExperimentMessage>(&json_topics[0], Format::Json).await;
-    assert_eq!(from_avro.len(), 8, "{:?}", from_avro.keys());
+    assert_eq!(from_avro.len(), 11, "{:?}", from_avro.keys());
     assert!(
         avro_ids.iter().all(|id| *id == ids[0]),
         "framed with the registered id {}: {avro_ids:?}",
@@ -193,14 +194,17 @@ async fn avro_and_json_messages_carry_the_same_content() {
         .flat_map(|m| m.experiments.values())
         .filter_map(|e| e.apis.recommendations.response.as_ref())
         .flat_map(|r| {
-            r[0].kubernetes_objects[0].containers[0]
-                .recommendations
-                .data
-                .values()
+            let object = &r[0].kubernetes_objects[0];
+            let recommendations = match (&object.containers, &object.namespaces) {
+                (Some(c), _) => &c[0].recommendations,
+                (None, Some(n)) => &n.recommendations,
+                (None, None) => panic!("neither a container nor a namespace: {object:?}"),
+            };
+            recommendations.data.values()
         })
         .filter(|at| at.recommendation_terms.short_term.is_some())
         .count();
-    assert!(terms >= 6, "{terms} experiments with a short term");
+    assert!(terms >= 8, "{terms} experiments with a short term");
 
     let (summary_avro, summary_ids) = read::<SummaryMessage>(&avro_topics[2], Format::Avro).await;
     let (summary_json, _) = read::<SummaryMessage>(&json_topics[2], Format::Json).await;
@@ -210,6 +214,6 @@ async fn avro_and_json_messages_carry_the_same_content() {
         normalise_summary(summary_json),
     );
     assert_eq!(a, j);
-    assert_eq!(a[0].summary.total_experiments, Some(8));
+    assert_eq!(a[0].summary.total_experiments, Some(11));
     drop(s);
 }

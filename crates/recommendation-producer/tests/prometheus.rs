@@ -7,7 +7,7 @@
 
 mod support;
 
-use rivulet_recommendation_producer::collect::{discover, fetch_namespace};
+use rivulet_recommendation_producer::collect::{discover, fetch_namespace, fetch_namespaces};
 use rivulet_recommendation_producer::engine::{Settings, recommend};
 use rivulet_recommendation_producer::prometheus::QueryError;
 use rivulet_recommendation_producer::queries::{Filter, Filters};
@@ -23,7 +23,9 @@ async fn discovery_fetch_and_recommendations_match_the_samples() {
     let window = Some((END - 3600, END));
 
     // Discovery: everything, then filtered; include wins over exclude.
-    let all = discover(&ds, &Filters::default(), window).await.unwrap();
+    let found = discover(&ds, &Filters::default(), window).await.unwrap();
+    assert_eq!(found.namespaces, ["kube-system", "shop", "tmp-build"]);
+    let all = found.containers;
     let names: Vec<String> = all
         .iter()
         .map(|d| format!("{}/{}/{}", d.namespace, d.workload, d.container))
@@ -39,7 +41,7 @@ async fn discovery_fetch_and_recommendations_match_the_samples() {
         },
         ..Filters::default()
     };
-    let shop = discover(&ds, &filters, window).await.unwrap();
+    let shop = discover(&ds, &filters, window).await.unwrap().containers;
     assert!(
         shop.iter().all(|d| d.namespace == "shop") && shop.len() == 5,
         "{shop:?}"
@@ -52,7 +54,7 @@ async fn discovery_fetch_and_recommendations_match_the_samples() {
         include: vec!["core.*".into()],
         exclude: vec![],
     };
-    let kube = discover(&ds, &filters, window).await.unwrap();
+    let kube = discover(&ds, &filters, window).await.unwrap().containers;
     assert_eq!(kube.len(), 1, "include wins: {kube:?}");
 
     // The fetch gives exactly the intervals the samples imply, and so the same recommendations.
@@ -91,6 +93,49 @@ async fn discovery_fetch_and_recommendations_match_the_samples() {
     assert_eq!(
         terms["short_term"]["duration_in_hours"], 0.75,
         "three 15-minute intervals"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
+async fn namespace_data_matches_the_namespace_wide_sums_of_the_samples() {
+    let cluster = cluster();
+    let server = serve(&cluster).await;
+    let ds = datasource(&server.url);
+    let fetched = fetch_namespaces(&ds, &["shop", "kube-system", "tmp-build"], Some(END))
+        .await
+        .unwrap();
+    assert_eq!(fetched.len(), 3);
+    for ns in ["shop", "kube-system", "tmp-build"] {
+        let got = &fetched[ns];
+        assert_eq!(got.end, END, "{ns}");
+        let want = cluster.expected_namespace(ns);
+        assert_same_series(&want, &got.series, ns);
+        let settings = Settings::default();
+        let a = serde_json::to_value(recommend(&want, &settings)).unwrap();
+        let b = serde_json::to_value(recommend(&got.series, &settings)).unwrap();
+        same_json(&a, &b, ns);
+    }
+    // shop: the quota is the current config; 6 pods at the end (web has 2); a long term.
+    let shop =
+        serde_json::to_value(recommend(&fetched["shop"].series, &Settings::default())).unwrap();
+    let at = &shop["data"][rivulet_recommendation_producer::engine::stamp(END)];
+    assert_eq!(at["current"]["requests"]["cpu"]["amount"], 3.0);
+    assert_eq!(at["current"]["limits"]["memory"]["amount"], 4_294_967_296.0);
+    let cost = &at["recommendation_terms"]["short_term"]["recommendation_engines"]["cost"];
+    assert_eq!(cost["pods_count"], 6, "{cost}");
+    assert!(at["recommendation_terms"]["long_term"]["recommendation_engines"].is_object());
+    // kube-system has no quota: the reference's "not set" notifications.
+    let kube = serde_json::to_value(recommend(
+        &fetched["kube-system"].series,
+        &Settings::default(),
+    ))
+    .unwrap();
+    let at = &kube["data"][rivulet_recommendation_producer::engine::stamp(END)];
+    assert!(
+        at["notifications"]["523001"].is_object(),
+        "{}",
+        at["notifications"]
     );
 }
 

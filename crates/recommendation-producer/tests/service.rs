@@ -212,6 +212,7 @@ async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twi
     let cluster = Cluster {
         containers,
         end: END,
+        ..Cluster::default()
     };
     let prometheus = serve(&cluster).await;
     let topics = topics().await;
@@ -271,4 +272,59 @@ async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twi
         .map(|e| e["status"].as_str().unwrap())
         .collect();
     assert!(statuses.iter().all(|s| *s == "PUBLISHED"), "{statuses:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
+async fn namespace_experiments_publish_each_namespaces_recommendations() {
+    let cluster = cluster();
+    let prometheus = serve(&cluster).await;
+    let topics = topics().await;
+    let db = database().await;
+    let s = service(&prometheus.url, &db, &topics);
+    wait_ready(&s).await;
+    let (status, error) = post(format!("{}/bulk", s.url), r#"{"experiment_types":[]}"#).await;
+    assert_eq!(status, 400, "{error}");
+    let body = json!({
+        "time_range": {"start": "2026-10-31T23:00:00.000Z", "end": "2026-11-01T00:00:00.000Z"},
+        "filter": {"exclude": {"namespace": ["tmp-.*"]}},
+        "experiment_types": ["namespace"],
+    });
+    let (status, answer) = post(format!("{}/bulk", s.url), &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let job = answer["job_id"].as_str().unwrap().to_owned();
+    let summary = wait_done(&s, &job).await;
+    assert_eq!(summary["status"], "COMPLETED", "{summary}");
+    assert_eq!(summary["total_experiments"], 2);
+
+    let recs = messages(&topics[0]).await;
+    let keys: Vec<&str> = recs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            format!("{job}|prometheus-1|default|kube-system"),
+            format!("{job}|prometheus-1|default|shop")
+        ]
+    );
+    for (key, message) in &recs {
+        let name = key.split_once('|').unwrap().1;
+        let ns = name.rsplit('|').next().unwrap();
+        let response = &message["experiments"][name]["apis"]["recommendations"]["response"][0];
+        assert_eq!(response["experiment_type"], "namespace");
+        let object = &response["kubernetes_objects"][0];
+        assert_eq!(object["namespace"], ns);
+        assert!(object.get("containers").is_none(), "{object}");
+        assert_eq!(object["namespaces"]["namespace"], ns);
+        let want = serde_json::to_value(recommend(
+            &cluster.expected_namespace(ns),
+            &Settings::default(),
+        ))
+        .unwrap();
+        same_json(&want, &object["namespaces"]["recommendations"], name);
+    }
+    // shop's quota is its current configuration.
+    let shop = &recs[1].1["experiments"]["prometheus-1|default|shop"]["apis"]["recommendations"]["response"]
+        [0]["kubernetes_objects"][0]["namespaces"]["recommendations"]["data"];
+    let at = shop.as_object().unwrap().values().next().unwrap();
+    assert_eq!(at["current"]["requests"]["cpu"]["amount"], 3.0);
 }

@@ -17,6 +17,20 @@ pub struct Agg {
 }
 
 impl Agg {
+    /// Mean, min and max of a window's values, no sum (a namespace-wide series, one per
+    /// namespace); empty when there are none.
+    pub fn window(values: &[f64]) -> Agg {
+        if values.is_empty() {
+            return Agg::default();
+        }
+        Agg {
+            avg: Some(values.iter().sum::<f64>() / values.len() as f64),
+            min: values.iter().copied().reduce(f64::min),
+            max: values.iter().copied().reduce(f64::max),
+            sum: None,
+        }
+    }
+
     /// Every aggregate the same value (a constant series).
     pub fn flat(v: f64) -> Agg {
         Agg {
@@ -47,13 +61,20 @@ pub struct Interval {
     pub memory_usage: Agg,
     /// Memory RSS, bytes.
     pub memory_rss: Agg,
+    /// Pods running (namespace experiments: the namespace's pods; containers: none, the
+    /// pods follow from the usage sums).
+    pub pods: Option<f64>,
 }
 
 /// A container's intervals by end time (Unix seconds).
 pub type Series = BTreeMap<i64, Interval>;
 
-/// Pods behind an interval's figures: CPU usage sum ÷ avg, else memory usage sum ÷ avg, else 0.
+/// Pods behind an interval's figures: the pods counted (namespaces), else CPU usage sum ÷ avg,
+/// else memory usage sum ÷ avg, else 0.
 pub fn pods(i: &Interval) -> f64 {
+    if let Some(pods) = i.pods {
+        return pods;
+    }
     let ratio = |a: &Agg| match (a.sum, a.avg) {
         (Some(s), Some(v)) if v != 0.0 => Some(s / v),
         _ => None,

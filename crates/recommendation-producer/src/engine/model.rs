@@ -139,8 +139,9 @@ pub fn memory_request(model: Model, intervals: &[&Interval]) -> Option<f64> {
 pub fn pods_count(intervals: &[&Interval]) -> i64 {
     intervals
         .iter()
-        .filter_map(|i| match (i.cpu_usage.sum, i.cpu_usage.avg) {
-            (Some(s), Some(a)) if a != 0.0 => Some((s / a).ceil()),
+        .filter_map(|i| match (i.pods, i.cpu_usage.sum, i.cpu_usage.avg) {
+            (Some(pods), _, _) => Some(pods.ceil()),
+            (None, Some(s), Some(a)) if a != 0.0 => Some((s / a).ceil()),
             _ => None,
         })
         .fold(0.0, f64::max)

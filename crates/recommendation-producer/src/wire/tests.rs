@@ -77,6 +77,7 @@ fn row(c: &Container, status: &str) -> ExperimentRow {
         ]),
         notifications: None,
         recommendations: None,
+        experiment_type: "container".into(),
     }
 }
 
@@ -100,6 +101,7 @@ fn experiment_messages() -> Vec<Value> {
     let cluster = Cluster {
         containers: containers.clone(),
         end: 1_793_491_200,
+        ..Cluster::default()
     };
     let mut out = Vec::new();
     for c in &containers {
@@ -108,6 +110,12 @@ fn experiment_messages() -> Vec<Value> {
         e.recommendations = Some(document::recommendation(&e, &recs));
         out.push(document::experiment_message(&job(false), &e));
     }
+    let mut namespace = row(&containers[0], "PROCESSED");
+    namespace.name = "prometheus-1|default|shop".into();
+    namespace.experiment_type = "namespace".into();
+    let recs = recommend(&cluster.expected_namespace("shop"), &Settings::default());
+    namespace.recommendations = Some(document::recommendation(&namespace, &recs));
+    out.push(document::experiment_message(&job(false), &namespace));
     let mut failed = row(&containers[0], "FAILED");
     failed.notifications = Some(json!({"503": {"type": "ERROR", "code": 503,
         "message": "Not able to proceed due to. (datasource prometheus-1 unreachable)"}}));
@@ -146,6 +154,7 @@ fn experiment_messages_carry_the_same_content_in_both_formats() {
         "\"long_term\"",
         "\"response\":null",
         "\"503\"",
+        "\"namespaces\"",
     ] {
         assert!(text.contains(needle), "the spread lacks {needle}");
     }

@@ -12,7 +12,7 @@ pub mod service;
 
 use rivulet_recommendation_producer::engine::data::{Agg, Series};
 use rivulet_recommendation_producer::prometheus::{Auth, Prometheus};
-use rivulet_recommendation_producer::synthetic::{Cluster, Container};
+use rivulet_recommendation_producer::synthetic::{Cluster, Container, Quota};
 
 /// 2026-11-01T00:00:00Z.
 pub const END: i64 = 1_793_491_200;
@@ -67,6 +67,15 @@ pub fn cluster() -> Cluster {
             container("tmp-build", "runner", "job", "runner", 1, 60),
         ],
         end: END,
+        // Namespace experiments read quotas as current values: shop has one, the others none.
+        quotas: [(
+            "shop".to_owned(),
+            Quota {
+                requests: (3.0, 2_147_483_648.0),
+                limits: (6.0, 4_294_967_296.0),
+            },
+        )]
+        .into(),
     }
 }
 
@@ -186,6 +195,12 @@ pub fn assert_same_series(want: &Series, got: &Series, what: &str) {
         for (w, g, name) in pairs {
             assert!(same_agg(w, g), "{what} at {t}: {name} want {w:?} got {g:?}");
         }
+        assert!(
+            close(w.pods, g.pods),
+            "{what} at {t}: pods want {:?} got {:?}",
+            w.pods,
+            g.pods
+        );
     }
 }
 
