@@ -103,14 +103,36 @@ pub struct Fetched {
     pub series: Series,
 }
 
-/// Every container's data in `namespace`, as of `at` (Unix seconds) or now: one query for
-/// the last activity, then 12 range queries per distinct window end (usually one).
+/// The data of `containers` in `namespace`, as of `at` (Unix seconds) or now: their last
+/// activity (one cheap query for those running at `at`, the reference's 15-day subquery only
+/// for the others), then 12 range queries per distinct window end (usually one).
 pub async fn fetch_namespace(
     ds: &Prometheus,
     namespace: &str,
+    containers: &[&str],
     at: Option<i64>,
 ) -> Result<HashMap<String, Fetched>, QueryError> {
-    let last = ds.instant(&queries::last_activity(namespace), at).await?;
+    // Whole minutes, as the subquery's steps are.
+    let at = at
+        .unwrap_or_else(|| chrono::Utc::now().timestamp())
+        .div_euclid(60)
+        * 60;
+    let mut last = ds
+        .instant(&queries::recent_activity(namespace), Some(at))
+        .await?;
+    let seen: BTreeSet<&str> = last.iter().map(|s| s.label("container")).collect();
+    let stale: Vec<&str> = containers
+        .iter()
+        .copied()
+        .filter(|c| !seen.contains(c))
+        .collect();
+    drop(seen);
+    if !stale.is_empty() {
+        let older = ds
+            .instant(&queries::last_activity(namespace, &stale), Some(at))
+            .await?;
+        last.extend(older);
+    }
     let mut by_end: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for s in &last {
         let Some(&(_, ts)) = s.samples.first() else {

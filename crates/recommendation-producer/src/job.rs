@@ -316,7 +316,12 @@ impl Runner {
             }
         }
         let containers = by_namespace.into_iter().map(|(ns, list)| {
-            async move { (list, collect::fetch_namespace(ds, ns, Some(at)).await) }.boxed()
+            async move {
+                let containers: Vec<&str> = list.iter().map(|e| e.container.as_str()).collect();
+                let fetched = collect::fetch_namespace(ds, ns, &containers, Some(at)).await;
+                (list, fetched)
+            }
+            .boxed()
         });
         let whole = (!namespaces.is_empty()).then(|| {
             async move {

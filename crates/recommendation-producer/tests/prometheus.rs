@@ -58,8 +58,35 @@ async fn discovery_fetch_and_recommendations_match_the_samples() {
     assert_eq!(kube.len(), 1, "include wins: {kube:?}");
 
     // The fetch gives exactly the intervals the samples imply, and so the same recommendations.
-    let fetched = fetch_namespace(&ds, "shop", Some(END)).await.unwrap();
+    let names: Vec<&str> = cluster
+        .containers
+        .iter()
+        .filter(|c| c.namespace == "shop")
+        .map(|c| c.container.as_str())
+        .collect();
+    let queries = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let ds = ds.counting(queries.clone());
+    let fetched = fetch_namespace(&ds, "shop", &names, Some(END))
+        .await
+        .unwrap();
     assert_eq!(fetched.len(), 5);
+    // Every container ran until the end: the cheap last-activity query found them all.
+    assert_eq!(queries.get(), 1 + 12);
+    // An hour later none has a recent sample: the 15-day look-back runs and finds the last
+    // use (as the reference does, up to the 5-minute lookback after the last sample, so the
+    // window ends one step later) and the same intervals.
+    let later = fetch_namespace(&ds, "shop", &names, Some(END + 3600))
+        .await
+        .unwrap();
+    assert_eq!(queries.get(), 13 + 2 + 12);
+    assert_eq!(later.len(), 5);
+    for (container, got) in &later {
+        assert_eq!(got.end, END + 900, "{container}");
+        assert!(
+            got.series == fetched[container].series,
+            "{container}: other intervals"
+        );
+    }
     for c in cluster.containers.iter().filter(|c| c.namespace == "shop") {
         let got = &fetched[&c.container];
         assert_eq!(got.end, END, "{}", c.container);
