@@ -10,6 +10,10 @@ use crate::engine::terms::STEP_SECS;
 use crate::prometheus::{Prometheus, QueryError};
 use crate::queries::{self, Filters, Raw, Sum};
 
+mod grid;
+
+use grid::{Channel, Grid};
+
 /// A discovered container.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Discovered {
@@ -155,89 +159,31 @@ pub async fn fetch_namespace(
             ds.range(&q, start, end, STEP_SECS).await.map(|r| (raw, r))
         }))
         .await?;
-        // Per container and time, the values of every pod series of each query.
-        type Values = HashMap<(Raw, &'static str), Vec<f64>>;
-        let mut gathered: HashMap<&str, BTreeMap<i64, Values>> = containers
+        // Per container, a grid of accumulators: one per 15-minute slot and channel, filled
+        // series by series without an allocation per sample.
+        let mut grids: HashMap<&str, Grid> = containers
             .iter()
-            .map(|c| (c.as_str(), BTreeMap::new()))
+            .map(|c| (c.as_str(), Grid::new()))
             .collect();
         for (raw, result) in &results {
             for s in result {
-                let Some(times) = gathered.get_mut(s.label("container")) else {
+                let Some(grid) = grids.get_mut(s.label("container")) else {
                     continue;
                 };
-                let resource: &'static str = match (raw, s.label("resource")) {
-                    (Raw::Requests | Raw::Limits, "cpu") => "cpu",
-                    (Raw::Requests | Raw::Limits, "memory") => "memory",
-                    (Raw::Requests | Raw::Limits, _) => continue,
-                    _ => "",
+                let Some(channel) = Channel::of(*raw, s.label("resource")) else {
+                    continue;
                 };
                 for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {
-                    times
-                        .entry(t.round() as i64)
-                        .or_default()
-                        .entry((*raw, resource))
-                        .or_default()
-                        .push(v);
+                    grid.add(start, t.round() as i64, channel, v);
                 }
             }
         }
-        for (container, times) in gathered {
-            let series = times
-                .into_iter()
-                .map(|(t, values)| (t, interval(&values)))
-                .collect();
+        for (container, grid) in grids {
+            let series = grid.series(start);
             out.insert(container.to_owned(), Fetched { end, series });
         }
     }
     Ok(out)
-}
-
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
-fn least(v: &[f64]) -> Option<f64> {
-    v.iter().copied().reduce(f64::min)
-}
-
-fn most(v: &[f64]) -> Option<f64> {
-    v.iter().copied().reduce(f64::max)
-}
-
-fn total(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum())
-}
-
-/// The cross-pod aggregates of one interval, as the reference's `<fn> by (container,
-/// namespace)` queries give them.
-fn interval(values: &HashMap<(Raw, &'static str), Vec<f64>>) -> Interval {
-    let get = |raw: Raw, resource: &'static str| {
-        values.get(&(raw, resource)).map_or(&[][..], Vec::as_slice)
-    };
-    let flat = |v: &[f64]| Agg {
-        avg: mean(v),
-        min: least(v),
-        max: most(v),
-        sum: total(v),
-    };
-    let windowed = |avg: Raw, min: Raw, max: Raw| Agg {
-        avg: mean(get(avg, "")),
-        min: least(get(min, "")),
-        max: most(get(max, "")),
-        sum: total(get(avg, "")),
-    };
-    Interval {
-        cpu_request: flat(get(Raw::Requests, "cpu")),
-        cpu_limit: flat(get(Raw::Limits, "cpu")),
-        cpu_usage: windowed(Raw::CpuAvg, Raw::CpuMin, Raw::CpuMax),
-        cpu_throttle: flat(get(Raw::Throttle, "")),
-        memory_request: flat(get(Raw::Requests, "memory")),
-        memory_limit: flat(get(Raw::Limits, "memory")),
-        memory_usage: windowed(Raw::MemoryAvg, Raw::MemoryMin, Raw::MemoryMax),
-        memory_rss: windowed(Raw::RssAvg, Raw::RssMin, Raw::RssMax),
-        pods: None,
-    }
 }
 
 /// Largest number of points Prometheus returns per series and query (its limit is 11,000).
