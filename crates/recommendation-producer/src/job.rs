@@ -333,59 +333,28 @@ impl Runner {
         });
         let fetches = futures::stream::iter(whole.into_iter().chain(containers))
             .buffer_unordered(self.parallel_namespaces.max(1));
-        futures::pin_mut!(fetches);
-        while let Some((list, fetched)) = fetches.next().await {
-            if token.is_cancelled() {
-                return Ok(());
+        // Fetching goes on while what arrived is computed, stored and published: the two
+        // halves run concurrently (polled by one join), joined by a bounded channel.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(self.parallel_namespaces.max(1));
+        let fetch_all = async move {
+            futures::pin_mut!(fetches);
+            while let Some(item) = fetches.next().await {
+                if tx.send(item).await.is_err() {
+                    break; // the recording half stopped
+                }
             }
-            for e in &list {
-                let (outcome, doc, note) = match &fetched {
-                    Ok(data) => {
-                        let key = if e.experiment_type == "namespace" {
-                            &e.namespace
-                        } else {
-                            &e.container
-                        };
-                        let series = data
-                            .get(key)
-                            .map(|f| f.series.clone())
-                            .unwrap_or_else(Series::new);
-                        let recommendations = engine::recommend(&series, &Settings::default());
-                        (
-                            status::PROCESSED,
-                            Some(document::recommendation(e, &recommendations)),
-                            None,
-                        )
-                    }
-                    Err(error) => {
-                        let note = job_notification(
-                            "ERROR",
-                            503,
-                            format!("Not able to proceed due to. ({error})"),
-                        );
-                        (status::FAILED, None, Some(note))
-                    }
-                };
-                let Some(row) = self
-                    .store
-                    .set_experiment(
-                        id,
-                        &self.owner,
-                        &e.name,
-                        outcome,
-                        doc.as_ref(),
-                        note.as_ref(),
-                    )
-                    .await?
-                else {
-                    return Ok(()); // the job is no longer ours
-                };
-                self.metrics
-                    .experiments
-                    .get_or_create(&vec![("status".into(), outcome.into())])
-                    .inc();
-                self.publish(&job, &row).await?;
+        };
+        let record_all = async {
+            while let Some((list, fetched)) = rx.recv().await {
+                if token.is_cancelled() || !self.record(&job, &list, &fetched).await? {
+                    return Ok(false);
+                }
             }
+            Ok::<bool, sqlx::Error>(true)
+        };
+        let ((), finished) = tokio::join!(fetch_all, record_all);
+        if !finished? {
+            return Ok(());
         }
         let note = json!({});
         if self
@@ -400,6 +369,65 @@ impl Runner {
             tracing::info!(%id, "Job completed.");
         }
         Ok(())
+    }
+
+    /// Computes, stores and publishes the experiments of one fetch; false once the job is no
+    /// longer this replica's.
+    async fn record(
+        &self,
+        job: &JobRow,
+        list: &[&ExperimentRow],
+        fetched: &Result<HashMap<String, collect::Fetched>, QueryError>,
+    ) -> Result<bool, sqlx::Error> {
+        for e in list {
+            let (outcome, doc, note) = match fetched {
+                Ok(data) => {
+                    let key = if e.experiment_type == "namespace" {
+                        &e.namespace
+                    } else {
+                        &e.container
+                    };
+                    let series = data
+                        .get(key)
+                        .map(|f| f.series.clone())
+                        .unwrap_or_else(Series::new);
+                    let recommendations = engine::recommend(&series, &Settings::default());
+                    (
+                        status::PROCESSED,
+                        Some(document::recommendation(e, &recommendations)),
+                        None,
+                    )
+                }
+                Err(error) => {
+                    let note = job_notification(
+                        "ERROR",
+                        503,
+                        format!("Not able to proceed due to. ({error})"),
+                    );
+                    (status::FAILED, None, Some(note))
+                }
+            };
+            let Some(row) = self
+                .store
+                .set_experiment(
+                    job.job_id,
+                    &self.owner,
+                    &e.name,
+                    outcome,
+                    doc.as_ref(),
+                    note.as_ref(),
+                )
+                .await?
+            else {
+                return Ok(false); // the job is no longer ours
+            };
+            self.metrics
+                .experiments
+                .get_or_create(&vec![("status".into(), outcome.into())])
+                .inc();
+            self.publish(job, &row).await?;
+        }
+        Ok(true)
     }
 
     /// Publishes a computed experiment and records the outcome.
