@@ -290,6 +290,8 @@ fn json_bytes(body: Bytes) -> Response {
 #[derive(Serialize)]
 struct StatusDto {
     served_by: ServedBy,
+    /// The summary topic served (the active backend colour's).
+    source: String,
     freshness: FreshnessDto,
     skus: Vec<String>,
     years: Vec<i32>,
@@ -306,6 +308,7 @@ async fn status(State(api): State<Api>) -> Response {
     };
     Json(StatusDto {
         served_by: api.served_by(),
+        source: api.shared.source(),
         freshness,
         skus,
         years,

@@ -24,6 +24,14 @@ pub struct Config {
     /// Topic of the monthly totals (upserts keyed `YYYY-MM|SKU`).
     #[arg(long, env = "UI_SUMMARY_TOPIC", default_value = "summary-stats")]
     pub summary_topic: String,
+    /// Where the active backend colour says which summary topic it writes (its
+    /// `/api/v1/output`, e.g. `http://backend-active:8082/api/v1/output`); the UI follows it
+    /// through blue/green rollouts (docs/rollouts.md). Without it, --summary-topic is served.
+    #[arg(long, env = "UI_SOURCE_URL")]
+    pub source_url: Option<String>,
+    /// How often to ask the source URL, in milliseconds.
+    #[arg(long, env = "UI_SOURCE_POLL_MS", default_value_t = 2000)]
+    pub source_poll_ms: u64,
     /// Compacted topic of the yearly hourly base costs (keyed by year).
     #[arg(long, env = "UI_BASE_COSTS_TOPIC", default_value = "base-costs")]
     pub base_costs_topic: String,

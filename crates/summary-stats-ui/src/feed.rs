@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::state::{FeedKind, Shared};
+use crate::state::{FeedKind, Target};
 
 /// How often lag is measured.
 const LAG_EVERY: Duration = Duration::from_secs(2);
@@ -55,7 +55,7 @@ pub struct Feed {
 pub fn run(
     kafka: &KafkaArgs,
     mut feed: Feed,
-    shared: Arc<Shared>,
+    target: Arc<Target>,
     metrics: Metrics,
     token: CancellationToken,
 ) -> Result<(), Failure> {
@@ -93,7 +93,7 @@ pub fn run(
     while !token.is_cancelled() {
         if Instant::now() >= next_lag {
             let lag = measure_lag(&consumer, &feed.topic, &at_end);
-            shared.set_lag(feed.kind, lag);
+            target.with(|s| s.set_lag(feed.kind, lag));
             metrics.lag.get_or_create(&labels).set(lag);
             next_lag = Instant::now() + LAG_EVERY;
         }
@@ -103,8 +103,11 @@ pub fn run(
                 at_end.insert(p, true);
                 if !caught_up && at_end.values().all(|e| *e) {
                     caught_up = true;
-                    shared.set_lag(feed.kind, 0);
-                    if shared.set_caught_up(feed.kind) {
+                    let all = target.with(|s| {
+                        s.set_lag(feed.kind, 0);
+                        s.set_caught_up(feed.kind)
+                    });
+                    if all {
                         tracing::info!("Caught up with every topic: ready.");
                     }
                 }
@@ -114,7 +117,7 @@ pub fn run(
             }
             Some(Ok(message)) => {
                 at_end.insert(message.partition(), false);
-                apply(&mut feed, &message, &shared, &metrics, &token);
+                apply(&mut feed, &message, &target, &metrics, &token);
             }
         }
     }
@@ -181,7 +184,7 @@ fn measure_lag(
 fn apply(
     feed: &mut Feed,
     message: &BorrowedMessage<'_>,
-    shared: &Shared,
+    target: &Target,
     metrics: &Metrics,
     token: &CancellationToken,
 ) {
@@ -190,7 +193,7 @@ fn apply(
         // A tombstone: the key is gone.
         let removed = key.as_deref().and_then(|k| tombstone(feed.kind, k));
         match removed {
-            Some(change) => shared.update(change),
+            Some(change) => target.with(|s| s.update(change)),
             None => reject(
                 feed,
                 message,
@@ -227,7 +230,7 @@ fn apply(
     };
     match change {
         Some(change) => {
-            shared.update(change);
+            target.with(|s| s.update(change));
             metrics
                 .records
                 .get_or_create(&vec![("feed".to_owned(), feed.kind.label().to_owned())])

@@ -70,6 +70,34 @@ impl Index {
         }
     }
 
+    /// Replaces every summary row by `other`'s (a switch of source; base costs stay).
+    pub fn replace_summaries(&mut self, other: &Index) {
+        self.months = other.months.clone();
+        self.skus = other.skus.clone();
+    }
+
+    /// Whether `other` knows every key this index knows, with totals at least as large in
+    /// every field both carry: switching to it can make no served total go down.
+    pub fn dominated_by(&self, other: &Index) -> bool {
+        self.months.iter().all(|(month, skus)| {
+            let Some(theirs) = other.months.get(month) else {
+                return false;
+            };
+            skus.iter().all(|(sku, mine)| {
+                theirs.get(sku).is_some_and(|t| {
+                    let at_least = |a: Option<i64>, b: Option<i64>| match (a, b) {
+                        (Some(a), Some(b)) => b >= a,
+                        _ => true,
+                    };
+                    t.manufactured_qty >= mine.manufactured_qty
+                        && t.records >= mine.records
+                        && at_least(mine.defect_qty, t.defect_qty)
+                        && at_least(mine.production_cost, t.production_cost)
+                })
+            })
+        })
+    }
+
     /// Forgets a year's base cost (a tombstone).
     pub fn remove_base_cost(&mut self, year: i32) {
         self.base_costs.remove(&year);

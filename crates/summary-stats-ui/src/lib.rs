@@ -15,6 +15,7 @@ pub mod feed;
 pub mod index;
 mod metrics;
 pub mod query;
+pub mod source;
 pub mod state;
 
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::Config;
 
 use crate::feed::Feed;
-use crate::state::{FeedKind, Shared};
+use crate::state::{FeedKind, Shared, Target};
 
 const BASE_COST_READER: &str = include_str!("../../../schemas/base-costs/v1.avsc");
 
@@ -76,26 +77,25 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
     let shared = Arc::new(Shared::default());
     let settings = config.registry.settings()?;
     let runtime = tokio::runtime::Handle::current();
-    let feeds = [
-        Feed {
-            kind: FeedKind::Summary,
-            topic: config.summary_topic.clone(),
-            resolver: Resolver::new(
-                settings.clone(),
-                runtime.clone(),
-                config.schema_version.schema().map_err(Box::new)?,
-            ),
-        },
-        Feed {
-            kind: FeedKind::BaseCosts,
-            topic: config.base_costs_topic.clone(),
-            resolver: Resolver::new(
-                settings,
-                runtime,
-                Schema::parse_str(BASE_COST_READER).map_err(Box::new)?,
-            ),
-        },
-    ];
+    let follow = source::Follow {
+        kafka: config.kafka.clone(),
+        registry: settings.clone(),
+        runtime: runtime.clone(),
+        reader: config.schema_version.schema().map_err(Box::new)?,
+        topic: config.summary_topic.clone(),
+        url: config.source_url.clone(),
+        every: std::time::Duration::from_millis(config.source_poll_ms.max(100)),
+        metrics: metrics.clone(),
+    };
+    let costs = Feed {
+        kind: FeedKind::BaseCosts,
+        topic: config.base_costs_topic.clone(),
+        resolver: Resolver::new(
+            settings,
+            runtime,
+            Schema::parse_str(BASE_COST_READER).map_err(Box::new)?,
+        ),
+    };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -119,22 +119,31 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
         ready_health.set_ready(true);
     });
 
-    let mut threads = Vec::new();
-    for feed in feeds {
-        let (kafka, shared, metrics, token) = (
+    // The summary feed (following the active colour) and the base-cost feed; either ending
+    // ends the service.
+    let summary = {
+        let (shared, token) = (shared.clone(), token.clone());
+        tokio::spawn(async move {
+            let result = source::follow(follow, shared, token.clone()).await;
+            token.cancel();
+            result
+        })
+    };
+    let base_costs = {
+        let (kafka, target, metrics, token) = (
             config.kafka.clone(),
-            shared.clone(),
+            Target::new(shared.clone()),
             metrics.clone(),
             token.clone(),
         );
-        threads.push(tokio::task::spawn_blocking(move || {
-            let result = feed::run(&kafka, feed, shared, metrics, token.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = feed::run(&kafka, costs, target, metrics, token.clone());
             token.cancel();
             result
-        }));
-    }
+        })
+    };
     let mut outcome = Ok(());
-    for thread in threads {
+    for thread in [summary, base_costs] {
         match thread.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => outcome = outcome.and(Err(Error::Feed(e))),

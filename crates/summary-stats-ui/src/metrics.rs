@@ -18,6 +18,8 @@ pub struct Metrics {
     pub lag: Family<Labels, Gauge>,
     /// Schema registry calls that failed (the message is retried).
     pub registry_errors: Counter,
+    /// Switches of the summary source (the active backend colour changed).
+    pub source_switches: Counter,
 }
 
 impl Metrics {
@@ -32,6 +34,11 @@ impl Metrics {
                 m.rejected.clone(),
             );
             r.register("lag", "Records not applied yet", m.lag.clone());
+            r.register(
+                "source_switches",
+                "Switches of the summary topic served (backend colour changes)",
+                m.source_switches.clone(),
+            );
             r.register(
                 "registry_errors",
                 "Schema registry calls that failed",

@@ -1,7 +1,7 @@
 //! What the feeds write and the HTTP handlers read: the index and how fresh it is.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +48,8 @@ impl FeedKind {
 #[derive(Debug, Default)]
 pub struct Shared {
     index: RwLock<Index>,
+    /// The summary topic served (the active backend colour's).
+    source: Mutex<String>,
     freshness: Mutex<Freshness>,
     caught_up: Mutex<[bool; 2]>,
     /// Bumped by every change of what an answer shows (data or freshness), so answers can be
@@ -96,6 +98,31 @@ impl Shared {
         }
     }
 
+    /// The summary topic served.
+    pub fn source(&self) -> String {
+        self.source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Notes which summary topic is served.
+    pub fn set_source(&self, topic: &str) {
+        *self.source.lock().unwrap_or_else(|e| e.into_inner()) = topic.to_owned();
+        self.bump();
+    }
+
+    /// Whether `feed` has read every partition to its end at least once.
+    pub fn is_caught_up(&self, feed: FeedKind) -> bool {
+        self.caught_up.lock().unwrap_or_else(|e| e.into_inner())[feed as usize]
+    }
+
+    /// Changes the index without noting the time (a switch of source, not new data).
+    pub fn replace(&self, change: impl FnOnce(&mut Index)) {
+        change(&mut self.index.write().unwrap_or_else(|e| e.into_inner()));
+        self.bump();
+    }
+
     /// Marks a feed caught up; returns whether both are.
     pub fn set_caught_up(&self, feed: FeedKind) -> bool {
         let mut flags = self.caught_up.lock().unwrap_or_else(|e| e.into_inner());
@@ -108,5 +135,31 @@ impl Shared {
 
     fn freshness(&self) -> std::sync::MutexGuard<'_, Freshness> {
         self.freshness.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Where a feed's changes go: the served state, or a candidate source's own state until the
+/// service switches to it. The switch happens under the same lock a change takes, so every
+/// change lands either in what is copied over or in the served state, never in neither.
+#[derive(Debug)]
+pub struct Target(Mutex<Arc<Shared>>);
+
+impl Target {
+    /// Changes go to `shared`.
+    pub fn new(shared: Arc<Shared>) -> Arc<Target> {
+        Arc::new(Target(Mutex::new(shared)))
+    }
+
+    /// Runs `f` on the current state, holding the switch lock.
+    pub fn with<R>(&self, f: impl FnOnce(&Shared) -> R) -> R {
+        f(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// From now on changes go to `to`; `carry(from, to)` moves what was gathered, atomically
+    /// with respect to the feed's changes.
+    pub fn redirect(&self, to: Arc<Shared>, carry: impl FnOnce(&Shared, &Shared)) {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        carry(&current, &to);
+        *current = to;
     }
 }
