@@ -95,4 +95,8 @@ pub struct RunConfig {
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "BACKEND_LISTEN", default_value = "0.0.0.0:8082")]
     pub listen: SocketAddr,
+    /// This deployment's colour in a blue/green rollout (reported by `/api/v1/output`, which
+    /// the UI follows; docs/rollouts.md).
+    #[arg(long, env = "BACKEND_COLOUR", default_value = "blue")]
+    pub colour: String,
 }

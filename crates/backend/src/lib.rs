@@ -129,7 +129,20 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Listen(config.listen, e))?;
-    let app = rivulet_common::health::router(health.clone());
+    let output = serde_json::json!({
+        "colour": config.colour,
+        "group": config.group,
+        "topic": config.output_topic,
+        "input_topic": config.input_topic,
+        "schema_version": config.schema_version.label(),
+    });
+    let app = rivulet_common::health::router(health.clone()).route(
+        "/api/v1/output",
+        axum::routing::get(move || {
+            let output = output.clone();
+            async move { axum::Json(output) }
+        }),
+    );
     let server_token = token.clone();
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app)

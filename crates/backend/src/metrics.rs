@@ -2,6 +2,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use rivulet_common::Health;
 
 /// Every metric the backend exports.
@@ -21,6 +22,8 @@ pub struct Metrics {
     pub restored_keys: Counter,
     /// Registry calls that failed (records retried).
     pub registry_errors: Counter,
+    /// Records of the assigned input partitions not consumed yet (librdkafka's statistics).
+    pub lag: Gauge,
 }
 
 impl Metrics {
@@ -45,6 +48,11 @@ impl Metrics {
                 "restored_keys",
                 "Keys restored from summary-stats on assignment",
                 m.restored_keys.clone(),
+            );
+            r.register(
+                "lag",
+                "Records of the assigned input partitions not consumed yet",
+                m.lag.clone(),
             );
             r.register(
                 "registry_errors",

@@ -129,7 +129,24 @@ struct Context {
     metrics: Metrics,
 }
 
-impl ClientContext for Context {}
+impl ClientContext for Context {
+    /// The lag of the assigned input partitions, from librdkafka's statistics.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .get(&self.settings.input)
+            .map(|topic| {
+                topic
+                    .partitions
+                    .values()
+                    .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                    .map(|p| p.consumer_lag)
+                    .sum()
+            })
+            .unwrap_or(0);
+        self.metrics.lag.set(lag);
+    }
+}
 
 impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -224,6 +241,7 @@ pub fn run(
     consumer_settings.read_committed = true;
     let mut config = settings.kafka.consumer_config(&consumer_settings);
     config.set("enable.auto.offset.store", "false");
+    config.set("statistics.interval.ms", "5000");
     let consumer: BaseConsumer<Context> = config.create_with_context(context)?;
     consumer.subscribe(&[&settings.input])?;
     tracing::info!(group = %settings.group, input = %settings.input, output = %settings.output, "Backend consuming.");

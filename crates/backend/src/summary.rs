@@ -17,6 +17,15 @@ pub enum SummaryVersion {
 }
 
 impl SummaryVersion {
+    /// `v1`, `v2` or `v3`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SummaryVersion::V1 => "v1",
+            SummaryVersion::V2 => "v2",
+            SummaryVersion::V3 => "v3",
+        }
+    }
+
     /// The schema text, as in `schemas/summary-stats/`.
     pub fn text(self) -> &'static str {
         match self {

@@ -12,6 +12,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 /// Shared readiness flag and metrics registry.
@@ -53,6 +55,31 @@ impl Health {
         self.with_registry(|r| prometheus_client::encoding::text::encode(&mut out, r))?;
         Ok(out)
     }
+}
+
+/// Counts every HTTP answer of `app` by status code in `<prefix>_http_responses_total{code}`
+/// (what a canary analysis reads: the share of 5xx answers). Apply it to the whole router.
+pub fn count_responses(app: Router, health: &Health) -> Router {
+    let responses: Family<[(&'static str, String); 1], Counter> = Family::default();
+    health.with_registry(|r| {
+        r.register(
+            "http_responses",
+            "HTTP answers by status code",
+            responses.clone(),
+        )
+    });
+    app.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let responses = responses.clone();
+            async move {
+                let response = next.run(request).await;
+                responses
+                    .get_or_create(&[("code", response.status().as_str().to_owned())])
+                    .inc();
+                response
+            }
+        },
+    ))
 }
 
 /// Routes for `/healthz`, `/readyz` and `/metrics`, to merge into a binary's router.

@@ -157,7 +157,10 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
         .await
         .map_err(|e| Error::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, replica = runner.owner, kafka = config.kafka_enabled, "Serving.");
-    let app = api::router(runner.clone()).merge(rivulet_common::health::router(health.clone()));
+    let app = rivulet_common::health::count_responses(
+        api::router(runner.clone()).merge(rivulet_common::health::router(health.clone())),
+        &health,
+    );
     let server_token = token.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

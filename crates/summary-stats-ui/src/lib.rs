@@ -65,9 +65,10 @@ pub fn app(shared: Arc<Shared>, config: &Config, health: Health) -> axum::Router
         version: config.schema_version,
         cache: Arc::default(),
     };
-    api::router(api)
+    let app = api::router(api)
         .merge(dashboard::router())
-        .merge(rivulet_common::health::router(health))
+        .merge(rivulet_common::health::router(health.clone()));
+    rivulet_common::health::count_responses(app, &health)
 }
 
 /// Runs the service until `token` is cancelled or a feed fails.

@@ -103,8 +103,11 @@ pub async fn follow(
     shared: Arc<Shared>,
     token: CancellationToken,
 ) -> Result<(), Failure> {
+    // A new connection per question: a kept-alive one would stay with the pod it reached
+    // first, and never see the Service point at the other colour.
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap_or_default();
     let mut topic = follow.topic.clone();

@@ -41,6 +41,21 @@ pub fn metric_value(exposition: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The sum of every sample of `name` over its label sets (`name 1`, `name{a="b"} 2`: 3).
+pub fn metric_sum(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse::<f64>().ok()
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -54,5 +69,7 @@ mod tests {
         assert_eq!(super::metric_value(text, "x_total"), 3.0);
         assert_eq!(super::metric_value(text, "x_total{a=\"b\"}"), 5.0);
         assert_eq!(super::metric_value(text, "y_total"), 0.0);
+        assert_eq!(super::metric_sum(text, "x_total"), 8.0);
+        assert_eq!(super::metric_sum(text, "x"), 0.0);
     }
 }

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::message::Message;
@@ -156,6 +158,17 @@ impl Process {
         crate::metric_value(&text, name)
     }
 
+    /// The sum of a metric over its label sets, from its `/metrics`.
+    pub async fn metric_sum(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        crate::metric_sum(&text, name)
+    }
+
     /// Waits until `path` answers 200.
     pub async fn wait_ok(&self, path: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
@@ -215,16 +228,29 @@ fn spawn(binary: PathBuf, args: &[&str], log_var: &str, default_log: &str) -> Pr
 
 /// A backend writing summaries of `version`.
 pub fn backend(t: &Topics, version: &str) -> Process {
+    backend_coloured(t, version, "blue", &t.group, &t.summary)
+}
+
+/// A backend of one colour of a blue/green rollout: its own group and output topic.
+pub fn backend_coloured(
+    t: &Topics,
+    version: &str,
+    colour: &str,
+    group: &str,
+    output: &str,
+) -> Process {
     let args = [
         "run",
         "--input-topic",
         &t.raw,
         "--output-topic",
-        &t.summary,
+        output,
         "--dlq-topic",
         &t.dlq,
         "--group",
-        &t.group,
+        group,
+        "--colour",
+        colour,
         "--commit-interval-ms",
         "200",
         "--schema-version",
@@ -240,7 +266,13 @@ pub fn backend(t: &Topics, version: &str) -> Process {
 
 /// A UI serving `version`.
 pub fn ui(t: &Topics, version: &str) -> Process {
-    let args = [
+    ui_following(t, version, None)
+}
+
+/// A UI serving `version` from the summary topic `source` names (a backend's
+/// `/api/v1/output`), or from `t.summary` without one.
+pub fn ui_following(t: &Topics, version: &str, source: Option<&str>) -> Process {
+    let mut args = vec![
         "--summary-topic",
         &t.summary,
         "--base-costs-topic",
@@ -248,6 +280,9 @@ pub fn ui(t: &Topics, version: &str) -> Process {
         "--schema-version",
         version,
     ];
+    if let Some(url) = source {
+        args.extend(["--source-url", url, "--source-poll-ms", "300"]);
+    }
     spawn(
         binary("summary-stats-ui"),
         &args,
@@ -396,5 +431,58 @@ pub fn by_day(r: &Record) -> SchemaVersion {
         1..=10 => SchemaVersion::V1,
         11..=20 => SchemaVersion::V2,
         _ => SchemaVersion::V3,
+    }
+}
+
+/// An emulated Kubernetes Service: a TCP forwarder on a port of its own to whichever local
+/// port it points at now (`set`), as `backend-active` points at the active colour's pods.
+pub struct Switch {
+    /// Its port.
+    pub port: u16,
+    target: Arc<AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Switch {
+    /// A switch pointing at `port`.
+    pub async fn start(port: u16) -> Switch {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let own = listener.local_addr().expect("address").port();
+        let target = Arc::new(AtomicU16::new(port));
+        let current = target.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let to = current.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Switch {
+            port: own,
+            target,
+            task,
+        }
+    }
+
+    /// New connections go to `port`.
+    pub fn set(&self, port: u16) {
+        self.target.store(port, Ordering::SeqCst);
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
