@@ -379,7 +379,9 @@ impl Runner {
         list: &[&ExperimentRow],
         fetched: &Result<HashMap<String, collect::Fetched>, QueryError>,
     ) -> Result<bool, sqlx::Error> {
-        for e in list {
+        // Each experiment of the fetch goes through compute, store, publish, record on its
+        // own; they run concurrently (the store's pool and the producer's queue bound it).
+        let each = list.iter().map(|e| async move {
             let (outcome, doc, note) = match fetched {
                 Ok(data) => {
                     let key = if e.experiment_type == "namespace" {
@@ -426,8 +428,10 @@ impl Runner {
                 .get_or_create(&vec![("status".into(), outcome.into())])
                 .inc();
             self.publish(job, &row).await?;
-        }
-        Ok(true)
+            Ok::<bool, sqlx::Error>(true)
+        });
+        let done = futures::future::try_join_all(each).await?;
+        Ok(done.into_iter().all(|ours| ours))
     }
 
     /// Publishes a computed experiment and records the outcome.
