@@ -109,7 +109,7 @@ pub struct Fetched {
 
 /// The data of `containers` in `namespace`, as of `at` (Unix seconds) or now: their last
 /// activity (one cheap query for those running at `at`, the reference's 15-day subquery only
-/// for the others), then 12 range queries per distinct window end (usually one).
+/// for the others), then 6 queries per distinct window end (usually one).
 pub async fn fetch_namespace(
     ds: &Prometheus,
     namespace: &str,
@@ -154,18 +154,24 @@ pub async fn fetch_namespace(
     let mut out = HashMap::new();
     for (end, containers) in by_end {
         let start = end - 15 * 86_400;
-        let results = try_join_all(Raw::ALL.iter().map(|&raw| async move {
-            let q = queries::per_pod(raw, namespace);
+        // The window's first interval starts 15 minutes before `start`.
+        let window = end - start + STEP_SECS;
+        let ranged = try_join_all(Raw::RANGED.iter().map(|&raw| async move {
+            let q = queries::per_pod(raw, namespace, window);
             ds.range(&q, start, end, STEP_SECS).await.map(|r| (raw, r))
-        }))
-        .await?;
+        }));
+        let sampled = try_join_all(Raw::SAMPLED.iter().map(|&raw| async move {
+            let q = queries::per_pod(raw, namespace, window);
+            ds.instant(&q, Some(end)).await.map(|r| (raw, r))
+        }));
+        let (ranged, sampled) = tokio::try_join!(ranged, sampled)?;
         // Per container, a grid of accumulators: one per 15-minute slot and channel, filled
         // series by series without an allocation per sample.
         let mut grids: HashMap<&str, Grid> = containers
             .iter()
             .map(|c| (c.as_str(), Grid::new()))
             .collect();
-        for (raw, result) in &results {
+        for (raw, result) in &ranged {
             for s in result {
                 let Some(grid) = grids.get_mut(s.label("container")) else {
                     continue;
@@ -175,6 +181,16 @@ pub async fn fetch_namespace(
                 };
                 for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {
                     grid.add(start, t.round() as i64, channel, v);
+                }
+            }
+        }
+        for (raw, result) in &sampled {
+            let Some(channels) = Channel::windowed(*raw) else {
+                continue;
+            };
+            for s in result {
+                if let Some(grid) = grids.get_mut(s.label("container")) {
+                    grid.add_samples(start, &s.samples, channels);
                 }
             }
         }

@@ -82,82 +82,61 @@ pub fn discovery(filters: &Filters) -> [String; 3] {
 
 /// One per-series query of a namespace's recommendation data. The reference runs 32 queries
 /// per container (8 metrics × avg/min/max/sum, each aggregated `by (container, namespace)` in
-/// PromQL); these 12 return every container's per-pod series at once, and the cross-pod
-/// aggregates are computed from them ([`crate::collect`]), which is what `avg by`, `min by`,
-/// `max by` and `sum by` would have computed.
+/// PromQL); these 6 return every container's per-pod series at once: requests, limits and
+/// the throttling rate at the 15-minute step, and the raw samples of CPU usage, working set
+/// and RSS over the whole window, from which [`crate::collect`] computes each pod's mean, min
+/// and max per 15-minute interval `(t − 15m, t]` and then the cross-pod aggregates: what
+/// `<fn>_over_time(…[15m])` and `avg by`, `min by`, `max by`, `sum by` would have computed, with
+/// Prometheus reading each sample once instead of three times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Raw {
-    /// CPU and memory requests (label `resource`).
+    /// CPU and memory requests (label `resource`), every 15 minutes.
     Requests,
-    /// CPU and memory limits.
+    /// CPU and memory limits, every 15 minutes.
     Limits,
-    /// Mean CPU usage over each 15-minute window.
-    CpuAvg,
-    /// Smallest CPU usage in each window.
-    CpuMin,
-    /// Largest CPU usage in each window.
-    CpuMax,
-    /// CPU throttling rate.
+    /// CPU throttling rate, every 15 minutes.
     Throttle,
-    /// Mean working set.
-    MemoryAvg,
-    /// Smallest working set.
-    MemoryMin,
-    /// Largest working set.
-    MemoryMax,
-    /// Mean RSS.
-    RssAvg,
-    /// Smallest RSS.
-    RssMin,
-    /// Largest RSS.
-    RssMax,
+    /// CPU usage samples.
+    Cpu,
+    /// Working-set samples.
+    Memory,
+    /// RSS samples.
+    Rss,
 }
 
 impl Raw {
-    /// All of them.
-    pub const ALL: [Raw; 12] = [
-        Raw::Requests,
-        Raw::Limits,
-        Raw::CpuAvg,
-        Raw::CpuMin,
-        Raw::CpuMax,
-        Raw::Throttle,
-        Raw::MemoryAvg,
-        Raw::MemoryMin,
-        Raw::MemoryMax,
-        Raw::RssAvg,
-        Raw::RssMin,
-        Raw::RssMax,
-    ];
+    /// The queries run at the 15-minute step.
+    pub const RANGED: [Raw; 3] = [Raw::Requests, Raw::Limits, Raw::Throttle];
+    /// The queries that return raw samples.
+    pub const SAMPLED: [Raw; 3] = [Raw::Cpu, Raw::Memory, Raw::Rss];
 }
 
 const CPU_RULE: &str = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate";
 
-/// The query of `raw` for every container of `namespace`.
-pub fn per_pod(raw: Raw, namespace: &str) -> String {
-    let s = format!(
+fn selector(namespace: &str) -> String {
+    format!(
         "container!=\"\",container!=\"POD\",pod!=\"\",namespace=\"{}\"",
         quote(namespace)
-    );
+    )
+}
+
+/// The query of `raw` for every container of `namespace`: a range query at the 15-minute step
+/// for [`Raw::RANGED`], an instant query returning the samples of the last `window_secs` for
+/// [`Raw::SAMPLED`].
+pub fn per_pod(raw: Raw, namespace: &str, window_secs: i64) -> String {
+    let s = selector(namespace);
     let resources = |name: &str| {
         format!(
             "{name}{{{s},resource=\"cpu\",unit=\"core\"}} or {name}{{{s},resource=\"memory\",unit=\"byte\"}}"
         )
     };
-    let over = |f: &str, metric: &str| format!("{f}_over_time({metric}{{{s}}}[15m])");
     match raw {
         Raw::Requests => resources("kube_pod_container_resource_requests"),
         Raw::Limits => resources("kube_pod_container_resource_limits"),
-        Raw::CpuAvg => over("avg", CPU_RULE),
-        Raw::CpuMin => over("min", CPU_RULE),
-        Raw::CpuMax => over("max", CPU_RULE),
         Raw::Throttle => format!("rate(container_cpu_cfs_throttled_seconds_total{{{s}}}[15m])"),
-        Raw::MemoryAvg => over("avg", "container_memory_working_set_bytes"),
-        Raw::MemoryMin => over("min", "container_memory_working_set_bytes"),
-        Raw::MemoryMax => over("max", "container_memory_working_set_bytes"),
-        Raw::RssAvg => over("avg", "container_memory_rss"),
-        Raw::RssMin => over("min", "container_memory_rss"),
-        Raw::RssMax => over("max", "container_memory_rss"),
+        Raw::Cpu => format!("{CPU_RULE}{{{s}}}[{window_secs}s]"),
+        Raw::Memory => format!("container_memory_working_set_bytes{{{s}}}[{window_secs}s]"),
+        Raw::Rss => format!("container_memory_rss{{{s}}}[{window_secs}s]"),
     }
 }
 
@@ -289,12 +268,12 @@ mod tests {
 
     #[test]
     fn per_pod_queries_select_like_the_reference() {
-        let q = per_pod(Raw::CpuAvg, "shop");
+        let q = per_pod(Raw::Cpu, "shop", 900);
         assert_eq!(
             q,
-            "avg_over_time(node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate{container!=\"\",container!=\"POD\",pod!=\"\",namespace=\"shop\"}[15m])"
+            "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate{container!=\"\",container!=\"POD\",pod!=\"\",namespace=\"shop\"}[900s]"
         );
-        let q = per_pod(Raw::Limits, "shop");
+        let q = per_pod(Raw::Limits, "shop", 900);
         assert!(
             q.contains("resource=\"memory\",unit=\"byte\"}") && q.contains(" or "),
             "{q}"

@@ -30,23 +30,25 @@ pub(super) enum Channel {
 const CHANNELS: usize = 14;
 
 impl Channel {
+    /// The channel of a ranged query's series (requests and limits by their `resource`).
     pub(super) fn of(raw: Raw, resource: &str) -> Option<Channel> {
         Some(match (raw, resource) {
             (Raw::Requests, "cpu") => Channel::CpuRequest,
             (Raw::Requests, "memory") => Channel::MemoryRequest,
             (Raw::Limits, "cpu") => Channel::CpuLimit,
             (Raw::Limits, "memory") => Channel::MemoryLimit,
-            (Raw::Requests | Raw::Limits, _) => return None,
-            (Raw::CpuAvg, _) => Channel::CpuAvg,
-            (Raw::CpuMin, _) => Channel::CpuMin,
-            (Raw::CpuMax, _) => Channel::CpuMax,
             (Raw::Throttle, _) => Channel::Throttle,
-            (Raw::MemoryAvg, _) => Channel::MemoryAvg,
-            (Raw::MemoryMin, _) => Channel::MemoryMin,
-            (Raw::MemoryMax, _) => Channel::MemoryMax,
-            (Raw::RssAvg, _) => Channel::RssAvg,
-            (Raw::RssMin, _) => Channel::RssMin,
-            (Raw::RssMax, _) => Channel::RssMax,
+            _ => return None,
+        })
+    }
+
+    /// The mean, min and max channels of a sampled query.
+    pub(super) fn windowed(raw: Raw) -> Option<[Channel; 3]> {
+        Some(match raw {
+            Raw::Cpu => [Channel::CpuAvg, Channel::CpuMin, Channel::CpuMax],
+            Raw::Memory => [Channel::MemoryAvg, Channel::MemoryMin, Channel::MemoryMax],
+            Raw::Rss => [Channel::RssAvg, Channel::RssMin, Channel::RssMax],
+            _ => return None,
         })
     }
 }
@@ -72,6 +74,13 @@ impl Default for Acc {
 }
 
 impl Acc {
+    fn push(&mut self, v: f64) {
+        self.n += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+    }
+
     fn mean(&self) -> Option<f64> {
         (self.n > 0).then(|| self.sum / f64::from(self.n))
     }
@@ -102,11 +111,51 @@ impl Grid {
         let Some(slot) = self.0.get_mut((offset / STEP_SECS) as usize) else {
             return;
         };
-        let acc = &mut slot[channel as usize];
-        acc.n += 1;
-        acc.sum += v;
-        acc.min = acc.min.min(v);
-        acc.max = acc.max.max(v);
+        slot[channel as usize].push(v);
+    }
+
+    /// One pod's raw samples (time order): per 15-minute interval `(t − 15m, t]`, the pod's
+    /// mean, min and max go to the `[mean, min, max]` channels, as `avg_over_time`,
+    /// `min_over_time` and `max_over_time` give them per series.
+    pub(super) fn add_samples(
+        &mut self,
+        start: i64,
+        samples: &[(f64, f64)],
+        channels: [Channel; 3],
+    ) {
+        let mut current: Option<(usize, Acc)> = None;
+        let step = STEP_SECS as f64;
+        for &(t, v) in samples.iter().filter(|(_, v)| v.is_finite()) {
+            let k = ((t - start as f64) / step).ceil();
+            if k < 0.0 || k >= SLOTS as f64 {
+                continue;
+            }
+            let k = k as usize;
+            match &mut current {
+                Some((slot, acc)) if *slot == k => acc.push(v),
+                _ => {
+                    if let Some((slot, acc)) = current.take() {
+                        self.add_window(slot, &acc, channels);
+                    }
+                    let mut acc = Acc::default();
+                    acc.push(v);
+                    current = Some((k, acc));
+                }
+            }
+        }
+        if let Some((slot, acc)) = current {
+            self.add_window(slot, &acc, channels);
+        }
+    }
+
+    fn add_window(&mut self, slot: usize, window: &Acc, [mean, min, max]: [Channel; 3]) {
+        let (Some(m), Some(lo), Some(hi)) = (window.mean(), window.least(), window.most()) else {
+            return;
+        };
+        let cells = &mut self.0[slot];
+        cells[mean as usize].push(m);
+        cells[min as usize].push(lo);
+        cells[max as usize].push(hi);
     }
 
     /// The cross-pod aggregates per interval, as the reference's `<fn> by (container,
