@@ -12,79 +12,28 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rivulet_backend::aggregate::MonthKey;
 use rivulet_backend::summary::SummaryVersion;
 use rivulet_common::avro;
 use rivulet_common::kafka::ensure_topic;
 use rivulet_raw_data_generator::model::{Model, Record};
 use rivulet_raw_data_generator::wire::SchemaVersion;
 use rivulet_testkit::widgets::{
-    Process, Switch, Truth, assert_same, backend_coloured, expected, free_port, kafka, produce,
+    Process, Switch, assert_same, backend_coloured, expected, free_port, kafka, produce,
     produce_raw, registry, setup, ui_following,
 };
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 use serde_json::Value;
-use support::{as_seen_by, get, totals_of, wait_for_ui};
+use support::{Sampler, as_seen_by, get, hour_start, wait_for_ui};
 
 const WAIT: Duration = Duration::from_secs(90);
 
 fn say(step: &str) {
     eprintln!("[rehearsal] {step}");
-}
-
-/// Reads the UI every 100 ms: (samples, invariant breaks, sources seen in order).
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
-}
-
-impl Sampler {
-    fn start(ui: &Process, ceiling: Truth) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let url = ui.url("/api/v1/summary");
-        let flag = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut last: BTreeMap<MonthKey, (i64, i64)> = BTreeMap::new();
-            let (mut samples, mut broken) = (0, Vec::new());
-            while !flag.load(Ordering::Relaxed) {
-                if let Ok(response) = reqwest::get(&url).await
-                    && let Ok(body) = response.json::<Value>().await
-                {
-                    samples += 1;
-                    for (key, t) in totals_of(&body) {
-                        let now = (t.manufactured_qty, t.records);
-                        let before = last.insert(key.clone(), now).unwrap_or((0, 0));
-                        let max = ceiling.get(&key).map(|c| (c.manufactured_qty, c.records));
-                        if now.0 < before.0 || now.1 < before.1 {
-                            broken.push(format!("{key:?} went down: {before:?} -> {now:?}"));
-                        }
-                        if max.is_none_or(|m| now.0 > m.0 || now.1 > m.1) {
-                            broken.push(format!("{key:?} above the truth: {now:?} > {max:?}"));
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (samples, broken)
-        });
-        Sampler { stop, task }
-    }
-
-    async fn finish(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        let (samples, broken) = self.task.await.unwrap();
-        assert!(samples >= 20, "only {samples} samples");
-        assert!(broken.is_empty(), "{broken:#?}");
-        samples
-    }
 }
 
 /// A Prometheus scraping the targets of a file it rereads, every second.
@@ -322,14 +271,6 @@ async fn wait_for_source(ui: &Process, topic: &str) {
     }
 }
 
-fn hour_start(records: &[Record], at: usize) -> usize {
-    let hour = |r: &Record| (r.month, r.day, r.hour);
-    records
-        .iter()
-        .position(|r| hour(r) == hour(&records[at]))
-        .unwrap()
-}
-
 #[tokio::test]
 #[ignore = "needs Kafka, the registry and Prometheus: run scripts/test"]
 async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
@@ -400,27 +341,20 @@ async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
 
     say("pre-promotion analysis on backend-preview (green), and the UI canary's");
     let absent_until_used = ["rivulet_backend_dead_letters_total"];
-    for check in &backend_checks {
-        assert_reads_real_metrics(&prometheus, check, "backend-preview", &absent_until_used).await;
-        let (value, passed) = run(&prometheus, check, "backend-preview").await;
-        say(&format!(
-            "  {}/{} = {value}: {}",
-            check.template,
-            check.metric,
-            if passed { "pass" } else { "FAIL" }
-        ));
-        assert!(passed, "{check:?} = {value} on a healthy run");
-    }
-    for check in &ui_checks {
-        assert_reads_real_metrics(&prometheus, check, "summary-stats-ui-canary", &[]).await;
-        let (value, passed) = run(&prometheus, check, "summary-stats-ui-canary").await;
-        say(&format!(
-            "  {}/{} = {value}: {}",
-            check.template,
-            check.metric,
-            if passed { "pass" } else { "FAIL" }
-        ));
-        assert!(passed, "{check:?} = {value} on a healthy run");
+    for (checks, service, absent) in [
+        (&backend_checks, "backend-preview", &absent_until_used[..]),
+        (&ui_checks, "summary-stats-ui-canary", &[][..]),
+    ] {
+        for check in checks {
+            assert_reads_real_metrics(&prometheus, check, service, absent).await;
+            let (value, passed) = run(&prometheus, check, service).await;
+            let verdict = if passed { "pass" } else { "FAIL" };
+            say(&format!(
+                "  {}/{} = {value}: {verdict}",
+                check.template, check.metric
+            ));
+            assert!(passed, "{check:?} = {value} on a healthy run");
+        }
     }
 
     say("promote: backend-active points at green; the UI switches once green dominates");
@@ -449,7 +383,7 @@ async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
     wait_for_source(&ui, &green_topic).await;
     let (got, _) = wait_for_ui(&ui, &truth).await;
     assert_same(&truth, &got, "rolled forward again: every v3 field is back");
-    let samples = watch.finish().await;
+    let samples = watch.finish("UI through the rollout").await;
     say(&format!(
         "the sampler read the UI {samples} times: no total went down or above the truth"
     ));

@@ -7,76 +7,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rivulet_backend::aggregate::MonthKey;
 use rivulet_raw_data_generator::model::{Model, Record};
 use rivulet_raw_data_generator::wire::SchemaVersion;
-use rivulet_testkit::widgets::{
-    Process, Truth, assert_same, backend, expected, produce, setup, ui,
-};
-use support::{as_seen_by, get, totals_of, wait_for_ui};
+use rivulet_testkit::widgets::{assert_same, backend, expected, produce, setup, ui};
+use support::{Sampler, as_seen_by, get, hour_start, wait_for_ui};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Reads a UI's totals every 100 ms until stopped; returns what broke the invariant.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
-}
-
-impl Sampler {
-    fn start(ui: &Process, ceiling: Truth) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let url = ui.url("/api/v1/summary");
-        let flag = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut last: BTreeMap<MonthKey, (i64, i64)> = BTreeMap::new();
-            let (mut samples, mut broken) = (0, Vec::new());
-            while !flag.load(Ordering::Relaxed) {
-                if let Ok(response) = reqwest::get(&url).await
-                    && let Ok(body) = response.json::<serde_json::Value>().await
-                {
-                    samples += 1;
-                    for (key, t) in totals_of(&body) {
-                        let now = (t.manufactured_qty, t.records);
-                        let before = last.insert(key.clone(), now).unwrap_or((0, 0));
-                        let max = ceiling.get(&key).map(|c| (c.manufactured_qty, c.records));
-                        if now.0 < before.0 || now.1 < before.1 {
-                            broken.push(format!("{key:?} went down: {before:?} -> {now:?}"));
-                        }
-                        if max.is_none_or(|m| now.0 > m.0 || now.1 > m.1) {
-                            broken.push(format!("{key:?} above the truth: {now:?} > {max:?}"));
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            (samples, broken)
-        });
-        Sampler { stop, task }
-    }
-
-    async fn finish(self, what: &str) {
-        self.stop.store(true, Ordering::Relaxed);
-        let (samples, broken) = self.task.await.unwrap();
-        assert!(samples >= 10, "{what}: only {samples} samples");
-        assert!(broken.is_empty(), "{what}: {broken:#?}");
-    }
-}
-
-/// The index where the hour of `records[at]` starts (a cut between producers on an hour).
-fn hour_start(records: &[Record], at: usize) -> usize {
-    let hour = |r: &Record| (r.month, r.day, r.hour);
-    records
-        .iter()
-        .position(|r| hour(r) == hour(&records[at]))
-        .unwrap()
-}
 
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]

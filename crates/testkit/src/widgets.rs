@@ -147,26 +147,23 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    /// A sample from its `/metrics`.
-    pub async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics"))
+    async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
             .await
             .expect("metrics")
             .text()
             .await
-            .expect("metrics body");
-        crate::metric_value(&text, name)
+            .expect("metrics body")
+    }
+
+    /// A sample from its `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        crate::metric_value(&self.metrics().await, name)
     }
 
     /// The sum of a metric over its label sets, from its `/metrics`.
     pub async fn metric_sum(&self, name: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics body");
-        crate::metric_sum(&text, name)
+        crate::metric_sum(&self.metrics().await, name)
     }
 
     /// Waits until `path` answers 200.

@@ -2,9 +2,13 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part; a failed unwrap fails the test
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rivulet_backend::aggregate::{MonthKey, Totals};
+use rivulet_raw_data_generator::model::Record;
 use rivulet_testkit::widgets::{Process, Truth};
 use serde_json::Value;
 
@@ -73,4 +77,61 @@ pub async fn wait_for_ui(ui: &Process, want: &Truth) -> (Truth, Value) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Reads a UI's totals every 100 ms until stopped; returns what broke the invariant.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Sampler {
+    pub fn start(ui: &Process, ceiling: Truth) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = ui.url("/api/v1/summary");
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut last: BTreeMap<MonthKey, (i64, i64)> = BTreeMap::new();
+            let (mut samples, mut broken) = (0, Vec::new());
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(response) = reqwest::get(&url).await
+                    && let Ok(body) = response.json::<serde_json::Value>().await
+                {
+                    samples += 1;
+                    for (key, t) in totals_of(&body) {
+                        let now = (t.manufactured_qty, t.records);
+                        let before = last.insert(key.clone(), now).unwrap_or((0, 0));
+                        let max = ceiling.get(&key).map(|c| (c.manufactured_qty, c.records));
+                        if now.0 < before.0 || now.1 < before.1 {
+                            broken.push(format!("{key:?} went down: {before:?} -> {now:?}"));
+                        }
+                        if max.is_none_or(|m| now.0 > m.0 || now.1 > m.1) {
+                            broken.push(format!("{key:?} above the truth: {now:?} > {max:?}"));
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (samples, broken)
+        });
+        Sampler { stop, task }
+    }
+
+    /// Stops; fails on any break of the invariant. Returns the number of samples.
+    pub async fn finish(self, what: &str) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let (samples, broken) = self.task.await.unwrap();
+        assert!(samples >= 10, "{what}: only {samples} samples");
+        assert!(broken.is_empty(), "{what}: {broken:#?}");
+        samples
+    }
+}
+
+/// The index where the hour of `records[at]` starts (a cut between producers on an hour).
+pub fn hour_start(records: &[Record], at: usize) -> usize {
+    let hour = |r: &Record| (r.month, r.day, r.hour);
+    records
+        .iter()
+        .position(|r| hour(r) == hour(&records[at]))
+        .unwrap()
 }
