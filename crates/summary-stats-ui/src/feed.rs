@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apache_avro::types::Value;
+use prometheus_client::metrics::counter::Counter;
 use rdkafka::Message;
 use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
@@ -90,6 +91,8 @@ pub fn run(
     let mut caught_up = false;
     let mut next_lag = Instant::now();
     let labels = vec![("feed".to_owned(), feed.kind.label().to_owned())];
+    // The feed's own counter, looked up once (not a label set allocated per record).
+    let records = metrics.records.get_or_create(&labels).clone();
     while !token.is_cancelled() {
         if Instant::now() >= next_lag {
             let lag = measure_lag(&consumer, &feed.topic, &at_end);
@@ -117,7 +120,7 @@ pub fn run(
             }
             Some(Ok(message)) => {
                 at_end.insert(message.partition(), false);
-                apply(&mut feed, &message, &target, &metrics, &token);
+                apply(&mut feed, &message, &target, &metrics, &records, &token);
             }
         }
     }
@@ -186,6 +189,7 @@ fn apply(
     message: &BorrowedMessage<'_>,
     target: &Target,
     metrics: &Metrics,
+    records: &Counter,
     token: &CancellationToken,
 ) {
     let key = message.key().map(String::from_utf8_lossy);
@@ -231,10 +235,7 @@ fn apply(
     match change {
         Some(change) => {
             target.with(|s| s.update(change));
-            metrics
-                .records
-                .get_or_create(&vec![("feed".to_owned(), feed.kind.label().to_owned())])
-                .inc();
+            records.inc();
         }
         None => reject(
             feed,
