@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use rivulet_backend::summary::SummaryVersion;
 use rivulet_common::avro;
 use rivulet_common::kafka::ensure_topic;
-use rivulet_raw_data_generator::model::{Model, Record};
 use rivulet_raw_data_generator::wire::SchemaVersion;
 use rivulet_testkit::widgets::{
     Process, Switch, assert_same, backend_coloured, expected, free_port, kafka, produce,
@@ -28,7 +27,7 @@ use rivulet_testkit::widgets::{
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 use serde_json::Value;
-use support::{Sampler, as_seen_by, get, hour_start, wait_for_ui};
+use support::{Phases, Sampler, as_seen_by, get, wait_for_ui};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -288,19 +287,12 @@ async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
     register_summary_schemas(&green_topic).await;
     let (blue_group, green_group) = (format!("{}-blue", t.group), format!("{}-green", t.group));
 
-    let model = Model::new(77, 3);
-    let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
-    let n = records.len();
-    let (a, b) = (hour_start(&records, n / 3), hour_start(&records, 2 * n / 3));
-    let cut = (records[b].month, records[b].day, records[b].hour);
-    let version_of = |r: &Record| {
-        if (r.month, r.day, r.hour) < cut {
-            SchemaVersion::V1
-        } else {
-            SchemaVersion::V3
-        }
-    };
-    let truth = expected(&records, version_of);
+    let Phases {
+        records,
+        a,
+        b,
+        truth,
+    } = Phases::new(77);
 
     say("blue: a v1 backend (its own group, topic summary-stats) behind backend-active");
     let blue = backend_coloured(&t, "v1", "blue", &blue_group, &t.summary);

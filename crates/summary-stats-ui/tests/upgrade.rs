@@ -13,7 +13,7 @@ use std::time::Duration;
 use rivulet_raw_data_generator::model::{Model, Record};
 use rivulet_raw_data_generator::wire::SchemaVersion;
 use rivulet_testkit::widgets::{assert_same, backend, expected, produce, setup, ui};
-use support::{Sampler, as_seen_by, get, hour_start, wait_for_ui};
+use support::{Phases, Sampler, as_seen_by, get, wait_for_ui};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -21,19 +21,12 @@ const WAIT: Duration = Duration::from_secs(60);
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn upgrade_rehearsal_v1_to_v3_never_loses_or_double_counts() {
     let t = setup(3).await;
-    let model = Model::new(91, 3);
-    let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
-    let n = records.len();
-    let (a, b) = (hour_start(&records, n / 3), hour_start(&records, 2 * n / 3));
-    let cut = (records[b].month, records[b].day, records[b].hour);
-    let version_of = |r: &Record| {
-        if (r.month, r.day, r.hour) < cut {
-            SchemaVersion::V1
-        } else {
-            SchemaVersion::V3
-        }
-    };
-    let truth = expected(&records, version_of);
+    let Phases {
+        records,
+        a,
+        b,
+        truth,
+    } = Phases::new(91);
 
     // 1. v1 everywhere.
     let mut backend_v1 = backend(&t, "v1");

@@ -135,3 +135,45 @@ pub fn hour_start(records: &[Record], at: usize) -> usize {
         .position(|r| hour(r) == hour(&records[at]))
         .unwrap()
 }
+
+/// Two months of 3 SKUs cut in three on hour boundaries: v1 records before `b`, v3 after.
+pub struct Phases {
+    /// The records, in time order.
+    pub records: Vec<Record>,
+    /// Where the second third starts.
+    pub a: usize,
+    /// Where the third starts (the first v3 record).
+    pub b: usize,
+    /// The exact totals of all of them.
+    pub truth: Truth,
+}
+
+impl Phases {
+    /// The phases of the sweep of `seed`.
+    pub fn new(seed: u64) -> Phases {
+        let records: Vec<Record> = rivulet_raw_data_generator::model::Model::new(seed, 3)
+            .sweep()
+            .take_while(|r| r.month <= 2)
+            .collect();
+        let n = records.len();
+        let (a, b) = (hour_start(&records, n / 3), hour_start(&records, 2 * n / 3));
+        let truth =
+            rivulet_testkit::widgets::expected(&records, |r| Phases::version(&records[b], r));
+        Phases {
+            records,
+            a,
+            b,
+            truth,
+        }
+    }
+
+    /// The version a record is written in: v3 from the hour of `first_v3` on.
+    fn version(first_v3: &Record, r: &Record) -> rivulet_raw_data_generator::wire::SchemaVersion {
+        use rivulet_raw_data_generator::wire::SchemaVersion;
+        if (r.month, r.day, r.hour) < (first_v3.month, first_v3.day, first_v3.hour) {
+            SchemaVersion::V1
+        } else {
+            SchemaVersion::V3
+        }
+    }
+}
