@@ -18,8 +18,8 @@ use axum::routing::post as route_post;
 use serde_json::{Value, json};
 use support::proxy::{Fault, Proxy};
 use support::service::{
-    Service, database, get, messages, messages_at_least, post, service_with, topics, wait_done,
-    wait_ready,
+    Service, Setup, database, get, messages, messages_at_least, post, ready, service_with, topics,
+    wait_done, wait_ready,
 };
 use support::{cluster, serve};
 
@@ -275,11 +275,11 @@ async fn receiver() -> (String, Calls) {
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
 async fn the_webhook_is_called_once_per_job_and_its_outcome_recorded() {
     let cluster = cluster();
-    let prometheus = serve(&cluster).await;
-    let topics = topics().await;
-    let db = database().await;
-    let s = service_with(&prometheus.url, &db, &topics, &[]);
-    wait_ready(&s).await;
+    let Setup {
+        prometheus: _prometheus,
+        topics: _,
+        service: s,
+    } = ready(&cluster, &[]).await;
     let (hook, calls) = receiver().await;
     let good = start_job(
         &s,
@@ -331,11 +331,11 @@ async fn the_webhook_is_called_once_per_job_and_its_outcome_recorded() {
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
 async fn finished_jobs_expire_after_the_retention() {
     let cluster = cluster();
-    let prometheus = serve(&cluster).await;
-    let topics = topics().await;
-    let db = database().await;
-    let s = service_with(&prometheus.url, &db, &topics, &["--job-retention", "3s"]);
-    wait_ready(&s).await;
+    let Setup {
+        prometheus: _prometheus,
+        topics: _,
+        service: s,
+    } = ready(&cluster, &["--job-retention", "3s"]).await;
     let job = start_job(&s, json!({"time_range": window()})).await;
     assert_eq!(wait_done(&s, &job).await["status"], "COMPLETED");
     let (_, list) = get(format!("{}/bulk/jobs", s.url)).await;

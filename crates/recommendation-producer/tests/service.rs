@@ -16,8 +16,8 @@ use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
 use rivulet_recommendation_producer::synthetic::Cluster;
 use serde_json::{Value, json};
 use support::service::{
-    database, get, messages, messages_at_least, post, service, service_with, topics, urlencode,
-    wait_done, wait_ready,
+    Setup, database, get, messages, messages_at_least, post, ready, service, service_with, topics,
+    urlencode, wait_done, wait_ready,
 };
 use support::{END, cluster, container, same_json, serve};
 
@@ -25,11 +25,11 @@ use support::{END, cluster, container, same_json, serve};
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
 async fn a_bulk_job_publishes_exact_recommendations_once() {
     let cluster = cluster();
-    let prometheus = serve(&cluster).await;
-    let topics = topics().await;
-    let db = database().await;
-    let s = service(&prometheus.url, &db, &topics);
-    wait_ready(&s).await;
+    let Setup {
+        prometheus: _prometheus,
+        topics,
+        service: s,
+    } = ready(&cluster, &[]).await;
 
     // Bad requests first: the reference's error shape, a clear message.
     for (body, needle) in [
@@ -278,11 +278,11 @@ async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twi
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
 async fn namespace_experiments_publish_each_namespaces_recommendations() {
     let cluster = cluster();
-    let prometheus = serve(&cluster).await;
-    let topics = topics().await;
-    let db = database().await;
-    let s = service(&prometheus.url, &db, &topics);
-    wait_ready(&s).await;
+    let Setup {
+        prometheus: _prometheus,
+        topics,
+        service: s,
+    } = ready(&cluster, &[]).await;
     let (status, error) = post(format!("{}/bulk", s.url), r#"{"experiment_types":[]}"#).await;
     assert_eq!(status, 400, "{error}");
     let body = json!({

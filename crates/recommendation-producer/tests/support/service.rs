@@ -9,7 +9,9 @@ use rivulet_common::KafkaArgs;
 use rivulet_common::kafka::{ensure_topic, read_range};
 use serde_json::Value;
 
-use super::free_port;
+use rivulet_recommendation_producer::synthetic::Cluster;
+
+use super::{Server, free_port, serve};
 
 pub fn kafka() -> KafkaArgs {
     KafkaArgs::plaintext(rivulet_testkit::bootstrap())
@@ -185,4 +187,28 @@ pub async fn wait_done(s: &Service, job: &str) -> Value {
 }
 pub fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A ready service over a Prometheus serving `cluster`, with fresh topics and database.
+pub struct Setup {
+    /// The Prometheus (stopped when dropped).
+    pub prometheus: Server,
+    /// recommendations, error and summary topics.
+    pub topics: [String; 3],
+    /// The service (stopped when dropped).
+    pub service: Service,
+}
+
+/// Starts everything a test of one service needs; `extra` goes to the service's command line.
+pub async fn ready(cluster: &Cluster, extra: &[&str]) -> Setup {
+    let prometheus = serve(cluster).await;
+    let topics = topics().await;
+    let db = database().await;
+    let service = service_with(&prometheus.url, &db, &topics, extra);
+    wait_ready(&service).await;
+    Setup {
+        prometheus,
+        topics,
+        service,
+    }
 }
