@@ -24,6 +24,14 @@ use crate::{Error, Result};
 /// The `BaseCost` schema (subject `base-costs-value`).
 pub const SCHEMA: &str = include_str!("../../../schemas/base-costs/v1.avsc");
 
+/// The `BaseCost` record of `year`.
+pub fn value(year: i32, cost: i64) -> Value {
+    Value::Record(vec![
+        ("year".into(), Value::Int(year)),
+        ("hourly_base_cost".into(), Value::Long(cost)),
+    ])
+}
+
 /// What `costs` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CostsSummary {
@@ -73,11 +81,7 @@ pub async fn costs(config: CostsConfig) -> Result<CostsSummary> {
     let producer: FutureProducer =
         kafka.producer(&ProducerSettings::new("raw-data-generator-costs"))?;
     for (year, cost) in to_write {
-        let value = Value::Record(vec![
-            ("year".into(), Value::Int(year)),
-            ("hourly_base_cost".into(), Value::Long(cost)),
-        ]);
-        let payload = avro::encode(registered.id, &registered.schema, value)?;
+        let payload = avro::encode(registered.id, &registered.schema, value(year, cost))?;
         let key = year.to_string();
         producer
             .send(

@@ -215,3 +215,38 @@ fn the_schemas_in_the_repository_are_the_ones_compiled_in() {
         );
     }
 }
+
+/// The recommender's messages as they go out, pinned in `schemas/golden/` (see
+/// `rivulet_testkit::golden`), written by the code before the consumer-side model moved to the
+/// contracts crate. JSON byte for byte; Avro by its frame, its length and its decoded value,
+/// because apache-avro writes a map's entries in hash order (any order is valid Avro, so the
+/// bytes of a message with maps differ from run to run while its content does not).
+#[test]
+fn messages_are_pinned() {
+    use rivulet_testkit::golden::{check_text, pinned};
+    let check = |name: &str, contract: &Contract, doc: &Value| {
+        let json = String::from_utf8(serde_json::to_vec(doc).unwrap()).unwrap();
+        check_text(&format!("{name}.json"), &format!("{json}\n"));
+        let now = contract.encode(doc).unwrap();
+        let then = pinned(&format!("{name}.hex"), &now);
+        assert_eq!(now[..5], then[..5], "{name}: frame");
+        assert_eq!(now.len(), then.len(), "{name}: length");
+        let read = |bytes: &[u8]| {
+            apache_avro::reader::datum::GenericDatumReader::builder(contract.schema())
+                .build()
+                .unwrap()
+                .read_value(&mut &bytes[5..])
+                .unwrap()
+        };
+        assert_eq!(read(&now), read(&then), "{name}: content");
+    };
+    let experiments = contract(EXPERIMENT_SCHEMA, 7);
+    for (i, doc) in experiment_messages().iter().enumerate() {
+        check(&format!("recommendations-topic/v1-{i}"), &experiments, doc);
+    }
+    let summaries = contract(SUMMARY_SCHEMA, 9);
+    for (end, name) in [(true, "ended"), (false, "running")] {
+        let doc = document::summary_message(&job(end));
+        check(&format!("summary-topic/v1-{name}"), &summaries, &doc);
+    }
+}
