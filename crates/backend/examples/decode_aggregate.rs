@@ -8,18 +8,18 @@ use std::time::Instant;
 use apache_avro::reader::datum::GenericDatumReader;
 use rivulet_backend::aggregate::Aggregator;
 use rivulet_backend::decode::Decoder;
-use rivulet_backend::record::RawRecord;
 use rivulet_common::RegistryArgs;
-use rivulet_raw_data_generator::model::Model;
-use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_contracts::Version;
+use rivulet_contracts::raw::{self, RawRecord};
+use rivulet_testkit::model::Model;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let count: usize = args.next().map_or(2_118_240, |s| s.parse().unwrap());
     let runs: usize = args.next().map_or(3, |s| s.parse().unwrap());
-    let versions = [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3];
-    let schemas: Vec<_> = versions.iter().map(|v| v.schema().unwrap()).collect();
-    let reader_schema = SchemaVersion::V3.schema().unwrap();
+    let versions = [Version::V1, Version::V2, Version::V3];
+    let schemas: Vec<_> = versions.iter().map(|v| raw::schema(*v).unwrap()).collect();
+    let reader_schema = raw::schema(Version::V3).unwrap();
     // A third of the records in each version, framed as on the wire (ids 1, 2, 3).
     let model = Model::new(1, 20);
     let payloads: Vec<Vec<u8>> = model
@@ -28,7 +28,12 @@ fn main() {
         .enumerate()
         .map(|(i, r)| {
             let v = i % 3;
-            rivulet_common::avro::encode(v as u32 + 1, &schemas[v], versions[v].value(&r)).unwrap()
+            rivulet_common::avro::encode(
+                v as u32 + 1,
+                &schemas[v],
+                raw::value(versions[v], &r.raw()),
+            )
+            .unwrap()
         })
         .collect();
     let readers: Vec<_> = schemas

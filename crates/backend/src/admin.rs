@@ -80,7 +80,7 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
             .map(str::to_owned);
         if let Some(source) = source {
             let headers = OwnedHeaders::new().insert(Header {
-                key: "rivulet-replayed-from",
+                key: rivulet_contracts::topics::headers::REPLAYED_FROM,
                 value: Some(dlq),
             });
             let mut record = BaseRecord::<[u8], [u8]>::to(&source).headers(headers);

@@ -6,80 +6,8 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::record::RawRecord;
-
-/// The key of one month of one SKU.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MonthKey {
-    /// Year.
-    pub year: i32,
-    /// Month, 1-12.
-    pub month: u32,
-    /// SKU.
-    pub sku: String,
-}
-
-impl MonthKey {
-    /// The key of the month a record belongs to.
-    pub fn of(record: &RawRecord) -> MonthKey {
-        MonthKey {
-            year: record.year,
-            month: record.month,
-            sku: record.sku.clone(),
-        }
-    }
-
-    /// The Kafka key of its summary: `YYYY-MM|SKU`.
-    pub fn kafka_key(&self) -> String {
-        format!("{:04}-{:02}|{}", self.year, self.month, self.sku)
-    }
-
-    /// Parses a Kafka key written by [`MonthKey::kafka_key`].
-    pub fn parse(key: &str) -> Option<MonthKey> {
-        let (date, sku) = key.split_once('|')?;
-        let (year, month) = date.split_once('-')?;
-        let (year, month) = (year.parse().ok()?, month.parse().ok()?);
-        (1..=12).contains(&month).then(|| MonthKey {
-            year,
-            month,
-            sku: sku.to_owned(),
-        })
-    }
-}
-
-/// Totals of one month of one SKU.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Σ manufactured_qty over every record.
-    pub manufactured_qty: i64,
-    /// Σ defect_qty over the records that carry it; `None` while none does.
-    pub defect_qty: Option<i64>,
-    /// Σ manufactured_qty × unit cost over the records that carry a cost; `None` while none does.
-    pub production_cost: Option<i64>,
-    /// Records aggregated.
-    pub records: i64,
-    /// Records that carried defect_qty.
-    pub records_with_defects: i64,
-    /// Records that carried a unit cost.
-    pub records_with_cost: i64,
-}
-
-impl Totals {
-    /// Adds one record.
-    pub fn add(&mut self, r: &RawRecord) {
-        self.manufactured_qty += i64::from(r.manufactured_qty);
-        self.records += 1;
-        if let Some(d) = r.defect_qty {
-            self.defect_qty = Some(self.defect_qty.unwrap_or(0) + i64::from(d));
-            self.records_with_defects += 1;
-        }
-        if let Some(c) = r.unit_cost {
-            let cost = i64::from(r.manufactured_qty) * i64::from(c);
-            self.production_cost = Some(self.production_cost.unwrap_or(0) + cost);
-            self.records_with_cost += 1;
-        }
-    }
-}
+use rivulet_contracts::raw::RawRecord;
+use rivulet_contracts::summary::{MonthKey, Totals};
 
 /// The totals of every key this backend owns, and which changed since the last snapshot.
 ///
@@ -276,18 +204,5 @@ mod tests {
         agg.retain(|k| k.sku != "SKU_000007");
         assert!(agg.is_empty());
         assert!(agg.take_changed().is_empty());
-    }
-
-    #[test]
-    fn kafka_keys_round_trip() {
-        let key = MonthKey {
-            year: 2003,
-            month: 7,
-            sku: "SKU_123456".into(),
-        };
-        assert_eq!(key.kafka_key(), "2003-07|SKU_123456");
-        assert_eq!(MonthKey::parse("2003-07|SKU_123456"), Some(key));
-        assert_eq!(MonthKey::parse("2003-13|X"), None);
-        assert_eq!(MonthKey::parse("garbage"), None);
     }
 }

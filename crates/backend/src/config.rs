@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use rivulet_common::{KafkaArgs, LogArgs, RegistryArgs};
 
-use crate::summary::SummaryVersion;
+use rivulet_contracts::Version;
 
 /// Aggregates raw widget records into exact monthly totals per SKU, exactly once.
 #[derive(Debug, clap::Parser)]
@@ -83,8 +83,8 @@ pub struct RunConfig {
     #[arg(long, env = "BACKEND_DLQ_TOPIC", default_value = "raw-data-in.dlq")]
     pub dlq_topic: String,
     /// Summary schema version to write.
-    #[arg(long, env = "BACKEND_SCHEMA_VERSION", value_enum, default_value_t = SummaryVersion::V3)]
-    pub schema_version: SummaryVersion,
+    #[arg(long, env = "BACKEND_SCHEMA_VERSION", value_enum, default_value_t = Version::V3)]
+    pub schema_version: Version,
     /// How often the transactions are committed (milliseconds).
     #[arg(long, env = "BACKEND_COMMIT_INTERVAL_MS", default_value_t = 1000)]
     pub commit_interval_ms: u64,

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 pub use rivulet_common::avro::Reject;
 
 use crate::fast::Plan;
-use crate::record::{Invalid, RawRecord};
+use rivulet_contracts::raw::{Invalid, RawRecord};
 
 /// Decodes raw-data-in messages. Blocking (it may call the registry): use it on the pipeline
 /// thread, never inside async code.

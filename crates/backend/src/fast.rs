@@ -13,7 +13,7 @@
 use apache_avro::Schema;
 use apache_avro::schema::RecordSchema;
 
-use crate::record::Fields;
+use rivulet_contracts::raw::Fields;
 
 /// Where a read value goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

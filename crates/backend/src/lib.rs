@@ -6,9 +6,8 @@
 //! once: see [`pipeline`].
 //!
 //! # Layout
-//! - [`record`]: a decoded raw record and the validation that sends bad ones to the DLQ.
-//! - [`aggregate`]: the totals and the per-key state, pure.
-//! - [`summary`]: totals as the `summary-stats` Avro record (any version) and back.
+//! - [`aggregate`]: the per-key state of the totals, pure (the records, totals and summaries
+//!   themselves are contracts: `rivulet_contracts::{raw, summary}`).
 //! - [`decode`]: framed bytes to records through the registry, with [`fast`] plans per writer
 //!   schema and apache-avro's generic resolution behind them.
 //! - [`pipeline`]: the transactional consume-aggregate-produce loop; `txn` commits each
@@ -21,23 +20,17 @@ pub mod decode;
 pub mod fast;
 mod metrics;
 pub mod pipeline;
-pub mod record;
-pub mod summary;
 mod txn;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use apache_avro::Schema;
 use rivulet_common::{Health, avro};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Cli, Command, ReplayConfig, ReprocessConfig, RunConfig};
 
-use crate::summary::SummaryVersion;
-
-/// The raw schema every record is resolved to.
-const RAW_READER: &str = include_str!("../../../schemas/raw-data-in/v3.avsc");
+use rivulet_contracts::{Version, raw, summary};
 
 /// Start-up and loop errors.
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +46,14 @@ pub enum Error {
         /// Subject.
         subject: String,
         /// Version.
-        version: SummaryVersion,
+        version: Version,
         /// Cause.
         #[source]
         source: rivulet_common::Error,
     },
     /// An embedded schema does not parse (a build defect).
-    #[error("embedded schema: {0}")]
-    Schema(#[from] Box<apache_avro::Error>),
+    #[error(transparent)]
+    Schema(#[from] rivulet_contracts::SchemaError),
     /// The loop failed.
     #[error("pipeline: {0}")]
     Pipeline(#[from] pipeline::Failure),
@@ -95,13 +88,13 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
     let subject = avro::value_subject(&config.output_topic);
 
     let mut summary_writers = HashMap::new();
-    for version in [SummaryVersion::V1, SummaryVersion::V2, SummaryVersion::V3] {
-        let schema = version.schema().map_err(Box::new)?;
+    for version in Version::ALL {
+        let schema = summary::schema(version)?;
         if let Ok(found) = avro::lookup(&registry, &subject, &schema).await {
             summary_writers.insert(found.id, schema);
         }
     }
-    let written = config.schema_version.schema().map_err(Box::new)?;
+    let written = summary::schema(config.schema_version)?;
     let found = avro::lookup(&registry, &subject, &written)
         .await
         .map_err(|source| Error::NotRegistered {
@@ -116,14 +109,14 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
         output: config.output_topic.clone(),
         dlq: config.dlq_topic.clone(),
         summary: (config.schema_version, found.id, written),
-        summary_reader: SummaryVersion::V3.schema().map_err(Box::new)?,
+        summary_reader: summary::schema(Version::V3)?,
         summary_writers,
         commit_interval: Duration::from_millis(config.commit_interval_ms),
     };
     let decoder = decode::Decoder::new(
         registry,
         tokio::runtime::Handle::current(),
-        Schema::parse_str(RAW_READER).map_err(Box::new)?,
+        raw::reader_schema()?,
     );
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -34,21 +34,23 @@ use tokio_util::sync::CancellationToken;
 use crate::aggregate::Aggregator;
 use crate::decode::{Decoder, Reject};
 use crate::metrics::Metrics;
-use crate::summary::{self, SummaryVersion};
 use crate::txn::{Batch, Outgoing, Writer};
+use rivulet_contracts::Version;
+use rivulet_contracts::summary::{self, MonthKey, Totals};
+use rivulet_contracts::topics::headers;
 
 /// Header with the reason a record was dead-lettered.
-pub const REASON_HEADER: &str = "rivulet-dlq-reason";
+pub const REASON_HEADER: &str = headers::DLQ_REASON;
 /// Header on every summary: the input offset its totals cover up to (exclusive). A restore
 /// ignores summaries past the committed input offset, which a broker that shows records of a
 /// dead, never-committed transaction to `read_committed` readers (Tansu) would otherwise leak
 /// into the state.
-pub const INPUT_OFFSET_HEADER: &str = "rivulet-input-offset";
+pub const INPUT_OFFSET_HEADER: &str = headers::INPUT_OFFSET;
 /// Headers locating the original record.
 pub const SOURCE_HEADERS: [&str; 3] = [
-    "rivulet-source-topic",
-    "rivulet-source-partition",
-    "rivulet-source-offset",
+    headers::SOURCE_TOPIC,
+    headers::SOURCE_PARTITION,
+    headers::SOURCE_OFFSET,
 ];
 
 /// Everything the loop needs, fixed at start-up.
@@ -64,7 +66,7 @@ pub struct Settings {
     /// Dead-letter topic.
     pub dlq: String,
     /// Summary schema version written, its id and schema.
-    pub summary: (SummaryVersion, u32, Schema),
+    pub summary: (Version, u32, Schema),
     /// Summary reader schema (v3) for restoring.
     pub summary_reader: Schema,
     /// The summary schemas by registry id, for restoring what any backend version wrote.
@@ -93,7 +95,8 @@ impl Owned {
         let covered = self.next.map(|n| n.to_string()).unwrap_or_default();
         let mut summaries = Vec::new();
         for (key, totals) in self.aggregator.take_changed() {
-            match rivulet_common::avro::encode(*id, schema, version.value(&key, &totals)) {
+            match rivulet_common::avro::encode(*id, schema, summary::value(*version, &key, &totals))
+            {
                 Ok(payload) => summaries.push(Outgoing {
                     key: Some(key.kafka_key().into_bytes()),
                     payload: Some(payload),
@@ -592,10 +595,7 @@ fn restore(
 }
 
 /// A summary payload written by any backend version, as totals.
-fn restore_value(
-    settings: &Settings,
-    payload: &[u8],
-) -> Option<(crate::aggregate::MonthKey, crate::aggregate::Totals)> {
+fn restore_value(settings: &Settings, payload: &[u8]) -> Option<(MonthKey, Totals)> {
     let (id, mut body) = rivulet_common::avro::unframe(payload).ok()?;
     let Some(writer) = settings.summary_writers.get(&id) else {
         tracing::warn!(

@@ -10,8 +10,8 @@ use apache_avro::types::Value;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rivulet_backend::fast::Plan;
-use rivulet_backend::record::{Invalid, RawRecord};
-use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_contracts::Version;
+use rivulet_contracts::raw::{self, Invalid, RawRecord};
 
 const READER: &str = include_str!("../../../schemas/raw-data-in/v3.avsc");
 
@@ -173,9 +173,9 @@ fn generic(writer: &Schema, reader: &Schema, bytes: &[u8]) -> Option<Result<RawR
 }
 
 fn writers() -> Vec<Schema> {
-    let mut all: Vec<Schema> = [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3]
+    let mut all: Vec<Schema> = [Version::V1, Version::V2, Version::V3]
         .iter()
-        .map(|v| v.schema().unwrap())
+        .map(|v| raw::schema(*v).unwrap())
         .collect();
     all.extend(synthetic());
     all
@@ -245,7 +245,7 @@ fn corrupted_bytes_are_never_read_differently() {
 #[test]
 fn uncovered_schemas_get_no_plan() {
     let reader = Schema::parse_str(READER).unwrap();
-    let v1 = SchemaVersion::V1.schema().unwrap();
+    let v1 = raw::schema(Version::V1).unwrap();
     let mut long_qty = required();
     long_qty[1].1 = r#""long""#;
     let mut nested = required();

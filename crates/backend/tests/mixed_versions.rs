@@ -5,28 +5,29 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use apache_avro::reader::datum::GenericDatumReader;
-use rivulet_backend::aggregate::{Aggregator, MonthKey};
-use rivulet_backend::record::RawRecord;
+use rivulet_backend::aggregate::Aggregator;
 use rivulet_common::avro;
-use rivulet_raw_data_generator::model::Model;
-use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_contracts::Version;
+use rivulet_contracts::raw::{self, RawRecord};
+use rivulet_contracts::summary::MonthKey;
+use rivulet_testkit::model::Model;
 
 #[test]
 fn a_month_mixing_v1_v2_and_v3_aggregates_exactly() {
     let model = Model::new(11, 4);
-    let reader = SchemaVersion::V3.schema().unwrap();
+    let reader = raw::schema(Version::V3).unwrap();
     let month: Vec<_> = model
         .sweep()
         .take_while(|r| (r.year, r.month) == (2000, 1))
         .collect();
     assert_eq!(month.len(), 31 * 12 * 4);
     let mut agg = Aggregator::default();
-    let versions = [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3];
+    let versions = [Version::V1, Version::V2, Version::V3];
     for (i, record) in month.iter().enumerate() {
         // The producers upgrade during the month: first third v1, then v2, then v3.
         let version = versions[i * 3 / month.len()];
-        let writer = version.schema().unwrap();
-        let bytes = avro::encode(i as u32, &writer, version.value(record)).unwrap();
+        let writer = raw::schema(version).unwrap();
+        let bytes = avro::encode(i as u32, &writer, raw::value(version, &record.raw())).unwrap();
         let (_, mut body) = avro::unframe(&bytes).unwrap();
         let value = GenericDatumReader::builder(&writer)
             .reader_schema(&reader)
@@ -49,12 +50,12 @@ fn a_month_mixing_v1_v2_and_v3_aggregates_exactly() {
             .sum();
         let defects: i64 = mine
             .iter()
-            .filter(|(i, _)| version_of(*i) >= SchemaVersion::V2)
+            .filter(|(i, _)| version_of(*i) >= Version::V2)
             .map(|(_, r)| i64::from(r.defect_qty))
             .sum();
         let cost: i64 = mine
             .iter()
-            .filter(|(i, _)| version_of(*i) == SchemaVersion::V3)
+            .filter(|(i, _)| version_of(*i) == Version::V3)
             .map(|(_, r)| i64::from(r.manufactured_qty) * r.unit_cost)
             .sum();
         let totals = agg
@@ -71,13 +72,13 @@ fn a_month_mixing_v1_v2_and_v3_aggregates_exactly() {
         assert_eq!(
             totals.records_with_defects,
             mine.iter()
-                .filter(|(i, _)| version_of(*i) >= SchemaVersion::V2)
+                .filter(|(i, _)| version_of(*i) >= Version::V2)
                 .count() as i64
         );
         assert_eq!(
             totals.records_with_cost,
             mine.iter()
-                .filter(|(i, _)| version_of(*i) == SchemaVersion::V3)
+                .filter(|(i, _)| version_of(*i) == Version::V3)
                 .count() as i64
         );
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use rdkafka::message::{Headers, Message};
 use rivulet_common::avro;
 use rivulet_common::kafka::read_range;
-use rivulet_raw_data_generator::model::{Model, Record};
-use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_contracts::{Version, raw};
+use rivulet_testkit::model::{Model, Record};
 use rivulet_testkit::unique;
 use rivulet_testkit::widgets::{
     assert_same, backend, by_day, expected, kafka, produce, produce_raw, registry, setup, wait_for,
@@ -27,7 +27,7 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
     // Three bad records: not framed, an unknown schema id, an impossible month.
     produce_raw(&t.raw, "BAD", Some(b"not avro at all")).await;
     produce_raw(&t.raw, "BAD", Some(&[0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3])).await;
-    let v3 = SchemaVersion::V3.schema().unwrap();
+    let v3 = raw::schema(Version::V3).unwrap();
     let v3_id = avro::lookup(
         &registry().settings().unwrap(),
         &avro::value_subject(&t.raw),
@@ -41,7 +41,7 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
     produce_raw(
         &t.raw,
         "BAD",
-        Some(&avro::encode(v3_id, &v3, SchemaVersion::V3.value(&bad)).unwrap()),
+        Some(&avro::encode(v3_id, &v3, raw::value(Version::V3, &bad.raw())).unwrap()),
     )
     .await;
 
@@ -97,7 +97,7 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
         .collect();
     let mut running = first;
     for (round, chunk) in february.chunks(february.len().div_ceil(3)).enumerate() {
-        produce(&t.raw, chunk, |_| SchemaVersion::V3).await;
+        produce(&t.raw, chunk, |_| Version::V3).await;
         tokio::time::sleep(Duration::from_millis(150 + 250 * round as u64)).await;
         running.kill();
         running = backend(&t, "v3");
@@ -105,13 +105,7 @@ async fn mixed_versions_bad_records_and_kill_9_give_exact_totals() {
     let mut second = running;
     let mut all = january.clone();
     all.extend(february.iter().cloned());
-    let want = expected(&all, |r| {
-        if r.month == 1 {
-            by_day(r)
-        } else {
-            SchemaVersion::V3
-        }
-    });
+    let want = expected(&all, |r| if r.month == 1 { by_day(r) } else { Version::V3 });
     let got = wait_for(&t, &want).await;
     second.kill();
     assert_same(&want, &got, "exact totals after three kill -9 and restarts");
@@ -125,7 +119,7 @@ async fn two_backends_rebalancing_and_a_zombie_never_double_count() {
     let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
     let (january, february): (Vec<Record>, Vec<Record>) =
         records.iter().cloned().partition(|r| r.month == 1);
-    let v3 = |_: &Record| SchemaVersion::V3;
+    let v3 = |_: &Record| Version::V3;
 
     produce(&t.raw, &january, v3).await;
     let mut a = backend(&t, "v3");
@@ -163,15 +157,15 @@ async fn dead_letters_replay_once_the_cause_is_fixed() {
     let model = Model::new(44, 2);
     let january: Vec<Record> = model.sweep().take_while(|r| r.month == 1).collect();
     let late = model.sweep().find(|r| r.month == 2).unwrap();
-    produce(&t.raw, &january, |_| SchemaVersion::V3).await;
+    produce(&t.raw, &january, |_| Version::V3).await;
 
     // A record written with a schema the registry does not know yet.
-    let mut with_note: serde_json::Value = serde_json::from_str(SchemaVersion::V3.text()).unwrap();
+    let mut with_note: serde_json::Value = serde_json::from_str(raw::text(Version::V3)).unwrap();
     // A doc unique to this run: the schema must be new to the registry to get the chosen id.
     with_note["fields"].as_array_mut().unwrap().push(serde_json::json!({"name": "note", "type": ["null", "string"], "default": null, "doc": unique("note")}));
     let note_schema = apache_avro::Schema::parse_str(&with_note.to_string()).unwrap();
     let missing_id = 500_000 + (std::process::id() % 400_000);
-    let apache_avro::types::Value::Record(mut fields) = SchemaVersion::V3.value(&late) else {
+    let apache_avro::types::Value::Record(mut fields) = raw::value(Version::V3, &late.raw()) else {
         unreachable!()
     };
     fields.push((
@@ -187,7 +181,7 @@ async fn dead_letters_replay_once_the_cause_is_fixed() {
     produce_raw(&t.raw, &late.sku, Some(&payload)).await;
 
     let mut running = backend(&t, "v3");
-    let want = expected(&january, |_| SchemaVersion::V3);
+    let want = expected(&january, |_| Version::V3);
     assert_eq!(wait_for(&t, &want).await, want);
 
     // Register the schema under that id (IMPORT mode on a fresh subject), then replay.
@@ -240,7 +234,7 @@ async fn dead_letters_replay_once_the_cause_is_fixed() {
     );
     let mut all = january.clone();
     all.push(late.clone());
-    let want = expected(&all, |_| SchemaVersion::V3);
+    let want = expected(&all, |_| Version::V3);
     assert_eq!(
         wait_for(&t, &want).await,
         want,

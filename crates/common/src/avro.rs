@@ -88,10 +88,7 @@ impl RegistryArgs {
     }
 }
 
-/// The subject of a topic's values under Confluent's TopicNameStrategy.
-pub fn value_subject(topic: &str) -> String {
-    format!("{topic}-value")
-}
+pub use rivulet_contracts::topics::value_subject;
 
 /// A schema as the registry knows it.
 #[derive(Clone, Debug)]
@@ -130,14 +127,16 @@ pub async fn lookup(
 
 /// Encodes `value` with `schema` and prefixes the Confluent frame for schema `id`.
 pub fn encode(id: u32, schema: &Schema, value: Value) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(64);
+    Ok(frame(id, &rivulet_contracts::to_bytes(schema, value)?))
+}
+
+/// Prefixes an unframed Avro `body` with the Confluent frame for schema `id`.
+pub fn frame(id: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + body.len());
     out.push(0);
     out.extend_from_slice(&id.to_be_bytes());
-    apache_avro::writer::datum::GenericDatumWriter::builder(schema)
-        .build()
-        .and_then(|writer| writer.write_value(&mut out, value))
-        .map_err(Box::new)?;
-    Ok(out)
+    out.extend_from_slice(body);
+    out
 }
 
 /// Splits a Confluent-framed payload into its schema id and Avro body.

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use rivulet_common::{KafkaArgs, LogArgs, RegistryArgs};
 
-use crate::wire::SchemaVersion;
+use rivulet_contracts::Version;
 
 /// Writes reproducible widget-production records to Kafka.
 #[derive(Debug, clap::Parser)]
@@ -66,8 +66,8 @@ pub struct RunConfig {
     #[arg(long, env = "GENERATOR_MODE", value_enum, default_value_t = Mode::Sweep)]
     pub mode: Mode,
     /// Schema version to write.
-    #[arg(long, env = "GENERATOR_SCHEMA_VERSION", value_enum, default_value_t = SchemaVersion::V1)]
-    pub schema_version: SchemaVersion,
+    #[arg(long, env = "GENERATOR_SCHEMA_VERSION", value_enum, default_value_t = Version::V1)]
+    pub schema_version: Version,
     /// Records per second; 0 means as fast as possible.
     #[arg(long, env = "GENERATOR_RATE", default_value_t = 0)]
     pub rate: u64,

@@ -8,29 +8,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use apache_avro::Schema;
-use apache_avro::types::Value;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rivulet_common::avro;
 use rivulet_common::kafka::{ProducerSettings, ensure_topic, read_range};
+use rivulet_contracts::base_cost;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 
 use crate::config::CostsConfig;
 use crate::model::{FIRST_YEAR, Model};
 use crate::{Error, Result};
-
-/// The `BaseCost` schema (subject `base-costs-value`).
-pub const SCHEMA: &str = include_str!("../../../schemas/base-costs/v1.avsc");
-
-/// The `BaseCost` record of `year`.
-pub fn value(year: i32, cost: i64) -> Value {
-    Value::Record(vec![
-        ("year".into(), Value::Int(year)),
-        ("hourly_base_cost".into(), Value::Long(cost)),
-    ])
-}
 
 /// What `costs` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -72,7 +60,7 @@ pub async fn costs(config: CostsConfig) -> Result<CostsSummary> {
         return Err(Error::CostConflict(conflicts.join(", ")));
     }
 
-    let schema = Schema::parse_str(SCHEMA).map_err(|e| Error::Schema(Box::new(e)))?;
+    let schema = base_cost::schema()?;
     let settings = config.common.registry.settings()?;
     let subject = avro::value_subject(&config.topic);
     let registered = avro::lookup(&settings, &subject, &schema)
@@ -81,8 +69,12 @@ pub async fn costs(config: CostsConfig) -> Result<CostsSummary> {
     let producer: FutureProducer =
         kafka.producer(&ProducerSettings::new("raw-data-generator-costs"))?;
     for (year, cost) in to_write {
-        let payload = avro::encode(registered.id, &registered.schema, value(year, cost))?;
-        let key = year.to_string();
+        let payload = avro::encode(
+            registered.id,
+            &registered.schema,
+            base_cost::value(year, cost),
+        )?;
+        let key = base_cost::key(year);
         producer
             .send(
                 FutureRecord::to(&config.topic).key(&key).payload(&payload),
@@ -126,27 +118,7 @@ async fn read_stored(config: &CostsConfig) -> Result<BTreeMap<i32, i64>> {
     let mut stored = BTreeMap::new();
     for payload in raw.iter().flatten() {
         let decoded = decoder.decode(Some(payload)).await?;
-        let Value::Record(fields) = decoded.value else {
-            continue;
-        };
-        let year = fields.iter().find(|(n, _)| n == "year").and_then(|(_, v)| {
-            if let Value::Int(y) = v {
-                Some(*y)
-            } else {
-                None
-            }
-        });
-        let cost = fields
-            .iter()
-            .find(|(n, _)| n == "hourly_base_cost")
-            .and_then(|(_, v)| {
-                if let Value::Long(c) = v {
-                    Some(*c)
-                } else {
-                    None
-                }
-            });
-        if let (Some(year), Some(cost)) = (year, cost) {
+        if let Some((year, cost)) = base_cost::from_value(&decoded.value) {
             stored.insert(year, cost);
         }
     }

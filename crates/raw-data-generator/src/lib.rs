@@ -6,7 +6,6 @@
 //!
 //! # Layout
 //! - [`model`]: the pure production model (catalogue, costs, sweep and random records).
-//! - [`wire`]: records as Avro values of each schema version.
 //! - [`resume`]: where an interrupted sweep stopped, per partition.
 //! - [`run`] and [`costs`]: the two commands.
 
@@ -15,7 +14,6 @@ pub mod costs;
 pub mod model;
 pub mod resume;
 pub mod run;
-pub mod wire;
 
 pub use config::{Cli, Command};
 
@@ -29,8 +27,8 @@ pub enum Error {
     #[error("schema registry: {0}")]
     Registry(#[from] schema_registry_converter::error::SRCError),
     /// An embedded schema does not parse (a build defect).
-    #[error("embedded schema: {0}")]
-    Schema(#[source] Box<apache_avro::Error>),
+    #[error(transparent)]
+    Schema(#[from] rivulet_contracts::SchemaError),
     /// The raw schema this run writes is not registered.
     #[error(
         "schema {version:?} is not registered under {subject} (run `schema-registry apply` first): {source}"
@@ -39,7 +37,7 @@ pub enum Error {
         /// Subject.
         subject: String,
         /// Version.
-        version: wire::SchemaVersion,
+        version: rivulet_contracts::Version,
         /// Cause.
         #[source]
         source: rivulet_common::Error,

@@ -21,12 +21,9 @@ pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2024, 2, 29) {
     Some(d) => d,
     None => panic!("valid date"),
 };
-/// First working hour.
-pub const FIRST_HOUR: u32 = 8;
-/// Last working hour (inclusive): 12 working hours a day, 7 days a week.
-pub const LAST_HOUR: u32 = 19;
-/// Working hours per day.
-pub const HOURS_PER_DAY: u64 = (LAST_HOUR - FIRST_HOUR + 1) as u64;
+pub use rivulet_contracts::topics::{FIRST_HOUR, LAST_HOUR};
+/// Working hours per day (the contract's, as a count of sweep steps).
+pub const HOURS_PER_DAY: u64 = rivulet_contracts::topics::HOURS_PER_DAY as u64;
 /// First and last year with costs.
 pub const FIRST_YEAR: i32 = 2000;
 /// Last year with costs.
@@ -207,6 +204,24 @@ pub struct Record {
     pub defect_qty: i32,
     /// Unit cost of the SKU in the year (v3).
     pub unit_cost: i64,
+}
+
+impl Record {
+    /// The record as the `raw-data-in` contract has it: every field known (a producer's schema
+    /// version decides which of them it writes).
+    pub fn raw(&self) -> rivulet_contracts::raw::RawRecord {
+        rivulet_contracts::raw::RawRecord {
+            sku: self.sku.clone(),
+            manufactured_qty: self.manufactured_qty,
+            year: self.year,
+            month: self.month,
+            day: self.day,
+            hour: self.hour,
+            defect_qty: Some(self.defect_qty),
+            // Unit costs stay far below i32::MAX (about 2,000 after 25 years of at most +10 %).
+            unit_cost: Some(i32::try_from(self.unit_cost).unwrap_or(i32::MAX)),
+        }
+    }
 }
 
 /// Iterator of a sweep; see [`Model::sweep`].

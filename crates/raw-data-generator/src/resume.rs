@@ -18,9 +18,9 @@ use rivulet_common::kafka::read_range;
 use crate::Result;
 
 /// Header naming the sweep a record belongs to.
-pub const RUN_HEADER: &str = "rivulet-run";
+pub const RUN_HEADER: &str = rivulet_contracts::topics::headers::RUN;
 /// Header with a record's position in its sweep.
-pub const SEQ_HEADER: &str = "rivulet-seq";
+pub const SEQ_HEADER: &str = rivulet_contracts::topics::headers::SEQ;
 
 /// Highest `seq` of run `run` found in each partition of `topic` (absent: none there).
 /// Blocking: run it on a blocking thread.

@@ -15,6 +15,7 @@ use crate::config::{Mode, RunConfig};
 use crate::model::{Model, Record};
 use crate::resume::{self, RUN_HEADER, SEQ_HEADER};
 use crate::{Error, Result};
+use rivulet_contracts::raw;
 
 /// Deliveries awaited at most at once; more waits for the oldest.
 const IN_FLIGHT: usize = 20_000;
@@ -43,10 +44,7 @@ pub fn run_name(config: &RunConfig) -> String {
 /// Produces records until done or `token` is cancelled; waits for every delivery.
 pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary> {
     let model = Model::new(config.common.seed, config.common.skus);
-    let schema = config
-        .schema_version
-        .schema()
-        .map_err(|e| Error::Schema(Box::new(e)))?;
+    let schema = raw::schema(config.schema_version)?;
     let settings = config.common.registry.settings()?;
     let subject = avro::value_subject(&config.topic);
     let registered = avro::lookup(&settings, &subject, &schema)
@@ -134,7 +132,7 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary>
         let payload = avro::encode(
             registered.id,
             &registered.schema,
-            config.schema_version.value(&record),
+            raw::value(config.schema_version, &record.raw()),
         )?;
         let seq = record.seq.to_string();
         let headers = OwnedHeaders::new()

@@ -12,9 +12,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rivulet_common::kafka::{ConsumerSettings, ensure_topic, read_range};
 use rivulet_common::{KafkaArgs, RegistryArgs};
+use rivulet_contracts::{Version, raw};
 use rivulet_raw_data_generator::model::Model;
 use rivulet_raw_data_generator::resume::SEQ_HEADER;
-use rivulet_raw_data_generator::wire::SchemaVersion;
 use rivulet_testkit::unique;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
@@ -99,7 +99,7 @@ fn fields(value: Value) -> BTreeMap<String, Value> {
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn a_sweep_killed_with_sigkill_resumes_without_duplicates_or_gaps() {
-    let schemas = [SchemaVersion::V1.text(), SchemaVersion::V2.text()];
+    let schemas = [raw::text(Version::V1), raw::text(Version::V2)];
     let topic = topic_with_schemas("raw", 4, &schemas).await;
     let url = registry().urls[0].clone();
     let bootstrap = kafka().bootstrap_servers;

@@ -11,7 +11,8 @@
 //! - [`payload`]: the `POST /bulk` request; [`naming`]: experiment names.
 //! - [`store`]: jobs and experiments in PostgreSQL, run under leases; [`job`]: the runner.
 //! - [`document`]: the reference's JSON documents; [`wire`]: Avro or JSON on the wire;
-//!   [`messages`]: the messages as a consumer reads them; [`publish`]: Kafka.
+//!   [`publish`]: Kafka. The messages as a consumer reads them are a contract:
+//!   `rivulet_contracts::recommendations::model`.
 //! - [`api`]: the REST API.
 //! - [`synthetic`]: a synthetic cluster as OpenMetrics, with its ground truth (tests, benchmarks).
 
@@ -21,7 +22,6 @@ pub mod config;
 pub mod document;
 pub mod engine;
 pub mod job;
-pub mod messages;
 mod metrics;
 pub mod naming;
 pub mod payload;

@@ -17,6 +17,8 @@ use rivulet_common::kafka::{ProducerSettings, read_range};
 use serde_json::{Map, Value, json};
 
 use crate::wire::{Contract, EXPERIMENT_SCHEMA, Format, SUMMARY_SCHEMA};
+use rivulet_contracts::recommendations::ContractError;
+use rivulet_contracts::topics;
 
 /// Topic names.
 #[derive(Clone, Debug, clap::Args)]
@@ -25,14 +27,14 @@ pub struct Topics {
     #[arg(
         long,
         env = "RECOMMENDATIONS_TOPIC",
-        default_value = "recommendations-topic"
+        default_value = topics::RECOMMENDATIONS
     )]
     pub recommendations_topic: String,
     /// Failed experiments.
-    #[arg(long, env = "ERROR_TOPIC", default_value = "error-topic")]
+    #[arg(long, env = "ERROR_TOPIC", default_value = topics::ERRORS)]
     pub error_topic: String,
     /// One summary per finished job.
-    #[arg(long, env = "SUMMARY_TOPIC", default_value = "summary-topic")]
+    #[arg(long, env = "SUMMARY_TOPIC", default_value = topics::JOB_SUMMARIES)]
     pub summary_topic: String,
 }
 
@@ -108,8 +110,9 @@ impl Publisher {
             Format::Avro => {
                 let settings = registry.settings()?;
                 let find = async |topic: &str, folder: &'static str, text: &str| {
-                    let schema = Schema::parse_str(text)
-                        .map_err(|e| crate::wire::WireError::Schema(e.to_string()))?;
+                    let schema = Schema::parse_str(text).map_err(|e| {
+                        crate::wire::WireError::Contract(ContractError::Schema(e.to_string()))
+                    })?;
                     let subject = avro::value_subject(topic);
                     let registered =
                         avro::lookup(&settings, &subject, &schema)

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
-use rivulet_recommendation_producer::messages::{self, ExperimentMessage, SummaryMessage};
-use rivulet_recommendation_producer::wire::{EXPERIMENT_SCHEMA, Format, SUMMARY_SCHEMA};
+use rivulet_contracts::recommendations::{ExperimentMessage, SummaryMessage};
+use rivulet_recommendation_producer::wire::{self, EXPERIMENT_SCHEMA, Format, SUMMARY_SCHEMA};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use support::service::{
@@ -64,7 +64,7 @@ async fn read<T: DeserializeOwned>(topic: &str, format: Format) -> (BTreeMap<Str
     let models = raw
         .iter()
         .map(|(key, payload)| {
-            let model = messages::read(payload, format, |id| writers.get(&id).cloned())
+            let model = wire::read(payload, format, |id| writers.get(&id).cloned())
                 .unwrap_or_else(|e| panic!("{key}: {e}"));
             (key.clone(), model)
         })

@@ -15,8 +15,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rivulet_backend::aggregate::Totals;
-use rivulet_backend::summary::SummaryVersion;
+use rivulet_contracts::Version;
+use rivulet_contracts::summary::Totals;
 use serde::Serialize;
 
 use crate::index::{Index, MonthView};
@@ -29,7 +29,7 @@ pub struct Api {
     /// The data.
     pub shared: Arc<Shared>,
     /// The schema version served.
-    pub version: SummaryVersion,
+    pub version: Version,
     /// Rendered `/api/v1/summary` answers.
     pub cache: Arc<Cache>,
 }
@@ -89,20 +89,12 @@ impl Api {
         ServedBy {
             app: "summary-stats-ui",
             version: env!("CARGO_PKG_VERSION"),
-            schema_version: version_name(self.version),
+            schema_version: self.version.label(),
         }
     }
 
-    fn has(&self, at_least: SummaryVersion) -> bool {
+    fn has(&self, at_least: Version) -> bool {
         self.version >= at_least
-    }
-}
-
-fn version_name(version: SummaryVersion) -> &'static str {
-    match version {
-        SummaryVersion::V1 => "v1",
-        SummaryVersion::V2 => "v2",
-        SummaryVersion::V3 => "v3",
     }
 }
 
@@ -205,7 +197,7 @@ struct CoverageDto {
 
 impl Api {
     fn month_dto<'a>(&self, view: &'a MonthView) -> MonthDto<'a> {
-        let v3 = self.has(SummaryVersion::V3);
+        let v3 = self.has(Version::V3);
         MonthDto {
             year: view.year,
             month: view.month,
@@ -227,18 +219,16 @@ impl Api {
     fn totals_dto(&self, t: &Totals) -> TotalsDto {
         TotalsDto {
             manufactured_qty: t.manufactured_qty,
-            defect_qty: self.has(SummaryVersion::V2).then_some(t.defect_qty),
-            production_cost: self.has(SummaryVersion::V3).then_some(t.production_cost),
+            defect_qty: self.has(Version::V2).then_some(t.defect_qty),
+            production_cost: self.has(Version::V3).then_some(t.production_cost),
         }
     }
 
     fn coverage_dto(&self, t: &Totals) -> CoverageDto {
         CoverageDto {
             records: t.records,
-            records_with_defects: self
-                .has(SummaryVersion::V2)
-                .then_some(t.records_with_defects),
-            records_with_cost: self.has(SummaryVersion::V3).then_some(t.records_with_cost),
+            records_with_defects: self.has(Version::V2).then_some(t.records_with_defects),
+            records_with_cost: self.has(Version::V3).then_some(t.records_with_cost),
         }
     }
 }
@@ -356,7 +346,7 @@ impl Api {
 
     fn rows_body(&self, rows: Vec<Row<'_>>) -> Response {
         Json(RowsDto {
-            version: version_name(self.version),
+            version: self.version.label(),
             served_by: self.served_by(),
             freshness: self.shared.snapshot().into(),
             data: rows,
@@ -376,7 +366,7 @@ async fn sku_names(State(api): State<Api>) -> Response {
     let names: Vec<String> = api.shared.index().skus().map(str::to_owned).collect();
     Json(SkuNamesDto {
         names,
-        version: version_name(api.version),
+        version: api.version.label(),
         served_by: api.served_by(),
     })
     .into_response()
@@ -445,7 +435,7 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::Request;
-    use rivulet_backend::aggregate::MonthKey;
+    use rivulet_contracts::summary::MonthKey;
     use tower::ServiceExt;
 
     async fn get(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {
@@ -472,7 +462,7 @@ mod tests {
         let shared = Arc::new(Shared::default());
         let app = router(Api {
             shared: shared.clone(),
-            version: SummaryVersion::V3,
+            version: Version::V3,
             cache: Arc::default(),
         });
         let qty = |body: &serde_json::Value| {

@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use rivulet_backend::summary::SummaryVersion;
 use rivulet_common::{KafkaArgs, LogArgs, RegistryArgs};
+use rivulet_contracts::Version;
 
 /// Serves the widget totals from summary-stats and base-costs: REST API and dashboard.
 #[derive(Clone, Debug, clap::Parser)]
@@ -37,6 +37,6 @@ pub struct Config {
     pub base_costs_topic: String,
     /// Summary schema version this UI reads and serves: fields of later versions are left out
     /// of its answers.
-    #[arg(long, env = "SCHEMA_VERSION", value_enum, default_value_t = SummaryVersion::V3)]
-    pub schema_version: SummaryVersion,
+    #[arg(long, env = "SCHEMA_VERSION", value_enum, default_value_t = Version::V3)]
+    pub schema_version: Version,
 }

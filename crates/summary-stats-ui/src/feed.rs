@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apache_avro::types::Value;
 use prometheus_client::metrics::counter::Counter;
 use rdkafka::Message;
 use rdkafka::Offset;
@@ -20,11 +19,11 @@ use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
-use rivulet_backend::aggregate::MonthKey;
-use rivulet_backend::summary;
 use rivulet_common::KafkaArgs;
 use rivulet_common::avro::{Reject, Resolver};
 use rivulet_common::kafka::{ConsumerSettings, ReaderContext};
+use rivulet_contracts::base_cost;
+use rivulet_contracts::summary::{self, MonthKey};
 use tokio_util::sync::CancellationToken;
 
 use crate::index::Index;
@@ -228,7 +227,7 @@ fn apply(
     let change = match feed.kind {
         FeedKind::Summary => summary::from_value(&value)
             .map(|(key, totals)| Box::new(move |i: &mut Index| i.upsert(key, totals)) as Change),
-        FeedKind::BaseCosts => base_cost(&value).map(|(year, cost)| {
+        FeedKind::BaseCosts => base_cost::from_value(&value).map(|(year, cost)| {
             Box::new(move |i: &mut Index| i.set_base_cost(year, cost)) as Change
         }),
     };
@@ -256,22 +255,9 @@ fn tombstone(kind: FeedKind, key: &str) -> Option<Change> {
             Some(Box::new(move |i: &mut Index| i.remove(&key)))
         }
         FeedKind::BaseCosts => {
-            let year: i32 = key.trim().parse().ok()?;
+            let year = base_cost::parse_key(key)?;
             Some(Box::new(move |i: &mut Index| i.remove_base_cost(year)))
         }
-    }
-}
-
-/// (year, hourly base cost) of a `BaseCost` value.
-pub fn base_cost(value: &Value) -> Option<(i32, i64)> {
-    let Value::Record(fields) = value else {
-        return None;
-    };
-    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-    match (field("year")?, field("hourly_base_cost")?) {
-        (Value::Int(year), Value::Long(cost)) if *cost >= 0 => Some((*year, *cost)),
-        (Value::Int(year), Value::Int(cost)) if *cost >= 0 => Some((*year, i64::from(*cost))),
-        _ => None,
     }
 }
 
@@ -295,21 +281,6 @@ fn reject(feed: &Feed, message: &BorrowedMessage<'_>, metrics: &Metrics, label: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_costs_decode_and_refuse_garbage() {
-        let good = Value::Record(vec![
-            ("year".into(), Value::Int(2001)),
-            ("hourly_base_cost".into(), Value::Long(300)),
-        ]);
-        assert_eq!(base_cost(&good), Some((2001, 300)));
-        let negative = Value::Record(vec![
-            ("year".into(), Value::Int(2001)),
-            ("hourly_base_cost".into(), Value::Long(-1)),
-        ]);
-        assert_eq!(base_cost(&negative), None);
-        assert_eq!(base_cost(&Value::Null), None);
-    }
 
     #[test]
     fn tombstones_need_a_usable_key() {

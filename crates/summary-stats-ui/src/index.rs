@@ -3,11 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rivulet_backend::aggregate::{MonthKey, Totals};
-use rivulet_backend::record::days_in_month;
-
-/// Working hours a day (08:00-19:59, every day of the week).
-pub const HOURS_PER_DAY: i64 = 12;
+use rivulet_contracts::summary::{MonthKey, Totals};
+use rivulet_contracts::topics::{HOURS_PER_DAY, days_in_month};
 
 /// One SKU in a month.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +153,7 @@ impl Index {
             year,
             month,
             base_cost: self.base_costs.get(&year).map(|hourly| {
-                hourly * HOURS_PER_DAY * i64::from(days_in_month(year, month as i32))
+                hourly * i64::from(HOURS_PER_DAY) * i64::from(days_in_month(year, month as i32))
             }),
             total_manufacturing_cost: (!costs.is_empty()).then(|| costs.iter().sum()),
             complete,

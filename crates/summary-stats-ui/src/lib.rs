@@ -20,7 +20,6 @@ pub mod state;
 
 use std::sync::Arc;
 
-use apache_avro::Schema;
 use rivulet_common::Health;
 use rivulet_common::avro::Resolver;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +29,6 @@ pub use config::Config;
 use crate::feed::Feed;
 use crate::state::{FeedKind, Shared, Target};
 
-const BASE_COST_READER: &str = include_str!("../../../schemas/base-costs/v1.avsc");
-
 /// Start-up and run errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,8 +36,8 @@ pub enum Error {
     #[error(transparent)]
     Common(#[from] rivulet_common::Error),
     /// An embedded schema does not parse (a build defect).
-    #[error("embedded schema: {0}")]
-    Schema(#[from] Box<apache_avro::Error>),
+    #[error(transparent)]
+    Schema(#[from] rivulet_contracts::SchemaError),
     /// A feed failed.
     #[error("feed: {0}")]
     Feed(#[from] feed::Failure),
@@ -82,7 +79,7 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
         kafka: config.kafka.clone(),
         registry: settings.clone(),
         runtime: runtime.clone(),
-        reader: config.schema_version.schema().map_err(Box::new)?,
+        reader: rivulet_contracts::summary::schema(config.schema_version)?,
         topic: config.summary_topic.clone(),
         url: config.source_url.clone(),
         every: std::time::Duration::from_millis(config.source_poll_ms.max(100)),
@@ -91,11 +88,7 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
     let costs = Feed {
         kind: FeedKind::BaseCosts,
         topic: config.base_costs_topic.clone(),
-        resolver: Resolver::new(
-            settings,
-            runtime,
-            Schema::parse_str(BASE_COST_READER).map_err(Box::new)?,
-        ),
+        resolver: Resolver::new(settings, runtime, rivulet_contracts::base_cost::schema()?),
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)

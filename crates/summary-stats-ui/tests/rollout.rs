@@ -16,10 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use rivulet_backend::summary::SummaryVersion;
 use rivulet_common::avro;
 use rivulet_common::kafka::ensure_topic;
-use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_contracts::{Version, summary};
 use rivulet_testkit::widgets::{
     Process, Switch, assert_same, backend_coloured, expected, free_port, kafka, produce,
     produce_raw, registry, setup, ui_following,
@@ -244,11 +243,11 @@ async fn run(p: &Prometheus, check: &Check, service: &str) -> (f64, bool) {
 
 async fn register_summary_schemas(topic: &str) {
     let sr = registry().settings().unwrap();
-    for v in [SummaryVersion::V1, SummaryVersion::V2, SummaryVersion::V3] {
+    for v in [Version::V1, Version::V2, Version::V3] {
         post_schema(
             &sr,
             avro::value_subject(topic),
-            SuppliedSchema::new(None, SchemaType::Avro, v.text().into()),
+            SuppliedSchema::new(None, SchemaType::Avro, summary::text(v).into()),
         )
         .await
         .unwrap();
@@ -308,8 +307,8 @@ async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
         (ui.port, "summary-stats-ui-canary"),
     ]);
     let watch = Sampler::start(&ui, truth.clone());
-    produce(&t.raw, &records[..a], |_| SchemaVersion::V1).await;
-    let first = as_seen_by(&expected(&records[..a], |_| SchemaVersion::V1), "v1");
+    produce(&t.raw, &records[..a], |_| Version::V1).await;
+    let first = as_seen_by(&expected(&records[..a], |_| Version::V1), "v1");
     assert_same(&first, &wait_for_ui(&ui, &first).await.0, "blue serves");
 
     say("green: a v3 backend (group green, topic summary-stats.green) starts beside blue");
@@ -320,7 +319,7 @@ async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
         (green.port, "backend-preview"),
         (ui.port, "summary-stats-ui-canary"),
     ]);
-    produce(&t.raw, &records[a..b], |_| SchemaVersion::V1).await;
+    produce(&t.raw, &records[a..b], |_| Version::V1).await;
     prometheus.wait_up("backend-preview").await;
     prometheus.wait_up("summary-stats-ui-canary").await;
     // Green has caught up when its lag is 0 and the records it counted reach the total.
@@ -357,7 +356,7 @@ async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
         (ui.port, "summary-stats-ui-canary"),
     ]);
     wait_for_source(&ui, &green_topic).await;
-    produce(&t.raw, &records[b..], |_| SchemaVersion::V3).await;
+    produce(&t.raw, &records[b..], |_| Version::V3).await;
     let (got, _) = wait_for_ui(&ui, &truth).await;
     assert_same(&truth, &got, "green serves every field, exact");
     let (_, metrics) = get(&ui, "/api/v1/status").await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::types::Value as Avro;
 use rivulet_common::avro;
-use rivulet_raw_data_generator::model::{Model, Record};
+use rivulet_testkit::model::{Model, Record};
 use rivulet_testkit::widgets::{
     Process, assert_same, backend, by_day, expected, produce, produce_raw, registry, setup, ui,
     wait_for,
@@ -21,7 +21,7 @@ use support::{as_seen_by, get, totals_of, wait_for_ui};
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn write_base_cost(topic: &str, year: i32, hourly: i64) {
-    let schema = apache_avro::Schema::parse_str(rivulet_raw_data_generator::costs::SCHEMA).unwrap();
+    let schema = apache_avro::Schema::parse_str(rivulet_contracts::base_cost::TEXT).unwrap();
     let sr = registry().settings().unwrap();
     let id = avro::lookup(&sr, &avro::value_subject(topic), &schema)
         .await

@@ -10,8 +10,8 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use rivulet_raw_data_generator::model::{Model, Record};
-use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_contracts::Version;
+use rivulet_testkit::model::{Model, Record};
 use rivulet_testkit::widgets::{assert_same, backend, expected, produce, setup, ui};
 use support::{Phases, Sampler, as_seen_by, get, wait_for_ui};
 
@@ -33,8 +33,8 @@ async fn upgrade_rehearsal_v1_to_v3_never_loses_or_double_counts() {
     let ui_v1 = ui(&t, "v1");
     ui_v1.wait_ok("/readyz", WAIT).await;
     let watch_v1 = Sampler::start(&ui_v1, as_seen_by(&truth, "v1"));
-    produce(&t.raw, &records[..a], |_| SchemaVersion::V1).await;
-    let first = as_seen_by(&expected(&records[..a], |_| SchemaVersion::V1), "v1");
+    produce(&t.raw, &records[..a], |_| Version::V1).await;
+    let first = as_seen_by(&expected(&records[..a], |_| Version::V1), "v1");
     assert_same(
         &first,
         &wait_for_ui(&ui_v1, &first).await.0,
@@ -48,7 +48,7 @@ async fn upgrade_rehearsal_v1_to_v3_never_loses_or_double_counts() {
     let watch_v3 = Sampler::start(&ui_v3, truth.clone());
     let writer = {
         let (topic, part) = (t.raw.clone(), records[a..b].to_vec());
-        tokio::spawn(async move { produce(&topic, &part, |_| SchemaVersion::V1).await })
+        tokio::spawn(async move { produce(&topic, &part, |_| Version::V1).await })
     };
     backend_v1.signal("TERM");
     let exit = backend_v1.child.wait().unwrap();
@@ -60,7 +60,7 @@ async fn upgrade_rehearsal_v1_to_v3_never_loses_or_double_counts() {
     writer.await.unwrap();
 
     // 3. Producers v3.
-    produce(&t.raw, &records[b..], |_| SchemaVersion::V3).await;
+    produce(&t.raw, &records[b..], |_| Version::V3).await;
     let (got, body) = wait_for_ui(&ui_v3, &truth).await;
     assert_same(&truth, &got, "after the upgrade the v3 UI is exact");
     let (_, status) = get(&ui_v3, "/api/v1/status").await;
@@ -93,7 +93,7 @@ async fn a_frozen_broker_delays_but_never_loses_or_double_counts() {
     let t = setup(2).await;
     let model = Model::new(93, 2);
     let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
-    let v3 = |_: &Record| SchemaVersion::V3;
+    let v3 = |_: &Record| Version::V3;
     let truth = expected(&records, v3);
     let _backend = backend(&t, "v3");
     let ui = ui(&t, "v3");

@@ -6,6 +6,9 @@
 pub mod golden;
 pub mod widgets;
 
+/// The generator's model of widget production: the ground truth tests compare totals with.
+pub use rivulet_raw_data_generator::model;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

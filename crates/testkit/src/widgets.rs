@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rivulet_backend::aggregate::{MonthKey, Totals};
-use rivulet_backend::summary::{self, SummaryVersion};
 use rivulet_common::kafka::{ProducerSettings, ensure_topic, read_range};
 use rivulet_common::{KafkaArgs, RegistryArgs, avro};
+use rivulet_contracts::summary::{self, MonthKey, Totals};
+use rivulet_contracts::{Version, raw};
 use rivulet_raw_data_generator::model::Record;
-use rivulet_raw_data_generator::wire::SchemaVersion;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
@@ -73,14 +72,10 @@ pub async fn setup(partitions: i32) -> Topics {
         ensure_topic(&admin, topic, n, &[]).await.expect("topic");
     }
     let sr = registry().settings().expect("registry settings");
-    let raw = [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3]
-        .map(|v| (t.raw.clone(), v.text()));
-    let sum = [SummaryVersion::V1, SummaryVersion::V2, SummaryVersion::V3]
-        .map(|v| (t.summary.clone(), v.text()));
-    let costs = [(
-        t.base_costs.clone(),
-        rivulet_raw_data_generator::costs::SCHEMA,
-    )];
+    let raw = [Version::V1, Version::V2, Version::V3].map(|v| (t.raw.clone(), raw::text(v)));
+    let sum =
+        [Version::V1, Version::V2, Version::V3].map(|v| (t.summary.clone(), summary::text(v)));
+    let costs = [(t.base_costs.clone(), rivulet_contracts::base_cost::TEXT)];
     for (topic, text) in raw.into_iter().chain(sum).chain(costs) {
         post_schema(
             &sr,
@@ -289,15 +284,11 @@ pub fn ui_following(t: &Topics, version: &str, source: Option<&str>) -> Process 
 }
 
 /// Writes `records`, each with the schema version `version_of` picks, keyed by SKU.
-pub async fn produce(
-    topic: &str,
-    records: &[Record],
-    version_of: impl Fn(&Record) -> SchemaVersion,
-) {
+pub async fn produce(topic: &str, records: &[Record], version_of: impl Fn(&Record) -> Version) {
     let sr = registry().settings().expect("registry settings");
     let mut ids = HashMap::new();
-    for v in [SchemaVersion::V1, SchemaVersion::V2, SchemaVersion::V3] {
-        let schema = v.schema().expect("schema");
+    for v in [Version::V1, Version::V2, Version::V3] {
+        let schema = raw::schema(v).expect("schema");
         let found = avro::lookup(&sr, &avro::value_subject(topic), &schema).await;
         ids.insert(v, found.expect("registered raw schema"));
     }
@@ -307,7 +298,8 @@ pub async fn produce(
     let mut deliveries = Vec::new();
     for r in records {
         let v = version_of(r);
-        let payload = avro::encode(ids[&v].id, &ids[&v].schema, v.value(r)).expect("encode");
+        let payload =
+            avro::encode(ids[&v].id, &ids[&v].schema, raw::value(v, &r.raw())).expect("encode");
         let record = FutureRecord::to(topic).key(&r.sku).payload(&payload);
         deliveries.push(
             producer
@@ -371,7 +363,7 @@ pub async fn summaries(t: &Topics) -> Truth {
 }
 
 /// The exact totals of `records`, each written with the version `version_of` picks.
-pub fn expected(records: &[Record], version_of: impl Fn(&Record) -> SchemaVersion) -> Truth {
+pub fn expected(records: &[Record], version_of: impl Fn(&Record) -> Version) -> Truth {
     let mut out = Truth::new();
     for r in records {
         let v = version_of(r);
@@ -383,11 +375,11 @@ pub fn expected(records: &[Record], version_of: impl Fn(&Record) -> SchemaVersio
         let t = out.entry(key).or_default();
         t.manufactured_qty += i64::from(r.manufactured_qty);
         t.records += 1;
-        if v >= SchemaVersion::V2 {
+        if v >= Version::V2 {
             t.defect_qty = Some(t.defect_qty.unwrap_or(0) + i64::from(r.defect_qty));
             t.records_with_defects += 1;
         }
-        if v == SchemaVersion::V3 {
+        if v == Version::V3 {
             let cost = i64::from(r.manufactured_qty) * r.unit_cost;
             t.production_cost = Some(t.production_cost.unwrap_or(0) + cost);
             t.records_with_cost += 1;
@@ -423,11 +415,11 @@ pub fn assert_same(want: &Truth, got: &Truth, what: &str) {
 }
 
 /// A month written by upgrading producers: days 1-10 v1, 11-20 v2, the rest v3.
-pub fn by_day(r: &Record) -> SchemaVersion {
+pub fn by_day(r: &Record) -> Version {
     match r.day {
-        1..=10 => SchemaVersion::V1,
-        11..=20 => SchemaVersion::V2,
-        _ => SchemaVersion::V3,
+        1..=10 => Version::V1,
+        11..=20 => Version::V2,
+        _ => Version::V3,
     }
 }
 

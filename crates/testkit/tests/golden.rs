@@ -1,31 +1,26 @@
 //! The widget contracts' wire format, byte for byte: one framed record per topic and schema
 //! version, checked against `schemas/golden/` (see `rivulet_testkit::golden`). The files were
-//! written by the code as it was before the contracts moved into one crate; the same bytes must
-//! come out after.
+//! written by the code as it was before the contracts moved into `rivulet-contracts` (the
+//! generator's `wire`, the backend's `summary`, the generator's base-cost writer); the same
+//! bytes come out of the contracts crate.
 
 #![allow(clippy::unwrap_used)] // tests
 
-use apache_avro::Schema;
-use rivulet_backend::aggregate::{MonthKey, Totals};
-use rivulet_backend::summary::SummaryVersion;
 use rivulet_common::avro::encode;
-use rivulet_raw_data_generator::model::Model;
-use rivulet_raw_data_generator::wire::SchemaVersion;
+use rivulet_contracts::summary::{self, MonthKey, Totals};
+use rivulet_contracts::{Version, base_cost, raw};
 use rivulet_testkit::golden::{check, check_text};
+use rivulet_testkit::model::Model;
 
 #[test]
 fn raw_records_of_every_version() {
     // The first record of a seeded sweep: the model is reproducible (ChaCha8), so this also pins
     // the generator's first record.
-    let record = Model::new(7, 3).sweep().next().unwrap();
-    for (version, id, name) in [
-        (SchemaVersion::V1, 1, "v1"),
-        (SchemaVersion::V2, 2, "v2"),
-        (SchemaVersion::V3, 3, "v3"),
-    ] {
-        let schema = version.schema().unwrap();
-        let framed = encode(id, &schema, version.value(&record)).unwrap();
-        check(&format!("raw-data-in/{name}.hex"), &framed);
+    let record = Model::new(7, 3).sweep().next().unwrap().raw();
+    for (version, id) in [(Version::V1, 1), (Version::V2, 2), (Version::V3, 3)] {
+        let schema = raw::schema(version).unwrap();
+        let framed = encode(id, &schema, raw::value(version, &record)).unwrap();
+        check(&format!("raw-data-in/{version}.hex"), &framed);
     }
 }
 
@@ -51,28 +46,20 @@ fn summaries_of_every_version_and_their_key() {
         records_with_cost: 0,
         ..totals
     };
-    for (version, id, name) in [
-        (SummaryVersion::V1, 11, "v1"),
-        (SummaryVersion::V2, 12, "v2"),
-        (SummaryVersion::V3, 13, "v3"),
-    ] {
-        let schema = version.schema().unwrap();
-        let framed = encode(id, &schema, version.value(&key, &totals)).unwrap();
-        check(&format!("summary-stats/{name}.hex"), &framed);
-        let framed = encode(id, &schema, version.value(&key, &unknown)).unwrap();
-        check(&format!("summary-stats/{name}-unknown.hex"), &framed);
+    for (version, id) in [(Version::V1, 11), (Version::V2, 12), (Version::V3, 13)] {
+        let schema = summary::schema(version).unwrap();
+        let framed = encode(id, &schema, summary::value(version, &key, &totals)).unwrap();
+        check(&format!("summary-stats/{version}.hex"), &framed);
+        let framed = encode(id, &schema, summary::value(version, &key, &unknown)).unwrap();
+        check(&format!("summary-stats/{version}-unknown.hex"), &framed);
     }
     check_text("summary-stats/key.txt", &format!("{}\n", key.kafka_key()));
 }
 
 #[test]
 fn base_costs() {
-    let schema = Schema::parse_str(rivulet_raw_data_generator::costs::SCHEMA).unwrap();
-    let framed = encode(
-        21,
-        &schema,
-        rivulet_raw_data_generator::costs::value(2003, 311),
-    )
-    .unwrap();
+    let schema = base_cost::schema().unwrap();
+    let framed = encode(21, &schema, base_cost::value(2003, 311)).unwrap();
     check("base-costs/v1.hex", &framed);
+    assert_eq!(base_cost::key(2003), "2003");
 }

@@ -14,9 +14,10 @@ use uuid::Uuid;
 use super::{Contract, EXPERIMENT_SCHEMA, Format, SUMMARY_SCHEMA, WireError};
 use crate::document;
 use crate::engine::{Settings, recommend};
-use crate::messages::{self, ExperimentMessage, SummaryMessage};
 use crate::store::{ExperimentRow, JobRow};
 use crate::synthetic::{Cluster, Container};
+use rivulet_contracts::recommendations::ContractError;
+use rivulet_contracts::recommendations::{ExperimentMessage, SummaryMessage};
 
 fn contract(text: &str, id: u32) -> Contract {
     Contract::new(RegisteredSchema {
@@ -133,8 +134,8 @@ fn round_trip<T: DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Deb
     assert_eq!(avro_bytes[0], 0, "Confluent magic byte");
     assert_eq!(&avro_bytes[1..5], &contract.id.to_be_bytes(), "schema id");
     let writer = |id: u32| (id == contract.id).then(|| contract.schema().clone());
-    let from_json: T = messages::read(&json_bytes, Format::Json, writer).unwrap();
-    let from_avro: T = messages::read(&avro_bytes, Format::Avro, writer).unwrap();
+    let from_json: T = super::read(&json_bytes, Format::Json, writer).unwrap();
+    let from_avro: T = super::read(&avro_bytes, Format::Avro, writer).unwrap();
     assert_eq!(from_json, from_avro);
     assert_eq!(
         &serde_json::to_value(&from_json).unwrap(),
@@ -184,7 +185,7 @@ fn a_field_the_schema_does_not_know_is_refused_with_its_path() {
         .clone();
     doc["experiments"][&name]["apis"]["surprise"] = json!(1);
     match contract.encode(&doc) {
-        Err(WireError::Mismatch { path, reason }) => {
+        Err(WireError::Contract(ContractError::Mismatch { path, reason })) => {
             assert_eq!(path, format!("experiments.{name}.apis"));
             assert!(reason.contains("\"surprise\""), "{reason}");
         }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rivulet_backend::aggregate::{MonthKey, Totals};
-use rivulet_raw_data_generator::model::Record;
+use rivulet_contracts::summary::{MonthKey, Totals};
+use rivulet_testkit::model::Record;
 use rivulet_testkit::widgets::{Process, Truth};
 use serde_json::Value;
 
@@ -151,7 +151,7 @@ pub struct Phases {
 impl Phases {
     /// The phases of the sweep of `seed`.
     pub fn new(seed: u64) -> Phases {
-        let records: Vec<Record> = rivulet_raw_data_generator::model::Model::new(seed, 3)
+        let records: Vec<Record> = rivulet_testkit::model::Model::new(seed, 3)
             .sweep()
             .take_while(|r| r.month <= 2)
             .collect();
@@ -168,12 +168,12 @@ impl Phases {
     }
 
     /// The version a record is written in: v3 from the hour of `first_v3` on.
-    fn version(first_v3: &Record, r: &Record) -> rivulet_raw_data_generator::wire::SchemaVersion {
-        use rivulet_raw_data_generator::wire::SchemaVersion;
+    fn version(first_v3: &Record, r: &Record) -> rivulet_contracts::Version {
+        use rivulet_contracts::Version;
         if (r.month, r.day, r.hour) < (first_v3.month, first_v3.day, first_v3.hour) {
-            SchemaVersion::V1
+            Version::V1
         } else {
-            SchemaVersion::V3
+            Version::V3
         }
     }
 }

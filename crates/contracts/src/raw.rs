@@ -1,12 +1,62 @@
-//! A raw record as the backend sees it, whatever schema version wrote it.
+//! `raw-data-in`: one hour of production of one SKU, in schema v1, v2 or v3.
 //!
-//! Values arrive resolved to the newest reader schema (v3), so fields a v1 or v2 writer did not
-//! have are `null`: unknown, never zero. Validation turns impossible values into a reason for
-//! the dead-letter topic instead of a total.
+//! v1 has `sku`, `manufactured_qty`, `year`, `month`, `day`, `hour`; v2 adds `defect_qty`; v3
+//! adds `sku_manufacturing_cost` (both `["null", "int"]`, default null). A reader resolves any
+//! version to v3: fields an older writer lacked are `null`, unknown, never zero. Validation
+//! turns impossible values into an [`Invalid`] reason (the backend's dead-letter reason).
 
+use apache_avro::Schema;
 use apache_avro::types::Value;
 
-/// One hour of production of one SKU.
+use crate::fields::{get, optional};
+use crate::topics::days_in_month;
+use crate::{SchemaError, Version};
+
+/// Field names, in the order the schemas declare them.
+pub mod field {
+    /// SKU name.
+    pub const SKU: &str = "sku";
+    /// Units made.
+    pub const MANUFACTURED_QTY: &str = "manufactured_qty";
+    /// Year.
+    pub const YEAR: &str = "year";
+    /// Month, 1-12.
+    pub const MONTH: &str = "month";
+    /// Day of month.
+    pub const DAY: &str = "day";
+    /// Hour of day.
+    pub const HOUR: &str = "hour";
+    /// Defective units (v2+).
+    pub const DEFECT_QTY: &str = "defect_qty";
+    /// Unit cost (v3).
+    pub const UNIT_COST: &str = "sku_manufacturing_cost";
+}
+
+/// The schema text of `version`, as in `schemas/raw-data-in/`.
+pub fn text(version: Version) -> &'static str {
+    match version {
+        Version::V1 => include_str!("../../../schemas/raw-data-in/v1.avsc"),
+        Version::V2 => include_str!("../../../schemas/raw-data-in/v2.avsc"),
+        Version::V3 => include_str!("../../../schemas/raw-data-in/v3.avsc"),
+    }
+}
+
+/// The parsed schema of `version`.
+pub fn schema(version: Version) -> Result<Schema, SchemaError> {
+    let name = match version {
+        Version::V1 => "raw-data-in/v1",
+        Version::V2 => "raw-data-in/v2",
+        Version::V3 => "raw-data-in/v3",
+    };
+    crate::parse(name, text(version))
+}
+
+/// The schema every reader resolves raw records to (the newest).
+pub fn reader_schema() -> Result<Schema, SchemaError> {
+    schema(Version::V3)
+}
+
+/// One hour of production of one SKU, valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawRecord {
     /// SKU.
@@ -25,6 +75,35 @@ pub struct RawRecord {
     pub defect_qty: Option<i32>,
     /// Unit cost, when the writer knew it (v3).
     pub unit_cost: Option<i32>,
+}
+
+/// The record as an Avro value of `version`: the version decides which fields are written
+/// (an unknown `defect_qty` or cost is written as `null`).
+pub fn value(version: Version, r: &RawRecord) -> Value {
+    let mut fields = vec![
+        (field::SKU.to_owned(), Value::String(r.sku.clone())),
+        (
+            field::MANUFACTURED_QTY.to_owned(),
+            Value::Int(r.manufactured_qty),
+        ),
+        (field::YEAR.to_owned(), Value::Int(r.year)),
+        (field::MONTH.to_owned(), Value::Int(r.month as i32)),
+        (field::DAY.to_owned(), Value::Int(r.day as i32)),
+        (field::HOUR.to_owned(), Value::Int(r.hour as i32)),
+    ];
+    if version >= Version::V2 {
+        fields.push((
+            field::DEFECT_QTY.to_owned(),
+            optional(r.defect_qty.map(Value::Int)),
+        ));
+    }
+    if version >= Version::V3 {
+        fields.push((
+            field::UNIT_COST.to_owned(),
+            optional(r.unit_cost.map(Value::Int)),
+        ));
+    }
+    Value::Record(fields)
 }
 
 /// Why a record cannot be aggregated (the `reason` header of its dead letter).
@@ -70,19 +149,15 @@ impl Invalid {
     }
 }
 
-fn field<'a>(fields: &'a [(String, Value)], name: &'static str) -> Option<&'a Value> {
-    fields.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-}
-
 fn int(fields: &[(String, Value)], name: &'static str) -> Result<i32, Invalid> {
-    match field(fields, name) {
+    match get(fields, name) {
         Some(Value::Int(v)) => Ok(*v),
         _ => Err(Invalid::Field(name)),
     }
 }
 
 fn optional_int(fields: &[(String, Value)], name: &'static str) -> Result<Option<i32>, Invalid> {
-    match field(fields, name) {
+    match get(fields, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Union(_, inner)) => match inner.as_ref() {
             Value::Null => Ok(None),
@@ -94,44 +169,25 @@ fn optional_int(fields: &[(String, Value)], name: &'static str) -> Result<Option
     }
 }
 
-/// Days in `month` of `year` (Gregorian calendar); 31 for a month outside 1..=12.
-pub fn days_in_month(year: i32, month: i32) -> i32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
 impl RawRecord {
     /// Validates a decoded value (resolved to any raw schema version).
     pub fn from_value(value: &Value) -> Result<RawRecord, Invalid> {
         let Value::Record(fields) = value else {
             return Err(Invalid::NotARecord);
         };
-        let sku = match field(fields, "sku") {
+        let sku = match get(fields, field::SKU) {
             Some(Value::String(s)) => s.clone(),
-            _ => return Err(Invalid::Field("sku")),
+            _ => return Err(Invalid::Field(field::SKU)),
         };
-        let (year, month, day, hour) = (
-            int(fields, "year")?,
-            int(fields, "month")?,
-            int(fields, "day")?,
-            int(fields, "hour")?,
-        );
-        let manufactured_qty = int(fields, "manufactured_qty")?;
-        let defect_qty = optional_int(fields, "defect_qty")?;
-        let unit_cost = optional_int(fields, "sku_manufacturing_cost")?;
         RawRecord::checked(Fields {
             sku,
-            manufactured_qty,
-            year,
-            month,
-            day,
-            hour,
-            defect_qty,
-            unit_cost,
+            year: int(fields, field::YEAR)?,
+            month: int(fields, field::MONTH)?,
+            day: int(fields, field::DAY)?,
+            hour: int(fields, field::HOUR)?,
+            manufactured_qty: int(fields, field::MANUFACTURED_QTY)?,
+            defect_qty: optional_int(fields, field::DEFECT_QTY)?,
+            unit_cost: optional_int(fields, field::UNIT_COST)?,
         })
     }
 
@@ -195,84 +251,4 @@ pub struct Fields {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn raw(
-        month: i32,
-        day: i32,
-        hour: i32,
-        qty: i32,
-        defects: Option<i32>,
-        cost: Option<i32>,
-    ) -> Value {
-        let opt = |v: Option<i32>| match v {
-            Some(v) => Value::Union(1, Box::new(Value::Int(v))),
-            None => Value::Union(0, Box::new(Value::Null)),
-        };
-        Value::Record(vec![
-            ("sku".into(), Value::String("SKU_000001".into())),
-            ("manufactured_qty".into(), Value::Int(qty)),
-            ("year".into(), Value::Int(2020)),
-            ("month".into(), Value::Int(month)),
-            ("day".into(), Value::Int(day)),
-            ("hour".into(), Value::Int(hour)),
-            ("defect_qty".into(), opt(defects)),
-            ("sku_manufacturing_cost".into(), opt(cost)),
-        ])
-    }
-
-    #[test]
-    fn valid_records_keep_unknown_as_none() {
-        let r = RawRecord::from_value(&raw(2, 29, 8, 70, None, Some(150))).unwrap();
-        assert_eq!(
-            (r.defect_qty, r.unit_cost, r.month, r.day),
-            (None, Some(150), 2, 29)
-        );
-    }
-
-    #[test]
-    fn impossible_values_are_refused_with_a_reason() {
-        assert_eq!(
-            RawRecord::from_value(&raw(13, 1, 8, 70, None, None)),
-            Err(Invalid::Month(13))
-        );
-        assert_eq!(
-            RawRecord::from_value(&raw(2, 30, 8, 70, None, None)),
-            Err(Invalid::Day(30, 2020, 2))
-        );
-        assert_eq!(
-            RawRecord::from_value(&raw(1, 1, 24, 70, None, None)),
-            Err(Invalid::Hour(24))
-        );
-        assert_eq!(
-            RawRecord::from_value(&raw(1, 1, 8, -1, None, None)),
-            Err(Invalid::NegativeQuantity(-1))
-        );
-        assert_eq!(
-            RawRecord::from_value(&raw(1, 1, 8, 10, Some(11), None)),
-            Err(Invalid::Defects(11, 10))
-        );
-        assert_eq!(
-            RawRecord::from_value(&raw(1, 1, 8, 10, Some(-1), None)),
-            Err(Invalid::Defects(-1, 10))
-        );
-        assert_eq!(
-            RawRecord::from_value(&raw(1, 1, 8, 10, None, Some(-5))),
-            Err(Invalid::NegativeCost(-5))
-        );
-        assert_eq!(
-            RawRecord::from_value(&Value::Int(3)),
-            Err(Invalid::NotARecord)
-        );
-        let Value::Record(mut fields) = raw(1, 1, 8, 10, None, None) else {
-            unreachable!()
-        };
-        fields.remove(0);
-        assert_eq!(
-            RawRecord::from_value(&Value::Record(fields)),
-            Err(Invalid::Field("sku"))
-        );
-        assert_eq!(Invalid::Month(0).label(), "bad_timestamp");
-    }
-}
+mod tests;

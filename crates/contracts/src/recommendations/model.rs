@@ -1,5 +1,5 @@
 //! The Kafka messages as a consumer reads them: one model for both wire formats. JSON reads
-//! with `serde_json`, Avro with `apache_avro::from_value` (see [`crate::wire`]); a field the
+//! with `serde_json`, Avro with `apache_avro::from_value` (see [`super::read`]); a field the
 //! JSON leaves out is `None`, as is the Avro `null` that stands for it. Unknown JSON fields are
 //! refused, so the model is known to hold everything a message carries.
 
@@ -327,24 +327,4 @@ pub struct JobSummary {
     /// End.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_end_time: Option<String>,
-}
-
-/// Reads a message of either format into its model.
-pub fn read<T: serde::de::DeserializeOwned>(
-    payload: &[u8],
-    format: crate::wire::Format,
-    writer: impl FnOnce(u32) -> Option<apache_avro::Schema>,
-) -> Result<T, String> {
-    match format {
-        crate::wire::Format::Json => serde_json::from_slice(payload).map_err(|e| e.to_string()),
-        crate::wire::Format::Avro => {
-            let (id, body) = rivulet_common::avro::unframe(payload).map_err(|e| e.to_string())?;
-            let schema = writer(id).ok_or_else(|| format!("unknown schema id {id}"))?;
-            apache_avro::reader::datum::GenericDatumReader::builder(&schema)
-                .build()
-                .and_then(|reader| reader.read_value(&mut &body[..]))
-                .and_then(|value| apache_avro::from_value(&value))
-                .map_err(|e| e.to_string())
-        }
-    }
 }
