@@ -2,18 +2,23 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, DefaultConsumerContext,
+};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use rivulet_common::KafkaArgs;
-use rivulet_common::kafka::{ConsumerSettings, ProducerSettings};
+use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, ReaderContext, read_to_end};
 
 use crate::pipeline::{Failure, SOURCE_HEADERS};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, Failure> {
+fn partitions<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+) -> Result<Vec<i32>, Failure> {
     let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
     Ok(metadata
         .topics()
@@ -29,12 +34,11 @@ fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, Failure>
 pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Failure> {
     let mut settings = ConsumerSettings::new("backend-dlq-replay", Some(group.to_owned()));
     settings.read_committed = true;
-    let mut config = kafka.consumer_config(&settings);
-    config.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = config.create()?;
-    let mut producer_settings = ProducerSettings::new("backend-dlq-replay");
-    producer_settings.transactional_id = Some(format!("{group}-replay"));
-    let producer: BaseProducer = kafka.producer_config(&producer_settings).create()?;
+    settings.partition_eof = true;
+    let consumer = kafka.base_consumer(&settings, ReaderContext)?;
+    let producer_settings =
+        ProducerSettings::transactional("backend-dlq-replay", format!("{group}-replay"));
+    let producer = kafka.base_producer(&producer_settings)?;
     producer.init_transactions(TIMEOUT)?;
 
     let parts = partitions(&consumer, dlq)?;
@@ -55,20 +59,9 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
     }
     consumer.assign(&assignment)?;
     producer.begin_transaction()?;
-    let mut at_end = std::collections::HashSet::new();
     let mut next = TopicPartitionList::new();
     let mut replayed = 0u64;
-    let deadline = std::time::Instant::now() + TIMEOUT * 4;
-    while at_end.len() < parts.len() && std::time::Instant::now() < deadline {
-        let message = match consumer.poll(Duration::from_millis(100)) {
-            None => continue,
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-                continue;
-            }
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(m)) => m,
-        };
+    read_to_end(&consumer, dlq, &parts, TIMEOUT * 4, |message| {
         let source = message
             .headers()
             .and_then(|h| {
@@ -105,7 +98,8 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
             Offset::Offset(message.offset() + 1),
         )?;
         producer.poll(Duration::ZERO);
-    }
+        Ok::<(), Failure>(())
+    })?;
     if next.count() > 0 {
         let metadata = consumer.group_metadata().ok_or(Failure::NoGroup)?;
         producer.send_offsets_to_transaction(&next, &metadata, TIMEOUT)?;
@@ -120,12 +114,10 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
 /// Stop the backends first: this joins the group, waits to be given every partition (which only
 /// happens while no backend is a member) and commits the low watermarks as a member.
 pub fn reprocess(kafka: &KafkaArgs, input: &str, group: &str) -> Result<usize, Failure> {
-    let consumer: BaseConsumer = kafka
-        .consumer_config(&ConsumerSettings::new(
-            "backend-reprocess",
-            Some(group.to_owned()),
-        ))
-        .create()?;
+    let consumer = kafka.base_consumer(
+        &ConsumerSettings::new("backend-reprocess", Some(group.to_owned())),
+        DefaultConsumerContext,
+    )?;
     let all = partitions(&consumer, input)?;
     consumer.subscribe(&[input])?;
     let deadline = std::time::Instant::now() + TIMEOUT * 2;

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 pub use rivulet_common::avro::Reject;
 
 use crate::fast::Plan;
-use rivulet_contracts::raw::{Invalid, RawRecord};
+use rivulet_contracts::raw::RawRecord;
 
 /// Decodes raw-data-in messages. Blocking (it may call the registry): use it on the pipeline
 /// thread, never inside async code.
@@ -21,10 +21,6 @@ pub struct Decoder {
     resolver: Resolver,
     /// Plans by writer schema id: a handful, so a list beats a hash map.
     plans: Vec<(u32, Option<Plan>)>,
-}
-
-fn invalid(e: Invalid) -> Reject {
-    Reject::Invalid(format!("invalid value: {e}"))
 }
 
 impl Decoder {
@@ -54,10 +50,10 @@ impl Decoder {
                 }
             };
             if let Some(fields) = self.plans[at].1.as_ref().and_then(|plan| plan.decode(body)) {
-                return RawRecord::checked(fields).map_err(invalid);
+                return RawRecord::checked(fields).map_err(Reject::Invalid);
             }
         }
         let value = self.resolver.decode(payload)?;
-        RawRecord::from_value(&value).map_err(invalid)
+        RawRecord::from_value(&value).map_err(Reject::Invalid)
     }
 }

@@ -242,10 +242,11 @@ pub fn run(
     };
     let mut consumer_settings = ConsumerSettings::new("backend", Some(settings.group.clone()));
     consumer_settings.read_committed = true;
-    let mut config = settings.kafka.consumer_config(&consumer_settings);
-    config.set("enable.auto.offset.store", "false");
-    config.set("statistics.interval.ms", "5000");
-    let consumer: BaseConsumer<Context> = config.create_with_context(context)?;
+    consumer_settings.manual_offset_store = true;
+    // The lag gauge comes from librdkafka's statistics.
+    consumer_settings.statistics_interval = Some(Duration::from_secs(5));
+    let consumer: BaseConsumer<Context> =
+        settings.kafka.base_consumer(&consumer_settings, context)?;
     consumer.subscribe(&[&settings.input])?;
     tracing::info!(group = %settings.group, input = %settings.input, output = %settings.output, "Backend consuming.");
 

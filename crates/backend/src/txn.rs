@@ -53,13 +53,11 @@ impl Writer {
     /// A producer with `transactional.id = <group>-<partition>`, fencing any previous owner,
     /// with a transaction begun.
     pub fn open(settings: &Settings, partition: i32) -> Result<Writer, Failure> {
-        let mut producer_settings =
-            rivulet_common::kafka::ProducerSettings::new(format!("backend-{partition}"));
-        producer_settings.transactional_id = Some(format!("{}-{partition}", settings.group));
-        let producer: BaseProducer = settings
-            .kafka
-            .producer_config(&producer_settings)
-            .create()?;
+        let producer_settings = rivulet_common::kafka::ProducerSettings::transactional(
+            format!("backend-{partition}"),
+            format!("{}-{partition}", settings.group),
+        );
+        let producer = settings.kafka.base_producer(&producer_settings)?;
         producer.init_transactions(TXN_TIMEOUT)?;
         producer.begin_transaction()?;
         Ok(Writer {

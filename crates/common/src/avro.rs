@@ -148,28 +148,75 @@ pub fn unframe(bytes: &[u8]) -> Result<(u32, &[u8])> {
     }
 }
 
-/// Why a framed message did not decode.
+/// Why a framed message did not decode, as a value: the dead-letter reason is its `Display`
+/// and the metric label its [`Reject::label`]. Every variant but [`Reject::Unavailable`] is a
+/// bad message (retrying will not help); `Unavailable` means retry later.
 #[derive(Debug, thiserror::Error)]
 pub enum Reject {
-    /// The message itself is bad (not framed, unknown schema id, bytes that do not decode):
-    /// retrying will not help.
-    #[error("{0}")]
-    Invalid(String),
+    /// No payload at all (a tombstone where a record was expected).
+    #[error("not framed: empty payload")]
+    Empty,
+    /// Not a Confluent frame.
+    #[error("not framed: not a Confluent-framed message: {0}")]
+    NotFramed(&'static str),
+    /// The registry does not know the schema id (40403).
+    #[error("unknown schema id {id}")]
+    UnknownSchema {
+        /// The id in the frame.
+        id: u32,
+    },
+    /// The registry's schema for the id does not parse.
+    #[error("undecodable: schema id {id} does not parse: {source}")]
+    WriterSchema {
+        /// The id in the frame.
+        id: u32,
+        /// Why.
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+    /// The writer schema cannot be resolved to the reader schema.
+    #[error("undecodable: schema id {id} cannot be read with the reader schema: {source}")]
+    Unresolvable {
+        /// The id in the frame.
+        id: u32,
+        /// Why.
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+    /// The body does not decode with the writer schema.
+    #[error("undecodable with schema id {id}: {source}")]
+    Undecodable {
+        /// The id in the frame.
+        id: u32,
+        /// Why.
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+    /// It decodes, but the raw record it holds is impossible.
+    #[error("invalid value: {0}")]
+    Invalid(#[from] rivulet_contracts::raw::Invalid),
     /// The registry could not be asked: retry later.
     #[error("schema registry unavailable: {0}")]
     Unavailable(String),
 }
 
 impl Reject {
-    /// Short label for metrics.
+    /// Short, stable label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
-            Reject::Invalid(reason) if reason.starts_with("unknown schema id") => "unknown_schema",
-            Reject::Invalid(reason) if reason.starts_with("not framed") => "not_framed",
-            Reject::Invalid(reason) if reason.starts_with("undecodable") => "undecodable",
+            Reject::UnknownSchema { .. } => "unknown_schema",
+            Reject::Empty | Reject::NotFramed(_) => "not_framed",
+            Reject::WriterSchema { .. }
+            | Reject::Unresolvable { .. }
+            | Reject::Undecodable { .. } => "undecodable",
             Reject::Invalid(_) => "invalid_value",
             Reject::Unavailable(_) => "registry_unavailable",
         }
+    }
+
+    /// Whether asking again later may succeed (the registry was unavailable).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Reject::Unavailable(_))
     }
 }
 
@@ -200,13 +247,19 @@ impl Resolver {
 
     /// The value in `payload`, resolved to the reader schema.
     pub fn decode(&mut self, payload: Option<&[u8]>) -> std::result::Result<Value, Reject> {
-        let bytes = payload.ok_or_else(|| Reject::Invalid("not framed: empty payload".into()))?;
-        let (id, mut body) =
-            unframe(bytes).map_err(|e| Reject::Invalid(format!("not framed: {e}")))?;
+        let bytes = payload.ok_or(Reject::Empty)?;
+        let (id, mut body) = match unframe(bytes) {
+            Ok(split) => split,
+            Err(Error::Framing(why)) => return Err(Reject::NotFramed(why)),
+            Err(_) => return Err(Reject::NotFramed("unreadable frame")),
+        };
         self.reader_for(id)?
             .1
             .read_value(&mut body)
-            .map_err(|e| Reject::Invalid(format!("undecodable with schema id {id}: {e}")))
+            .map_err(|e| Reject::Undecodable {
+                id,
+                source: Box::new(e),
+            })
     }
 
     /// The writer schema registered under `id`, once it is known to resolve to the reader
@@ -221,10 +274,9 @@ impl Resolver {
         let reader = GenericDatumReader::builder(writer)
             .reader_schema(self.reader)
             .build()
-            .map_err(|e| {
-                Reject::Invalid(format!(
-                    "undecodable: schema id {id} cannot be read with the reader schema: {e}"
-                ))
+            .map_err(|e| Reject::Unresolvable {
+                id,
+                source: Box::new(e),
             })?;
         self.readers.insert(id, (writer, reader));
         Ok(())
@@ -247,13 +299,15 @@ impl Resolver {
                     .and_then(|s| s.downcast_ref::<RawError>())
                     .map(|r| r.error_code);
                 match code {
-                    Some(40403) => Reject::Invalid(format!("unknown schema id {id}")),
+                    Some(40403) => Reject::UnknownSchema { id },
                     _ => Reject::Unavailable(e.to_string()),
                 }
             })?;
-            let writer = Schema::parse_str(&registered.schema).map_err(|e| {
-                Reject::Invalid(format!("undecodable: schema id {id} does not parse: {e}"))
-            })?;
+            let writer =
+                Schema::parse_str(&registered.schema).map_err(|e| Reject::WriterSchema {
+                    id,
+                    source: Box::new(e),
+                })?;
             self.insert(id, writer)?;
         }
         self.readers
@@ -297,6 +351,34 @@ mod tests {
             unframe(&[1, 0, 0, 0, 1, 2]),
             Err(Error::Framing(_))
         ));
+    }
+
+    #[test]
+    fn rejects_word_their_cause_and_label_it() {
+        assert_eq!(Reject::Empty.to_string(), "not framed: empty payload");
+        assert_eq!(Reject::Empty.label(), "not_framed");
+        let frame = match unframe(&[1, 0, 0, 0, 1]) {
+            Err(Error::Framing(why)) => Reject::NotFramed(why),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            frame.to_string(),
+            "not framed: not a Confluent-framed message: first byte is not the magic byte 0"
+        );
+        let unknown = Reject::UnknownSchema { id: 9 };
+        assert_eq!(
+            (unknown.to_string().as_str(), unknown.label()),
+            ("unknown schema id 9", "unknown_schema")
+        );
+        let invalid = Reject::from(rivulet_contracts::raw::Invalid::Month(13));
+        assert_eq!(invalid.to_string(), "invalid value: month 13 is not 1-12");
+        assert_eq!(invalid.label(), "invalid_value");
+        assert!(!invalid.is_retryable());
+        assert!(Reject::Unavailable("down".into()).is_retryable());
+        assert_eq!(
+            Reject::Unavailable("down".into()).label(),
+            "registry_unavailable"
+        );
     }
 
     #[test]

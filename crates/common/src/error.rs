@@ -21,6 +21,12 @@ pub enum Error {
     /// A schema could not be serialised to JSON.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// No schema registry URL was given.
+    #[error("no schema registry URL given (--schema-registry-url)")]
+    NoRegistryUrl,
+    /// A REST call to the registry could not be made at any of its URLs.
+    #[error("schema registry unreachable: {0}")]
+    RegistryHttp(String),
     /// Bytes were not a Confluent-framed message (magic byte 0 + 4-byte schema id).
     #[error("not a Confluent-framed message: {0}")]
     Framing(&'static str),

@@ -2,18 +2,22 @@
 //! from one [`KafkaArgs`], so security settings and client defaults are decided once.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::FutureProducer;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, StreamConsumer};
+use rdkafka::producer::{BaseProducer, FutureProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::{Error, Result, Secret};
+
+mod partitioner;
+mod read;
+
+pub use partitioner::{murmur2, partition_for_key};
+pub use read::{Ends, ReadEnd, ReaderContext, read_range, read_to_end};
 
 /// How the client talks to the brokers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -134,6 +138,10 @@ pub struct ProducerSettings {
     pub transactional_id: Option<String>,
     /// `linger.ms`: how long to wait to fill a batch.
     pub linger: Duration,
+    /// `acks=all`: a write is acknowledged once every in-sync replica has it. Idempotent and
+    /// transactional producers need it (librdkafka then defaults to it); set it for a producer
+    /// whose writes must survive the loss of the leader whatever else is configured.
+    pub acks_all: bool,
 }
 
 impl ProducerSettings {
@@ -144,6 +152,16 @@ impl ProducerSettings {
             idempotent: true,
             transactional_id: None,
             linger: Duration::from_millis(5),
+            acks_all: false,
+        }
+    }
+
+    /// A transactional producer's settings: `transactional.id = id` (which implies idempotence);
+    /// a new producer with the same id fences the previous one by epoch.
+    pub fn transactional(client_id: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            transactional_id: Some(id.into()),
+            ..Self::new(client_id)
         }
     }
 }
@@ -172,6 +190,15 @@ pub struct ConsumerSettings {
     /// `fetch.wait.max.ms`: how long the broker may hold a fetch open waiting for data. Low
     /// values trade idle fetch requests for latency (the schema log wants milliseconds).
     pub fetch_wait_max: Option<Duration>,
+    /// `enable.partition.eof`: deliver an event when a partition's end is reached (how a reader
+    /// knows it is done, see [`read_range`] and [`Ends`]).
+    pub partition_eof: bool,
+    /// `enable.auto.offset.store=false`: offsets are only stored by hand (or sent to a
+    /// transaction), never as a side effect of polling.
+    pub manual_offset_store: bool,
+    /// `statistics.interval.ms`: how often librdkafka emits statistics to the client context
+    /// (consumer lag, for example); `None` for never.
+    pub statistics_interval: Option<Duration>,
 }
 
 impl ConsumerSettings {
@@ -183,6 +210,19 @@ impl ConsumerSettings {
             offset_reset: OffsetReset::Earliest,
             read_committed: true,
             fetch_wait_max: None,
+            partition_eof: false,
+            manual_offset_store: false,
+            statistics_interval: None,
+        }
+    }
+
+    /// Settings of a reader: no group, `read_committed`, partition-EOF events on, and a short
+    /// broker-side fetch wait (a reader wants the end soon).
+    pub fn reader(client_id: impl Into<String>) -> Self {
+        Self {
+            partition_eof: true,
+            fetch_wait_max: Some(Duration::from_millis(10)),
+            ..Self::new(client_id, None)
         }
     }
 }
@@ -245,6 +285,9 @@ impl KafkaArgs {
         if let Some(id) = &settings.transactional_id {
             config.set("transactional.id", id);
         }
+        if settings.acks_all {
+            config.set("acks", "all");
+        }
         self.apply_overrides(&mut config);
         config
     }
@@ -256,12 +299,20 @@ impl KafkaArgs {
             .map_err(Error::kafka("creating producer"))
     }
 
+    /// Builds a polling producer (for blocking loops and transactions), idempotent unless
+    /// `settings` says otherwise.
+    pub fn base_producer(&self, settings: &ProducerSettings) -> Result<BaseProducer> {
+        self.producer_config(settings)
+            .create()
+            .map_err(Error::kafka("creating producer"))
+    }
+
     /// The librdkafka properties of a consumer built from these arguments.
     pub fn consumer_config(&self, settings: &ConsumerSettings) -> ClientConfig {
         let mut config = self.base_config(&settings.client_id);
         config
             .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
+            .set("enable.partition.eof", settings.partition_eof.to_string())
             .set(
                 "auto.offset.reset",
                 match settings.offset_reset {
@@ -279,6 +330,12 @@ impl KafkaArgs {
             );
         if let Some(wait) = settings.fetch_wait_max {
             config.set("fetch.wait.max.ms", wait.as_millis().to_string());
+        }
+        if settings.manual_offset_store {
+            config.set("enable.auto.offset.store", "false");
+        }
+        if let Some(every) = settings.statistics_interval {
+            config.set("statistics.interval.ms", every.as_millis().to_string());
         }
         match &settings.group_id {
             Some(group) => config.set("group.id", group),
@@ -301,16 +358,20 @@ impl KafkaArgs {
             .map_err(Error::kafka("creating consumer"))
     }
 
-    /// A consumer for [`read_range`]: no group, `read_committed`, partition-EOF events on.
+    /// Builds a polling consumer with `context` (rebalance callbacks, statistics, ...).
+    pub fn base_consumer<C: ConsumerContext>(
+        &self,
+        settings: &ConsumerSettings,
+        context: C,
+    ) -> Result<BaseConsumer<C>> {
+        self.consumer_config(settings)
+            .create_with_context(context)
+            .map_err(Error::kafka("creating consumer"))
+    }
+
+    /// A consumer for [`read_range`] ([`ConsumerSettings::reader`]).
     pub fn reader(&self, client_id: &str) -> Result<BaseConsumer<ReaderContext>> {
-        let mut settings = ConsumerSettings::new(client_id, None);
-        // A reader wants the end soon: do not let the broker hold empty fetches long.
-        settings.fetch_wait_max = Some(Duration::from_millis(10));
-        let mut config = self.consumer_config(&settings);
-        config.set("enable.partition.eof", "true");
-        config
-            .create_with_context(ReaderContext)
-            .map_err(Error::kafka("creating a reader"))
+        self.base_consumer(&ConsumerSettings::reader(client_id), ReaderContext)
     }
 
     /// Builds an admin client.
@@ -320,121 +381,6 @@ impl KafkaArgs {
         config
             .create()
             .map_err(Error::kafka("creating admin client"))
-    }
-}
-
-/// The partition Kafka's Java client (and librdkafka's `murmur2_random`) picks for `key` among
-/// `partitions`: `toPositive(murmur2(key)) % partitions`. Lets a producer know, before it
-/// sends, where a key will land.
-pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
-    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
-}
-
-/// Kafka's `Utils.murmur2` (seed 0x9747b28c).
-pub fn murmur2(data: &[u8]) -> i32 {
-    const M: i32 = 0x5bd1_e995;
-    let mut h: i32 = (0x9747_b28c_u32 as i32) ^ data.len() as i32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for c in chunks {
-        let mut k = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(M);
-        k ^= ((k as u32) >> 24) as i32;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    if tail.len() == 3 {
-        h ^= i32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= i32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= i32::from(tail[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= ((h as u32) >> 13) as i32;
-    h = h.wrapping_mul(M);
-    h ^= ((h as u32) >> 15) as i32;
-    h
-}
-
-/// Context of [`KafkaArgs::reader`] consumers: partition EOF is how a reader knows it is done,
-/// so it is not logged as an error (librdkafka also reports it through the error callback).
-pub struct ReaderContext;
-
-impl rdkafka::ClientContext for ReaderContext {
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        use rdkafka::error::KafkaError;
-        let eof = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !eof {
-            tracing::error!(%error, reason, "librdkafka error.");
-        }
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for ReaderContext {}
-
-/// Reads `topic`/`partition` from offset `start`, calling `each` for every message, up to `end`
-/// (exclusive) or, with `end = None`, to the end of the partition; returns the next offset.
-/// `consumer` must come from [`KafkaArgs::reader`].
-///
-/// "The end" is librdkafka's partition-EOF event, not a high watermark compared by hand: the
-/// event comes after transaction markers (which take offsets but are never delivered) and after
-/// the whole last record batch (Tansu reports the base offset of its last batch + 1 as the high
-/// watermark, though every record keeps its right offset). Blocking: call it from a blocking
-/// thread.
-pub fn read_range(
-    consumer: &BaseConsumer<ReaderContext>,
-    topic: &str,
-    partition: i32,
-    start: i64,
-    end: Option<i64>,
-    timeout: Duration,
-    mut each: impl FnMut(&BorrowedMessage<'_>),
-) -> Result<i64> {
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, partition, Offset::Offset(start))
-        .map_err(Error::kafka("assigning a partition"))?;
-    consumer
-        .assign(&assignment)
-        .map_err(Error::kafka("assigning a partition"))?;
-    let deadline = Instant::now() + timeout;
-    let mut next = start;
-    loop {
-        if end.is_some_and(|end| next >= end) {
-            return Ok(next);
-        }
-        if Instant::now() > deadline {
-            return Err(Error::ReadTimeout {
-                topic: topic.to_owned(),
-                partition,
-                offset: next,
-            });
-        }
-        let message = match consumer.poll(Duration::from_millis(100)) {
-            None => continue,
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) if p == partition => {
-                return Ok(next);
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => continue,
-            Some(Err(e)) => return Err(Error::kafka("reading a partition")(e)),
-            Some(Ok(message)) => message,
-        };
-        // Messages fetched for a previous assignment may still arrive: skip them.
-        if message.partition() != partition || message.topic() != topic {
-            continue;
-        }
-        if end.is_some_and(|end| message.offset() >= end) {
-            return Ok(next);
-        }
-        next = message.offset() + 1;
-        each(&message);
     }
 }
 
@@ -472,90 +418,4 @@ pub async fn ensure_topic(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        kafka: KafkaArgs,
-    }
-
-    #[test]
-    fn producer_is_idempotent_and_uses_the_java_partitioner() {
-        let args = KafkaArgs::plaintext("b:9092");
-        let config = args.producer_config(&ProducerSettings::new("t"));
-        assert_eq!(config.get("enable.idempotence"), Some("true"));
-        assert_eq!(config.get("partitioner"), Some("murmur2_random"));
-        assert_eq!(config.get("bootstrap.servers"), Some("b:9092"));
-        let mut tx = ProducerSettings::new("t");
-        tx.idempotent = false;
-        tx.transactional_id = Some("g-0".into());
-        let config = args.producer_config(&tx);
-        assert_eq!(config.get("enable.idempotence"), Some("true"));
-        assert_eq!(config.get("transactional.id"), Some("g-0"));
-    }
-
-    #[test]
-    fn test_profile_shortens_group_timeouts_only_when_asked() {
-        let mut args = KafkaArgs::plaintext("b:9092");
-        let settings = ConsumerSettings::new("c", Some("g".into()));
-        assert_eq!(
-            args.consumer_config(&settings).get("session.timeout.ms"),
-            None
-        );
-        args.profile = Profile::Test;
-        let config = args.consumer_config(&settings);
-        assert_eq!(config.get("session.timeout.ms"), Some("6000"));
-        assert_eq!(config.get("max.poll.interval.ms"), Some("10000"));
-        assert_eq!(config.get("isolation.level"), Some("read_committed"));
-        assert_eq!(config.get("enable.auto.commit"), Some("false"));
-    }
-
-    #[test]
-    fn security_settings_and_overrides_come_from_flags() {
-        let cli = Cli::parse_from([
-            "x",
-            "--kafka-bootstrap-servers=k:9093",
-            "--kafka-security-protocol=sasl-ssl",
-            "--kafka-sasl-mechanism=SCRAM-SHA-512",
-            "--kafka-sasl-username=alice",
-            "--kafka-sasl-password=s3cret",
-            "--kafka-ssl-ca-location=/etc/ca.pem",
-            "--kafka-option=socket.keepalive.enable=true",
-        ]);
-        let config = cli.kafka.consumer_config(&ConsumerSettings::new("c", None));
-        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
-        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
-        assert_eq!(config.get("sasl.password"), Some("s3cret"));
-        assert_eq!(config.get("ssl.ca.location"), Some("/etc/ca.pem"));
-        assert_eq!(config.get("socket.keepalive.enable"), Some("true"));
-        assert!(!format!("{:?}", cli.kafka).contains("s3cret"));
-    }
-
-    #[test]
-    fn murmur2_matches_the_java_client() {
-        // Vectors from Kafka's UtilsTest.testMurmur2.
-        let cases: [(&str, i32); 6] = [
-            ("21", -973_932_308),
-            ("foobar", -790_332_482),
-            ("a-little-bit-long-string", -985_981_536),
-            ("a-little-bit-longer-string", -1_486_304_829),
-            (
-                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-                -58_897_971,
-            ),
-            ("abc", 479_470_107),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(murmur2(input.as_bytes()), expected, "{input}");
-        }
-        assert!((0..6).contains(&partition_for_key(b"SKU_000001", 6)));
-    }
-
-    #[test]
-    fn bad_option_is_a_parse_error() {
-        assert!(Cli::try_parse_from(["x", "--kafka-option=novalue"]).is_err());
-    }
-}
+mod tests;

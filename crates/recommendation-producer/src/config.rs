@@ -17,7 +17,7 @@ pub struct Config {
     #[command(flatten)]
     pub log: LogArgs,
     /// HTTP address of the API, `/healthz`, `/readyz` and `/metrics`.
-    #[arg(long, env = "RECOMMENDER_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "RECOMMENDER_LISTEN", default_value = "0.0.0.0:8083")]
     pub listen: SocketAddr,
     /// PostgreSQL URL of the job store.
     #[arg(long, env = "DATABASE_URL")]

@@ -136,11 +136,9 @@ impl Publisher {
                 ]))
             }
         };
-        let mut config = kafka.producer_config(&ProducerSettings::new("recommendation-producer"));
-        config.set("acks", "all");
-        let producer = config
-            .create()
-            .map_err(rivulet_common::Error::kafka("creating the producer"))?;
+        let mut settings = ProducerSettings::new("recommendation-producer");
+        settings.acks_all = true;
+        let producer = kafka.producer(&settings)?;
         Ok(Publisher {
             producer,
             topics,

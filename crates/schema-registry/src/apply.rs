@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use apache_avro::Schema;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::config::ApplyConfig;
@@ -182,68 +182,38 @@ fn check_locally(entries: &[Entry], level: Level) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A small Confluent REST client.
+/// The registry calls `apply` makes, over the shared REST client (its URLs in fail-over order,
+/// its credentials and timeout).
 struct Client {
-    http: reqwest::Client,
-    base: String,
-    auth: Option<String>,
+    rest: rivulet_common::RegistryClient,
 }
 
 impl Client {
     fn new(config: &ApplyConfig) -> anyhow::Result<Self> {
-        let registry = &config.registry;
-        let base = registry
-            .urls
-            .first()
-            .context("no registry URL")?
-            .trim_end_matches('/')
-            .to_owned();
-        let auth = if let Some(token) = &registry.token {
-            Some(format!("Bearer {}", token.expose()))
-        } else {
-            registry.user.as_ref().map(|user| {
-                use base64::Engine;
-                let password = registry
-                    .password
-                    .as_ref()
-                    .map(|p| p.expose())
-                    .unwrap_or_default();
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-                )
-            })
-        };
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(registry.timeout_secs))
-            .build()?;
-        Ok(Self { http, base, auth })
+        Ok(Self {
+            rest: config.registry.client()?,
+        })
     }
 
     async fn send(
         &self,
-        request: reqwest::RequestBuilder,
+        method: Method,
+        path: &str,
         body: &Value,
     ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut request = request
-            .header("content-type", crate::error::CONTENT_TYPE)
-            .body(body.to_string());
-        if let Some(auth) = &self.auth {
-            request = request.header("authorization", auth);
-        }
-        let response = request
-            .send()
+        self.rest
+            .send(method, path, Some(body))
             .await
-            .with_context(|| format!("calling the schema registry at {}", self.base))?;
-        let status = response.status();
-        let value = response.json::<Value>().await.unwrap_or(Value::Null);
-        Ok((status, value))
+            .with_context(|| {
+                format!(
+                    "calling the schema registry at {}",
+                    self.rest.urls().join(", ")
+                )
+            })
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let (status, value) = self
-            .send(self.http.post(format!("{}{path}", self.base)), body)
-            .await?;
+        let (status, value) = self.send(Method::POST, path, body).await?;
         if !status.is_success() {
             bail!("POST {path} answered {status}: {value}");
         }
@@ -251,9 +221,7 @@ impl Client {
     }
 
     async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let (status, value) = self
-            .send(self.http.put(format!("{}{path}", self.base)), body)
-            .await?;
+        let (status, value) = self.send(Method::PUT, path, body).await?;
         if !status.is_success() {
             bail!("PUT {path} answered {status}: {value}");
         }
@@ -264,10 +232,7 @@ impl Client {
     async fn lookup(&self, entry: &Entry) -> anyhow::Result<Option<(u64, u64)>> {
         let path = format!("/subjects/{}", entry.subject);
         let (status, value) = self
-            .send(
-                self.http.post(format!("{}{path}", self.base)),
-                &json!({ "schema": entry.text }),
-            )
+            .send(Method::POST, &path, &json!({ "schema": entry.text }))
             .await?;
         match status {
             s if s.is_success() => Ok(value["version"].as_u64().zip(value["id"].as_u64())),

@@ -8,7 +8,6 @@
 //! that does not decode is counted and skipped (the UI owns no data: the backend dead-letters
 //! bad input); while the registry is unreachable the feed waits and retries the same message.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rivulet_common::KafkaArgs;
 use rivulet_common::avro::{Reject, Resolver};
-use rivulet_common::kafka::{ConsumerSettings, ReaderContext};
+use rivulet_common::kafka::{ConsumerSettings, Ends, ReaderContext};
 use rivulet_contracts::base_cost;
 use rivulet_contracts::summary::{self, MonthKey};
 use tokio_util::sync::CancellationToken;
@@ -62,11 +61,8 @@ pub fn run(
     let mut settings =
         ConsumerSettings::new(format!("summary-stats-ui-{}", feed.kind.label()), None);
     settings.fetch_wait_max = Some(Duration::from_millis(100));
-    let mut config = kafka.consumer_config(&settings);
-    config.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer<ReaderContext> = config
-        .create_with_context(ReaderContext)
-        .map_err(rivulet_common::Error::kafka("creating a feed consumer"))?;
+    settings.partition_eof = true;
+    let consumer = kafka.base_consumer(&settings, ReaderContext)?;
 
     let Some(partitions) = discover(&consumer, &feed.topic, &token) else {
         return Ok(());
@@ -86,7 +82,7 @@ pub fn run(
         "Following a topic."
     );
 
-    let mut at_end: HashMap<i32, bool> = partitions.iter().map(|&p| (p, false)).collect();
+    let mut ends = Ends::new(partitions.iter().copied());
     let mut caught_up = false;
     let mut next_lag = Instant::now();
     let labels = vec![("feed".to_owned(), feed.kind.label().to_owned())];
@@ -94,7 +90,7 @@ pub fn run(
     let records = metrics.records.get_or_create(&labels).clone();
     while !token.is_cancelled() {
         if Instant::now() >= next_lag {
-            let lag = measure_lag(&consumer, &feed.topic, &at_end);
+            let lag = measure_lag(&consumer, &feed.topic, &ends);
             target.with(|s| s.set_lag(feed.kind, lag));
             metrics.lag.get_or_create(&labels).set(lag);
             next_lag = Instant::now() + LAG_EVERY;
@@ -102,8 +98,8 @@ pub fn run(
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p, true);
-                if !caught_up && at_end.values().all(|e| *e) {
+                let every_partition = ends.reached(p);
+                if every_partition && !caught_up {
                     caught_up = true;
                     let all = target.with(|s| {
                         s.set_lag(feed.kind, 0);
@@ -118,7 +114,7 @@ pub fn run(
                 tracing::warn!(topic = feed.topic, %error, "Consumer error; librdkafka retries.");
             }
             Some(Ok(message)) => {
-                at_end.insert(message.partition(), false);
+                ends.left(message.partition());
                 apply(&mut feed, &message, &target, &metrics, &records, &token);
             }
         }
@@ -159,16 +155,10 @@ fn discover(
 }
 
 /// Σ over partitions of high watermark − position (0 at the end, never negative).
-fn measure_lag(
-    consumer: &BaseConsumer<ReaderContext>,
-    topic: &str,
-    at_end: &HashMap<i32, bool>,
-) -> i64 {
+fn measure_lag(consumer: &BaseConsumer<ReaderContext>, topic: &str, ends: &Ends) -> i64 {
     let positions = consumer.position().unwrap_or_default();
-    at_end
-        .iter()
-        .filter(|(_, end)| !**end)
-        .map(|(&p, _)| {
+    ends.pending()
+        .map(|p| {
             let high = consumer
                 .fetch_watermarks(topic, p, Duration::from_secs(2))
                 .map(|(_, high)| high)
@@ -218,7 +208,7 @@ fn apply(
                     return;
                 }
             }
-            Err(reject_reason @ Reject::Invalid(_)) => {
+            Err(reject_reason) => {
                 let reason = reject_reason.to_string();
                 return reject(feed, message, metrics, reject_reason.label(), &reason);
             }
