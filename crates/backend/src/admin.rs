@@ -11,7 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use rivulet_common::KafkaArgs;
 use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, ReaderContext, read_to_end};
 
-use crate::pipeline::{Failure, SOURCE_HEADERS};
+use crate::settings::Failure;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,7 +66,7 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
             .headers()
             .and_then(|h| {
                 h.iter()
-                    .find(|h| h.key == SOURCE_HEADERS[0])
+                    .find(|h| h.key == rivulet_contracts::topics::headers::SOURCE_TOPIC)
                     .and_then(|h| h.value)
             })
             .and_then(|v| std::str::from_utf8(v).ok())

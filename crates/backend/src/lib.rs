@@ -20,6 +20,7 @@ pub mod decode;
 pub mod fast;
 mod metrics;
 pub mod pipeline;
+pub mod settings;
 mod txn;
 
 use std::collections::HashMap;
@@ -56,7 +57,7 @@ pub enum Error {
     Schema(#[from] rivulet_contracts::SchemaError),
     /// The loop failed.
     #[error("pipeline: {0}")]
-    Pipeline(#[from] pipeline::Failure),
+    Pipeline(#[from] settings::Failure),
     /// The health listener failed.
     #[error("listener on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
@@ -102,7 +103,7 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
             version: config.schema_version,
             source,
         })?;
-    let settings = pipeline::Settings {
+    let settings = settings::Settings {
         kafka: config.kafka.clone(),
         group: config.group.clone(),
         input: config.input_topic.clone(),

@@ -18,7 +18,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::metrics::Metrics;
-use crate::pipeline::{Failure, Settings};
+use crate::settings::{Failure, Settings};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 

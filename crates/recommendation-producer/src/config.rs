@@ -77,7 +77,9 @@ pub struct Config {
     #[arg(long, env = "REPLICA_NAME")]
     pub replica_name: Option<String>,
     /// Test-only fault injection: abort after this many Kafka publications, before recording
-    /// the last one.
+    /// the last one. Only in builds with the `testing` feature (scripts/test builds with it;
+    /// release builds and images never have it).
+    #[cfg(feature = "testing")]
     #[arg(long, env = "RIVULET_FAULT_ABORT_AFTER_PUBLISHES", hide = true)]
     pub fault_abort_after_publishes: Option<u64>,
 }

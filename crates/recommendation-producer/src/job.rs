@@ -48,10 +48,13 @@ pub struct Runner {
     pub http: reqwest::Client,
     /// Metrics.
     pub metrics: Metrics,
-    /// Fault injection for tests: abort the process after this many publications, before
-    /// recording the last one (the window a resumed job must not publish twice).
+    /// Fault injection for tests (the `testing` feature): abort the process after this many
+    /// publications, before recording the last one (the window a resumed job must not publish
+    /// twice).
+    #[cfg(feature = "testing")]
     pub abort_after_publishes: Option<u64>,
-    /// Publications so far.
+    /// Publications so far (for the fault injection).
+    #[cfg(feature = "testing")]
     pub publishes: std::sync::atomic::AtomicU64,
 }
 
@@ -157,6 +160,23 @@ async fn heartbeat(runner: Arc<Runner>, id: Uuid, token: CancellationToken) {
 }
 
 impl Runner {
+    /// The `testing` feature's fault injection: counts a publication and aborts the process
+    /// once `abort_after_publishes` is reached, before the publication is recorded.
+    #[cfg(feature = "testing")]
+    fn fault_after_publication(&self) {
+        let n = self
+            .publishes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if self.abort_after_publishes.is_some_and(|limit| n >= limit) {
+            tracing::error!(
+                n,
+                "Fault injection: aborting after a publication, before recording it."
+            );
+            std::process::abort();
+        }
+    }
+
     async fn fail(&self, job: &JobRow, notification: Value) -> Result<(), sqlx::Error> {
         tracing::info!(id = %job.job_id, %notification, "Job failed.");
         self.metrics
@@ -448,17 +468,8 @@ impl Runner {
         let key = format!("{}|{}", job.job_id, e.name);
         let outcome = match publisher.send(topic, &key, &message).await {
             Ok(()) => {
-                let n = self
-                    .publishes
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                    + 1;
-                if self.abort_after_publishes.is_some_and(|limit| n >= limit) {
-                    tracing::error!(
-                        n,
-                        "Fault injection: aborting after a publication, before recording it."
-                    );
-                    std::process::abort();
-                }
+                #[cfg(feature = "testing")]
+                self.fault_after_publication();
                 status::PUBLISHED
             }
             Err(error) => {

@@ -149,7 +149,9 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
         wake: tokio::sync::Notify::new(),
         http: reqwest::Client::new(),
         metrics,
+        #[cfg(feature = "testing")]
         abort_after_publishes: config.fault_abort_after_publishes,
+        #[cfg(feature = "testing")]
         publishes: std::sync::atomic::AtomicU64::new(0),
     });
 

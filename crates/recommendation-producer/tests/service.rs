@@ -218,6 +218,7 @@ async fn a_replica_dying_mid_job_leaves_it_to_another_that_publishes_nothing_twi
     let topics = topics().await;
     let db = database().await;
     // Replica A dies right after its 7th publication, before recording it: the worst moment.
+    // The flag exists only in builds with the `testing` feature (scripts/test builds with it).
     let mut a = service_with(
         &prometheus.url,
         &db,

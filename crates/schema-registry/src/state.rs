@@ -11,49 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use apache_avro::Schema;
-use serde::{Deserialize, Serialize};
 
+pub use crate::record::Mode;
 use crate::record::{Record, SchemaValue, SubjectValue};
 use crate::schema::{Level, ParsedSchema, Reference};
-
-/// Whether a subject accepts writes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Mode {
-    /// Normal operation.
-    #[default]
-    #[serde(rename = "READWRITE")]
-    ReadWrite,
-    /// No registrations or deletions.
-    #[serde(rename = "READONLY")]
-    ReadOnly,
-    /// Registrations may carry their own id (and version); compatibility is not checked.
-    #[serde(rename = "IMPORT")]
-    Import,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "READWRITE" => Ok(Mode::ReadWrite),
-            "READONLY" => Ok(Mode::ReadOnly),
-            "IMPORT" => Ok(Mode::Import),
-            _ => Err(format!(
-                "Invalid mode {s:?}; valid modes are READWRITE, READONLY and IMPORT"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Mode::ReadWrite => "READWRITE",
-            Mode::ReadOnly => "READONLY",
-            Mode::Import => "IMPORT",
-        })
-    }
-}
 
 /// A schema known by id.
 #[derive(Debug)]

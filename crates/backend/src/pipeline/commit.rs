@@ -1,0 +1,81 @@
+//! Committing: every partition with new work gets a background commit (`txn`) on the commit
+//! interval; a revoked partition, or every one at shutdown, commits what it has left at once.
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+
+use super::context::Context;
+use super::state::{Opening, Owned, Shared, lock};
+use crate::metrics::Metrics;
+use crate::settings::{Failure, Settings};
+
+/// Reaps finished commits and starts one for every partition with new work whose previous
+/// commit is done. A failed partition (fenced, or an aborted transaction) starts over from
+/// what is committed: state restored from summary-stats, input from the committed offset.
+pub(crate) fn commit_all(
+    consumer: &BaseConsumer<Context>,
+    settings: &Arc<Settings>,
+    shared: &Mutex<Shared>,
+    metrics: &Metrics,
+) {
+    let mut shared = lock(shared);
+    let mut failed = Vec::new();
+    for (&partition, owned) in shared.owned.iter_mut() {
+        if let Some(Err(error)) = owned.writer.reap() {
+            failed.push((partition, error));
+            continue;
+        }
+        if owned.writer.busy() || !owned.dirty {
+            continue;
+        }
+        let Some(metadata) = consumer.group_metadata() else {
+            return;
+        };
+        let batch = owned.batch(settings);
+        owned.writer.start(
+            settings.clone(),
+            partition,
+            batch,
+            metadata,
+            metrics.clone(),
+        );
+    }
+    let mut pause = TopicPartitionList::new();
+    for (partition, error) in failed {
+        metrics.commit_failures.inc();
+        tracing::warn!(partition, %error, "Commit failed; the partition is reopened from its last commit.");
+        if let Some(mut owned) = shared.owned.remove(&partition) {
+            owned.writer.abort();
+        }
+        shared.opening.insert(partition, Opening::queued());
+        pause.add_partition(&settings.input, partition);
+    }
+    if pause.count() > 0 {
+        let _ = consumer.pause(&pause);
+    }
+}
+
+/// Commits what a partition has left and lets it go (revocation, shutdown).
+pub(crate) fn finish(
+    settings: &Settings,
+    partition: i32,
+    mut owned: Owned,
+    metadata: Option<&ConsumerGroupMetadata>,
+    metrics: &Metrics,
+) {
+    let batch = owned.batch(settings);
+    let result = metadata.ok_or(Failure::NoGroup).and_then(|m| {
+        owned
+            .writer
+            .commit_now(settings, partition, batch, m, metrics)
+    });
+    match result {
+        Ok(()) => tracing::info!(partition, "Committed and released a partition."),
+        Err(error) => {
+            owned.writer.abort();
+            tracing::warn!(partition, %error, "Could not commit a partition; its open work was aborted.");
+        }
+    }
+}

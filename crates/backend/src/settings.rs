@@ -1,0 +1,61 @@
+//! What the loop is given at start-up, and how it fails: shared by the loop, the background
+//! commits (`txn`) and the operator commands.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use rdkafka::error::KafkaError;
+use rivulet_common::KafkaArgs;
+use rivulet_contracts::Version;
+
+/// Everything the loop needs, fixed at start-up.
+pub struct Settings {
+    /// Kafka connection.
+    pub kafka: KafkaArgs,
+    /// Consumer group (and transactional-id prefix).
+    pub group: String,
+    /// Raw input topic.
+    pub input: String,
+    /// Summary output topic (same partition count as the input).
+    pub output: String,
+    /// Dead-letter topic.
+    pub dlq: String,
+    /// Summary schema version written, its id and schema.
+    pub summary: (Version, u32, Schema),
+    /// Summary reader schema (v3) for restoring.
+    pub summary_reader: Schema,
+    /// The summary schemas by registry id, for restoring what any backend version wrote.
+    pub summary_writers: HashMap<u32, Schema>,
+    /// How often transactions are committed.
+    pub commit_interval: Duration,
+}
+
+/// Why a partition could not be committed or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Kafka refused.
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    /// Building a client failed.
+    #[error(transparent)]
+    Common(#[from] rivulet_common::Error),
+    /// The consumer has no group metadata (not in a group).
+    #[error("the consumer is not in a group")]
+    NoGroup,
+    /// A commit thread panicked (a defect).
+    #[error("a commit thread panicked")]
+    Panicked,
+    /// Other members hold partitions of the group.
+    #[error(
+        "group {group} still has other members ({assigned} of {partitions} partitions came to us): stop the backends first"
+    )]
+    GroupBusy {
+        /// Group.
+        group: String,
+        /// Partitions assigned to us.
+        assigned: usize,
+        /// Partitions of the topic.
+        partitions: usize,
+    },
+}
