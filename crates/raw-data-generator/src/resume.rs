@@ -22,6 +22,9 @@ pub const RUN_HEADER: &str = rivulet_contracts::topics::headers::RUN;
 /// Header with a record's position in its sweep.
 pub const SEQ_HEADER: &str = rivulet_contracts::topics::headers::SEQ;
 
+/// The highest `seq` of a run found in each partition (absent: none there).
+pub type Progress = HashMap<i32, u64>;
+
 /// Highest `seq` of run `run` found in each partition of `topic` (absent: none there).
 /// Blocking: run it on a blocking thread.
 pub fn progress(
@@ -30,7 +33,7 @@ pub fn progress(
     run: &str,
     partitions: i32,
     timeout: Duration,
-) -> Result<HashMap<i32, u64>> {
+) -> Result<Progress> {
     let consumer = kafka.reader("raw-data-generator-resume")?;
     let mut found = HashMap::new();
     for partition in 0..partitions {
@@ -91,7 +94,7 @@ fn sweep_position(headers: &rdkafka::message::BorrowedHeaders, run: &str) -> Opt
 }
 
 /// Whether record `seq` of a key that lands on `partition` is already in the topic.
-pub fn already_written(progress: &HashMap<i32, u64>, partition: i32, seq: u64) -> bool {
+pub fn already_written(progress: &Progress, partition: i32, seq: u64) -> bool {
     progress.get(&partition).is_some_and(|&last| seq <= last)
 }
 

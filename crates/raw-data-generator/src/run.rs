@@ -19,6 +19,8 @@ use rivulet_contracts::raw;
 
 /// Deliveries awaited at most at once; more waits for the oldest.
 const IN_FLIGHT: usize = 20_000;
+/// Broker metadata and resume reads.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,45 +46,84 @@ pub fn run_name(config: &RunConfig) -> String {
 /// Produces records until done or `token` is cancelled; waits for every delivery.
 pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary> {
     let model = Model::new(config.common.seed, config.common.skus);
-    let schema = raw::schema(config.schema_version)?;
-    let settings = config.common.registry.settings()?;
-    let subject = avro::value_subject(&config.topic);
-    let registered = avro::lookup(&settings, &subject, &schema)
-        .await
-        .map_err(|source| Error::NotRegistered {
-            subject: subject.clone(),
-            version: config.schema_version,
-            source,
-        })?;
-    let producer: FutureProducer = config
-        .common
-        .kafka
-        .producer(&ProducerSettings::new("raw-data-generator"))?;
-    let timeout = Duration::from_secs(10);
-    if let Some(n) = config.create_topic {
-        let admin = config.common.kafka.admin("raw-data-generator-topics")?;
-        if ensure_topic(&admin, &config.topic, n, &[]).await? {
-            tracing::info!(topic = config.topic, partitions = n, "Created the topic.");
-        }
-    }
-    let partitions = partition_count(&producer, &config.topic, timeout).await?;
+    let target = Target::open(&config).await?;
     let run = run_name(&config);
+    let progress = resume_progress(&config, &run, target.partitions).await?;
+    let started = Instant::now();
+    let summary = produce(&config, &model, &target, &run, &progress, &token).await?;
+    let flush = target.producer.clone();
+    tokio::task::spawn_blocking(move || flush.flush(Duration::from_secs(30)))
+        .await
+        .map_err(|_| Error::Interrupted)?
+        .map_err(Error::kafka("flushing"))?;
+    tracing::info!(
+        written = summary.written,
+        resumed_past = summary.resumed_past,
+        elapsed_s = started.elapsed().as_secs_f64(),
+        "Generator finished."
+    );
+    Ok(summary)
+}
 
-    let progress = match config.mode {
-        Mode::Sweep => {
-            let (kafka, topic, name) = (
-                config.common.kafka.clone(),
-                config.topic.clone(),
-                run.clone(),
-            );
-            tokio::task::spawn_blocking(move || {
-                resume::progress(&kafka, &topic, &name, partitions, timeout)
-            })
+/// Where records go: the topic's partition count, the producer and the registered schema.
+struct Target {
+    registered: avro::RegisteredSchema,
+    producer: FutureProducer,
+    partitions: i32,
+}
+
+impl Target {
+    /// Looks the schema up (never registers it), builds the producer, creates the topic when
+    /// asked, and learns its partitions.
+    async fn open(config: &RunConfig) -> Result<Target> {
+        let schema = raw::schema(config.schema_version)?;
+        let settings = config.common.registry.settings()?;
+        let subject = avro::value_subject(&config.topic);
+        let registered = avro::lookup(&settings, &subject, &schema)
             .await
-            .map_err(|_| Error::Interrupted)??
+            .map_err(|source| Error::NotRegistered {
+                subject: subject.clone(),
+                version: config.schema_version,
+                source,
+            })?;
+        let producer: FutureProducer = config
+            .common
+            .kafka
+            .producer(&ProducerSettings::new("raw-data-generator"))?;
+        if let Some(n) = config.create_topic {
+            let admin = config.common.kafka.admin("raw-data-generator-topics")?;
+            if ensure_topic(&admin, &config.topic, n, &[]).await? {
+                tracing::info!(topic = config.topic, partitions = n, "Created the topic.");
+            }
         }
-        Mode::Random => Default::default(),
-    };
+        let partitions = partition_count(&producer, &config.topic, TIMEOUT).await?;
+        Ok(Target {
+            registered,
+            producer,
+            partitions,
+        })
+    }
+}
+
+/// How far an earlier run of the same sweep got in each partition (nothing for random runs).
+async fn resume_progress(
+    config: &RunConfig,
+    run: &str,
+    partitions: i32,
+) -> Result<resume::Progress> {
+    if config.mode != Mode::Sweep {
+        return Ok(Default::default());
+    }
+    let (kafka, topic, name) = (
+        config.common.kafka.clone(),
+        config.topic.clone(),
+        run.to_owned(),
+    );
+    let progress = tokio::task::spawn_blocking(move || {
+        resume::progress(&kafka, &topic, &name, partitions, TIMEOUT)
+    })
+    .await
+    .map_err(|_| Error::Interrupted)??;
     if !progress.is_empty() {
         tracing::info!(
             run,
@@ -90,15 +131,48 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary>
             "Resuming a sweep after the records already in the topic."
         );
     }
+    Ok(progress)
+}
 
+/// What to do with the next record of the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Write it.
+    Take,
+    /// Outside `--from`/`--to`: skip it.
+    Skip,
+    /// A sweep is in time order: past `--to` nothing more is in range.
+    Stop,
+}
+
+/// Whether `record` is in the run's day range (`--from`, `--to`; sweeps only).
+fn step(config: &RunConfig, record: &Record) -> Step {
+    if config.mode != Mode::Sweep {
+        return Step::Take;
+    }
+    let day = chrono::NaiveDate::from_ymd_opt(record.year, record.month, record.day);
+    if config.to.is_some_and(|to| day > Some(to)) {
+        Step::Stop
+    } else if config.from.is_some_and(|from| day < Some(from)) {
+        Step::Skip
+    } else {
+        Step::Take
+    }
+}
+
+/// The producing loop: every record in range and not already written, paced, encoded and
+/// queued, with at most [`IN_FLIGHT`] deliveries outstanding.
+async fn produce(
+    config: &RunConfig,
+    model: &Model,
+    target: &Target,
+    run: &str,
+    progress: &resume::Progress,
+    token: &CancellationToken,
+) -> Result<Summary> {
     let records: Box<dyn Iterator<Item = Record> + Send + '_> = match config.mode {
         Mode::Sweep => Box::new(model.sweep()),
         Mode::Random => Box::new(model.random()),
-    };
-    let in_range = |r: &Record| {
-        let day = chrono::NaiveDate::from_ymd_opt(r.year, r.month, r.day);
-        config.from.is_none_or(|from| day >= Some(from))
-            && config.to.is_none_or(|to| day <= Some(to))
     };
     let total = match config.mode {
         Mode::Sweep => Some(config.count.unwrap_or(model.sweep_len())),
@@ -112,77 +186,70 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary>
         if token.is_cancelled() || config.count.is_some_and(|n| summary.written >= n) {
             break;
         }
-        if config.mode == Mode::Sweep && !in_range(&record) {
-            // A sweep is in time order: past `--to` nothing more is in range.
-            if config.to.is_some_and(|to| {
-                chrono::NaiveDate::from_ymd_opt(record.year, record.month, record.day) > Some(to)
-            }) {
-                break;
-            }
-            continue;
+        match step(config, &record) {
+            Step::Take => {}
+            Step::Skip => continue,
+            Step::Stop => break,
         }
-        let partition = partition_for_key(record.sku.as_bytes(), partitions);
-        if resume::already_written(&progress, partition, record.seq) {
+        let partition = partition_for_key(record.sku.as_bytes(), target.partitions);
+        if resume::already_written(progress, partition, record.seq) {
             summary.resumed_past += 1;
             continue;
         }
         if config.rate > 0 {
-            pace(config.rate, summary.written, started, &token).await;
+            pace(config.rate, summary.written, started, token).await;
         }
         let payload = avro::encode(
-            registered.id,
-            &registered.schema,
+            target.registered.id,
+            &target.registered.schema,
             raw::value(config.schema_version, &record.raw()),
         )?;
         let seq = record.seq.to_string();
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: RUN_HEADER,
-                value: Some(run.as_str()),
+                value: Some(run),
             })
             .insert(Header {
                 key: SEQ_HEADER,
                 value: Some(seq.as_str()),
             });
-        let mut message = FutureRecord::to(&config.topic)
+        let message = FutureRecord::to(&config.topic)
             .key(&record.sku)
             .payload(&payload)
             .headers(headers);
-        loop {
-            match producer.send_result(message) {
-                Ok(delivery) => {
-                    pending.push_back(delivery);
-                    break;
-                }
-                Err((e, returned))
-                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
-                {
-                    message = returned;
-                    settle(&mut pending, 1).await?;
-                }
-                Err((e, _)) => return Err(Error::kafka("queueing a record")(e)),
-            }
-        }
-        if pending.len() >= IN_FLIGHT {
-            settle(&mut pending, IN_FLIGHT / 2).await?;
-        }
+        queue(&target.producer, &mut pending, message).await?;
         summary.written += 1;
         report.tick(summary.written);
     }
     settle(&mut pending, usize::MAX).await?;
-    let flush = producer.clone();
-    tokio::task::spawn_blocking(move || flush.flush(Duration::from_secs(30)))
-        .await
-        .map_err(|_| Error::Interrupted)?
-        .map_err(Error::kafka("flushing"))?;
     report.done(summary.written);
-    tracing::info!(
-        written = summary.written,
-        resumed_past = summary.resumed_past,
-        elapsed_s = started.elapsed().as_secs_f64(),
-        "Generator finished."
-    );
     Ok(summary)
+}
+
+/// Queues `message`, waiting for deliveries while librdkafka's queue is full.
+async fn queue<'a>(
+    producer: &FutureProducer,
+    pending: &mut VecDeque<DeliveryFuture>,
+    mut message: FutureRecord<'a, String, Vec<u8>>,
+) -> Result<()> {
+    loop {
+        match producer.send_result(message) {
+            Ok(delivery) => {
+                pending.push_back(delivery);
+                break;
+            }
+            Err((e, returned)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                message = returned;
+                settle(pending, 1).await?;
+            }
+            Err((e, _)) => return Err(Error::kafka("queueing a record")(e)),
+        }
+    }
+    if pending.len() >= IN_FLIGHT {
+        settle(pending, IN_FLIGHT / 2).await?;
+    }
+    Ok(())
 }
 
 /// Awaits the oldest deliveries until at most `keep` remain (all with `usize::MAX`).
@@ -284,5 +351,37 @@ impl Reporter {
         if self.terminal {
             eprintln!("\r\x1b[2K{written} records written.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+    use clap::Parser;
+
+    use super::*;
+    use crate::config::{Cli, Command};
+
+    fn config(args: &[&str]) -> RunConfig {
+        let mut argv = vec!["raw-data-generator", "run"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(config) => config,
+            Command::Costs(_) => unreachable!("parsed `run`"),
+        }
+    }
+
+    #[test]
+    fn a_sweep_takes_its_days_and_stops_past_the_last() {
+        let model = Model::new(1, 1);
+        let first = model.sweep().next().unwrap(); // 2000-01-01
+        let in_range = config(&["--from", "2000-01-01", "--to", "2000-01-01"]);
+        assert_eq!(step(&in_range, &first), Step::Take);
+        let later = config(&["--from", "2000-01-02"]);
+        assert_eq!(step(&later, &first), Step::Skip);
+        let earlier = config(&["--to", "1999-12-31"]);
+        assert_eq!(step(&earlier, &first), Step::Stop);
+        let random = config(&["--mode", "random", "--to", "1999-12-31"]);
+        assert_eq!(step(&random, &first), Step::Take);
     }
 }

@@ -3,26 +3,27 @@
 //! started and abandoned resumes where it stopped: experiments already processed are not
 //! computed again and those already published are not published again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::collect::{self, Discovered};
+use crate::collect;
 use crate::document;
 use crate::engine::{self, Settings, data::Series};
 use crate::metrics::Metrics;
-use crate::naming::{experiment_name, namespace_experiment_name};
 use crate::payload::BulkInput;
 use crate::prometheus::{Prometheus, QueryError};
 use crate::publish::{Publisher, Topic};
 use crate::store::{ExperimentRow, JobRow, Store, status};
+
+mod run;
+
+pub use run::JobError;
 
 /// What every job shares.
 pub struct Runner {
@@ -186,208 +187,6 @@ impl Runner {
         self.store
             .finish(job.job_id, &self.owner, status::FAILED, &notification)
             .await?;
-        Ok(())
-    }
-
-    async fn run_job(&self, mut job: JobRow, token: &CancellationToken) -> Result<(), sqlx::Error> {
-        let id = job.job_id;
-        if let Some(publisher) = &self.publisher
-            && job.topic_offsets.is_none()
-        {
-            match publisher.end_offsets().await {
-                Ok(offsets) => {
-                    self.store
-                        .set_topic_offsets(id, &self.owner, &offsets)
-                        .await?;
-                    job.topic_offsets = Some(offsets);
-                }
-                Err(error) => {
-                    tracing::warn!(%id, %error, "Could not note the topics' ends; a resume may publish twice.")
-                }
-            }
-        }
-        let input: BulkInput = match serde_json::from_value(job.payload.clone()) {
-            Ok(input) => input,
-            Err(e) => {
-                return self
-                    .fail(
-                        &job,
-                        job_notification("ERROR", 400, format!("unreadable payload: {e}")),
-                    )
-                    .await;
-            }
-        };
-        let valid = match input.validate() {
-            Ok(v) => v,
-            Err(message) => {
-                return self
-                    .fail(&job, job_notification("ERROR", 400, message))
-                    .await;
-            }
-        };
-        let Some(ds) = self.datasources.get(&valid.datasource) else {
-            let message = format!(
-                "Datasource not registered with Kruize. ({})",
-                valid.datasource
-            );
-            return self
-                .fail(&job, job_notification("ERROR", 400, message))
-                .await;
-        };
-        if job.total_experiments.is_none() {
-            let discovery = match collect::discover(ds, &valid.filters, valid.range).await {
-                Ok(found) => found,
-                Err(e) => return self.fail(&job, datasource_failure(&e)).await,
-            };
-            let mut found = Vec::new();
-            if valid.containers {
-                found.extend(discovery.containers);
-            }
-            if valid.namespaces {
-                found.extend(
-                    discovery
-                        .namespaces
-                        .iter()
-                        .map(|ns| Discovered::namespace(ns)),
-                );
-            }
-            if found.is_empty() {
-                let note = job_notification("INFO", 400, "Nothing to do.".into());
-                self.store
-                    .finish(id, &self.owner, status::COMPLETED, &note)
-                    .await?;
-                self.metrics
-                    .jobs
-                    .get_or_create(&vec![("status".into(), "COMPLETED".into())])
-                    .inc();
-                return Ok(());
-            }
-            if found.len() > self.limit {
-                let note = job_notification(
-                    "INFO",
-                    400,
-                    "The number of experiments exceeds the defined limit.".into(),
-                );
-                return self.fail(&job, note).await;
-            }
-            let named: BTreeMap<String, Discovered> = found
-                .into_iter()
-                .map(|d| {
-                    let name = if d.is_namespace() {
-                        namespace_experiment_name(&valid.datasource, &d.namespace)
-                    } else {
-                        experiment_name(
-                            &self.name_format,
-                            &valid.datasource,
-                            &d,
-                            &valid.filters.labels,
-                        )
-                    };
-                    (name, d)
-                })
-                .collect();
-            let named: Vec<(String, Discovered)> = named.into_iter().collect();
-            self.store.add_experiments(id, &self.owner, &named).await?;
-        }
-        let experiments = self.store.experiments(id).await?;
-        let at = valid.range.map_or_else(|| Utc::now().timestamp(), |r| r.1);
-
-        // Experiments computed but not recorded as published: a replica died in between. What
-        // it did publish is read back from the topics and only recorded.
-        let pending: Vec<&ExperimentRow> = experiments
-            .iter()
-            .filter(|e| e.status == status::PROCESSED || e.status == status::FAILED)
-            .collect();
-        if let (Some(publisher), false) = (&self.publisher, pending.is_empty()) {
-            tracing::info!(%id, pending = pending.len(), "Resuming: experiments computed but not recorded as published.");
-            let sent = match &job.topic_offsets {
-                Some(offsets) => match publisher.keys_since(offsets, &format!("{id}|")).await {
-                    Ok(keys) => keys,
-                    Err(error) => {
-                        tracing::warn!(%id, %error, "Cannot read the job's messages back; retrying later.");
-                        return Ok(());
-                    }
-                },
-                None => Default::default(),
-            };
-            for e in pending {
-                if sent.contains(&format!("{id}|{}", e.name)) {
-                    tracing::info!(%id, experiment = e.name, "Published before the resume: recorded, not published again.");
-                    self.store
-                        .set_experiment(id, &self.owner, &e.name, status::PUBLISHED, None, None)
-                        .await?;
-                } else {
-                    self.publish(&job, e).await?;
-                }
-            }
-        }
-        // Container experiments are fetched per namespace, namespace experiments all at once;
-        // either way the data is keyed by what the experiment is about.
-        let mut by_namespace: BTreeMap<&str, Vec<&ExperimentRow>> = BTreeMap::new();
-        let mut namespaces: Vec<&ExperimentRow> = Vec::new();
-        for e in experiments
-            .iter()
-            .filter(|e| e.status == status::UNPROCESSED)
-        {
-            if e.experiment_type == "namespace" {
-                namespaces.push(e);
-            } else {
-                by_namespace.entry(&e.namespace).or_default().push(e);
-            }
-        }
-        let containers = by_namespace.into_iter().map(|(ns, list)| {
-            async move {
-                let containers: Vec<&str> = list.iter().map(|e| e.container.as_str()).collect();
-                let fetched = collect::fetch_namespace(ds, ns, &containers, Some(at)).await;
-                (list, fetched)
-            }
-            .boxed()
-        });
-        let whole = (!namespaces.is_empty()).then(|| {
-            async move {
-                let names: Vec<&str> = namespaces.iter().map(|e| e.namespace.as_str()).collect();
-                let fetched = collect::fetch_namespaces(ds, &names, Some(at)).await;
-                (namespaces, fetched)
-            }
-            .boxed()
-        });
-        let fetches = futures::stream::iter(whole.into_iter().chain(containers))
-            .buffer_unordered(self.parallel_namespaces.max(1));
-        // Fetching goes on while what arrived is computed, stored and published: the two
-        // halves run concurrently (polled by one join), joined by a bounded channel.
-        let (tx, mut rx) = tokio::sync::mpsc::channel(self.parallel_namespaces.max(1));
-        let fetch_all = async move {
-            futures::pin_mut!(fetches);
-            while let Some(item) = fetches.next().await {
-                if tx.send(item).await.is_err() {
-                    break; // the recording half stopped
-                }
-            }
-        };
-        let record_all = async {
-            while let Some((list, fetched)) = rx.recv().await {
-                if token.is_cancelled() || !self.record(&job, &list, &fetched).await? {
-                    return Ok(false);
-                }
-            }
-            Ok::<bool, sqlx::Error>(true)
-        };
-        let ((), finished) = tokio::join!(fetch_all, record_all);
-        if !finished? {
-            return Ok(());
-        }
-        let note = json!({});
-        if self
-            .store
-            .finish(id, &self.owner, status::COMPLETED, &note)
-            .await?
-        {
-            self.metrics
-                .jobs
-                .get_or_create(&vec![("status".into(), "COMPLETED".into())])
-                .inc();
-            tracing::info!(%id, "Job completed.");
-        }
         Ok(())
     }
 

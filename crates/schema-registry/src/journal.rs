@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crossbeam_utils::sync::ShardedLock;
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -79,48 +79,7 @@ impl Journal {
             .assign(&assignment)
             .map_err(rivulet_common::Error::kafka("assigning _schemas"))?;
         let (tx, rx) = watch::channel(0i64);
-        let task = tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    () = token.cancelled() => break,
-                    m = consumer.recv() => m,
-                };
-                match message {
-                    Ok(message) => {
-                        let offset = message.offset();
-                        match Record::decode(message.key().unwrap_or_default(), message.payload()) {
-                            Ok(record) => {
-                                let mut state = state.write().unwrap_or_else(|e| e.into_inner());
-                                match state.apply(record) {
-                                    Applied::Accepted => {
-                                        metrics.records_applied.inc();
-                                    }
-                                    Applied::Rejected(reason) => {
-                                        metrics.records_rejected.inc();
-                                        tracing::debug!(
-                                            offset,
-                                            reason,
-                                            "Rejected a conflicting claim."
-                                        );
-                                    }
-                                }
-                                metrics.schemas.set(state.schema_count() as i64);
-                            }
-                            Err(error) => {
-                                metrics.records_malformed.inc();
-                                tracing::warn!(offset, %error, "Skipped an undecodable _schemas record.");
-                            }
-                        }
-                        metrics.log_offset.set(offset + 1);
-                        tx.send_replace(offset + 1);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "Error reading _schemas; retrying.");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
-            }
-        });
+        let task = tokio::spawn(read_log(consumer, state, metrics, tx, token));
         Ok((
             Journal {
                 producer,
@@ -205,4 +164,63 @@ async fn partition_count(
     })
     .await
     .map_err(|_| Error::ReaderStopped)?
+}
+
+/// The reader task: applies every record of the log, in order, and publishes the next offset
+/// to apply (what a writer waits on).
+async fn read_log(
+    consumer: StreamConsumer,
+    state: Arc<ShardedLock<State>>,
+    metrics: Metrics,
+    applied: watch::Sender<i64>,
+    token: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            () = token.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        match message {
+            Ok(message) => {
+                let offset = message.offset();
+                apply(&state, &metrics, offset, message.key(), message.payload());
+                metrics.log_offset.set(offset + 1);
+                applied.send_replace(offset + 1);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Error reading _schemas; retrying.");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Applies one log record at `offset` to the state (a conflicting claim is rejected by the
+/// state's rules, an undecodable record skipped), counting what happened.
+fn apply(
+    state: &ShardedLock<State>,
+    metrics: &Metrics,
+    offset: i64,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+) {
+    match Record::decode(key.unwrap_or_default(), payload) {
+        Ok(record) => {
+            let mut state = state.write().unwrap_or_else(|e| e.into_inner());
+            match state.apply(record) {
+                Applied::Accepted => {
+                    metrics.records_applied.inc();
+                }
+                Applied::Rejected(reason) => {
+                    metrics.records_rejected.inc();
+                    tracing::debug!(offset, reason, "Rejected a conflicting claim.");
+                }
+            }
+            metrics.schemas.set(state.schema_count() as i64);
+        }
+        Err(error) => {
+            metrics.records_malformed.inc();
+            tracing::warn!(offset, %error, "Skipped an undecodable _schemas record.");
+        }
+    }
 }

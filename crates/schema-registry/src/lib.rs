@@ -52,35 +52,8 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let health = Health::new("rivulet_registry");
     let metrics = Metrics::register(&health);
     let state = Arc::new(ShardedLock::new(state::State::default()));
-    let timeout = Duration::from_secs(config.store_timeout_secs);
-    // Kafka may come up after us (a fresh cluster, a rolling restart): keep trying, and say so.
-    let mut backoff = Duration::from_secs(1);
-    let (journal, reader) = loop {
-        let opening = Journal::open(
-            &config.kafka,
-            &config.topic,
-            timeout,
-            Duration::from_millis(config.log_fetch_wait_ms),
-            state.clone(),
-            metrics.clone(),
-            token.child_token(),
-        );
-        let opened = tokio::select! {
-            () = token.cancelled() => return Ok(()),
-            opened = opening => opened,
-        };
-        match opened {
-            Ok(opened) => break opened,
-            Err(error @ Error::TopicLayout { .. }) => return Err(error),
-            Err(error) => {
-                tracing::warn!(%error, bootstrap = %config.kafka.bootstrap_servers, retry_in = ?backoff, "Cannot open the schema log yet.");
-                tokio::select! {
-                    () = token.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-        }
+    let Some((journal, reader)) = open_journal(&config, &state, &metrics, &token).await? else {
+        return Ok(()); // cancelled while waiting for Kafka
     };
     let claim_delay = config.test_claim_delay_ms.map(Duration::from_millis);
     // Leaked on purpose: the registry lives until the process exits, and handlers then share
@@ -103,29 +76,7 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
         source,
     })?;
     tracing::info!(%addr, topic = %config.topic, "Schema registry listening.");
-
-    // Ready once the log written before start-up has been applied.
-    let (catch_up, ready) = (registry, health.clone());
-    let catch_up_token = token.clone();
-    tokio::spawn(async move {
-        loop {
-            match catch_up.sync().await {
-                Ok(()) => {
-                    ready.set_ready(true);
-                    tracing::info!(
-                        offset = catch_up.position(),
-                        "Caught up with the schema log."
-                    );
-                    break;
-                }
-                Err(_) if catch_up_token.is_cancelled() => break,
-                Err(error) => {
-                    tracing::warn!(?error, "Still catching up with the schema log.");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    });
+    tokio::spawn(catch_up(registry, health.clone(), token.clone()));
 
     let auth = Auth {
         token: config.auth_token,
@@ -146,4 +97,65 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     tracing::info!("Schema registry stopped.");
     Ok(())
+}
+
+/// Opens the schema log, waiting with a growing back-off while Kafka is not there yet (a fresh
+/// cluster, a rolling restart); `None` when cancelled first. A topic whose layout would lose
+/// state is not waited for: that is an error.
+async fn open_journal(
+    config: &ServeConfig,
+    state: &Arc<ShardedLock<state::State>>,
+    metrics: &Metrics,
+    token: &CancellationToken,
+) -> Result<Option<(Journal, tokio::task::JoinHandle<()>)>> {
+    let timeout = Duration::from_secs(config.store_timeout_secs);
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let opening = Journal::open(
+            &config.kafka,
+            &config.topic,
+            timeout,
+            Duration::from_millis(config.log_fetch_wait_ms),
+            state.clone(),
+            metrics.clone(),
+            token.child_token(),
+        );
+        let opened = tokio::select! {
+            () = token.cancelled() => return Ok(None),
+            opened = opening => opened,
+        };
+        match opened {
+            Ok(opened) => return Ok(Some(opened)),
+            Err(error @ Error::TopicLayout { .. }) => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, bootstrap = %config.kafka.bootstrap_servers, retry_in = ?backoff, "Cannot open the schema log yet.");
+                tokio::select! {
+                    () = token.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Marks the registry ready once the log written before start-up has been applied.
+async fn catch_up(registry: &'static Registry, health: Health, token: CancellationToken) {
+    loop {
+        match registry.sync().await {
+            Ok(()) => {
+                health.set_ready(true);
+                tracing::info!(
+                    offset = registry.position(),
+                    "Caught up with the schema log."
+                );
+                break;
+            }
+            Err(_) if token.is_cancelled() => break,
+            Err(error) => {
+                tracing::warn!(?error, "Still catching up with the schema log.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }

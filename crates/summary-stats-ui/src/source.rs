@@ -106,109 +106,147 @@ pub async fn follow(
     // A new connection per question: a kept-alive one would stay with the pod it reached
     // first, and never see the Service point at the other colour.
     let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(0)
         .build()
         .unwrap_or_default();
-    let mut topic = follow.topic.clone();
-    if let Some(url) = &follow.url {
-        // The active colour at start: a few tries, then the configured default.
-        for _ in 0..10 {
-            match ask(&http, url).await {
-                Ok(t) => {
-                    topic = t;
-                    break;
-                }
-                Err(error) => tracing::warn!(url, %error, "Summary source not answering yet."),
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
+    let topic = match &follow.url {
+        Some(url) => initial_topic(&http, url, &follow.topic).await,
+        None => follow.topic.clone(),
+    };
     shared.set_source(&topic);
     tracing::info!(topic, "Serving summary topic.");
-    let mut served = Running::start(&follow, &topic, Target::new(shared.clone()), &token);
+    let served = Running::start(&follow, &topic, Target::new(shared.clone()), &token);
     let Some(url) = follow.url.clone() else {
         return served.handle.await.unwrap_or(Ok(()));
     };
-    let mut candidate: Option<Candidate> = None;
+    let mut sources = Sources {
+        follow: &follow,
+        shared,
+        token: &token,
+        served,
+        candidate: None,
+    };
     let mut complained = false;
     loop {
         tokio::select! {
             () = token.cancelled() => break,
-            result = &mut served.handle => return result.unwrap_or(Ok(())),
+            result = &mut sources.served.handle => return result.unwrap_or(Ok(())),
             () = tokio::time::sleep(follow.every) => {}
         }
-        let wanted = match ask(&http, &url).await {
-            Ok(t) => {
+        match ask(&http, &url).await {
+            Ok(wanted) => {
                 complained = false;
-                t
+                sources.want(wanted).await?;
             }
             Err(error) => {
                 if !complained {
                     tracing::warn!(url, %error, "Summary source not answering: serving what was served.");
                     complained = true;
                 }
-                continue;
             }
-        };
-        if wanted == served.topic {
-            if let Some(c) = candidate.take() {
+        }
+    }
+    sources.stop().await
+}
+
+/// The active colour's topic at start: a few tries, then `default`.
+async fn initial_topic(http: &reqwest::Client, url: &str, default: &str) -> String {
+    for _ in 0..10 {
+        match ask(http, url).await {
+            Ok(topic) => return topic,
+            Err(error) => tracing::warn!(url, %error, "Summary source not answering yet."),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    default.to_owned()
+}
+
+/// The served summary feed and, during a change of colour, the candidate read beside it.
+struct Sources<'a> {
+    follow: &'a Follow,
+    shared: Arc<Shared>,
+    token: &'a CancellationToken,
+    served: Running,
+    candidate: Option<Candidate>,
+}
+
+impl Sources<'_> {
+    /// The active colour writes `wanted`: drop a candidate the colour went back from, read
+    /// the new topic beside the served one, and switch once it dominates what is served.
+    async fn want(&mut self, wanted: String) -> Result<(), Failure> {
+        if wanted == self.served.topic {
+            if let Some(c) = self.candidate.take() {
                 tracing::info!(
                     topic = c.running.topic,
                     "The active colour went back: dropping the candidate."
                 );
                 c.running.stop().await?;
             }
-            continue;
+            return Ok(());
         }
-        if candidate
+        if self
+            .candidate
             .as_ref()
             .is_some_and(|c| c.running.topic != wanted)
-            && let Some(c) = candidate.take()
+            && let Some(c) = self.candidate.take()
         {
             c.running.stop().await?;
         }
-        let c = candidate.get_or_insert_with(|| {
+        let (follow, token, served) = (self.follow, self.token, &self.served.topic);
+        let c = self.candidate.get_or_insert_with(|| {
             tracing::info!(
-                from = served.topic,
+                from = served,
                 to = wanted,
                 "The active colour changed: reading its topic."
             );
             let own = Arc::new(Shared::default());
             let target = Target::new(own.clone());
             Candidate {
-                running: Running::start(&follow, &wanted, target.clone(), &token),
+                running: Running::start(follow, &wanted, target.clone(), token),
                 shared: own,
                 target,
             }
         });
         if c.running.handle.is_finished() {
-            let c = candidate.take().expect("a candidate");
-            c.running.handle.await.unwrap_or(Ok(()))?;
-            continue;
+            if let Some(c) = self.candidate.take() {
+                c.running.handle.await.unwrap_or(Ok(()))?;
+            }
+            return Ok(());
         }
         if !c.shared.is_caught_up(FeedKind::Summary)
-            || !shared.index().dominated_by(&c.shared.index())
+            || !self.shared.index().dominated_by(&c.shared.index())
         {
-            continue;
+            return Ok(());
         }
-        // Switch: stop the old feed, then carry the candidate's rows over and point its
-        // feed at the served state, under the candidate's switch lock.
-        let c = candidate.take().expect("a candidate");
-        let old = std::mem::replace(&mut served, c.running);
+        self.switch().await
+    }
+
+    /// Switches to the candidate: stops the old feed, then carries the candidate's rows over
+    /// and points its feed at the served state, under the candidate's switch lock.
+    async fn switch(&mut self) -> Result<(), Failure> {
+        let Some(c) = self.candidate.take() else {
+            return Ok(());
+        };
+        let old = std::mem::replace(&mut self.served, c.running);
         let from = old.topic.clone();
         old.stop().await?;
-        c.target.redirect(shared.clone(), |from, to| {
+        c.target.redirect(self.shared.clone(), |from, to| {
             to.replace(|index| index.replace_summaries(&from.index()));
         });
-        shared.set_source(&served.topic);
-        follow.metrics.source_switches.inc();
-        tracing::info!(from, to = served.topic, "Switched summary source.");
+        self.shared.set_source(&self.served.topic);
+        self.follow.metrics.source_switches.inc();
+        tracing::info!(from, to = self.served.topic, "Switched summary source.");
+        Ok(())
     }
-    if let Some(c) = candidate {
-        c.running.stop().await?;
+
+    async fn stop(self) -> Result<(), Failure> {
+        if let Some(c) = self.candidate {
+            c.running.stop().await?;
+        }
+        self.served.stop().await
     }
-    served.stop().await
 }
 
 async fn ask(http: &reqwest::Client, url: &str) -> Result<String, String> {
