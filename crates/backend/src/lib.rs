@@ -74,78 +74,16 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
     let health = Health::new("rivulet_backend");
     let metrics = metrics::Metrics::register(&health);
     if let Some(partitions) = config.create_topics {
-        let admin = config.kafka.admin("backend-topics")?;
-        for (topic, n) in [
-            (&config.input_topic, partitions),
-            (&config.output_topic, partitions),
-            (&config.dlq_topic, 1),
-        ] {
-            if rivulet_common::kafka::ensure_topic(&admin, topic, n, &[]).await? {
-                tracing::info!(topic, partitions = n, "Created a topic.");
-            }
-        }
+        create_topics(&config, partitions).await?;
     }
     let registry = config.registry.settings()?;
-    let subject = avro::value_subject(&config.output_topic);
-
-    let mut summary_writers = HashMap::new();
-    for version in Version::ALL {
-        let schema = summary::schema(version)?;
-        if let Ok(found) = avro::lookup(&registry, &subject, &schema).await {
-            summary_writers.insert(found.id, schema);
-        }
-    }
-    let written = summary::schema(config.schema_version)?;
-    let found = avro::lookup(&registry, &subject, &written)
-        .await
-        .map_err(|source| Error::NotRegistered {
-            subject: subject.clone(),
-            version: config.schema_version,
-            source,
-        })?;
-    let settings = settings::Settings {
-        kafka: config.kafka.clone(),
-        group: config.group.clone(),
-        input: config.input_topic.clone(),
-        output: config.output_topic.clone(),
-        dlq: config.dlq_topic.clone(),
-        summary: (config.schema_version, found.id, written),
-        summary_reader: summary::schema(Version::V3)?,
-        summary_writers,
-        commit_interval: Duration::from_millis(config.commit_interval_ms),
-    };
+    let settings = loop_settings(&config, &registry).await?;
     let decoder = decode::Decoder::new(
         registry,
         tokio::runtime::Handle::current(),
         raw::reader_schema()?,
     );
-
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Error::Listen(config.listen, e))?;
-    let output = serde_json::json!({
-        "colour": config.colour,
-        "group": config.group,
-        "topic": config.output_topic,
-        "input_topic": config.input_topic,
-        "schema_version": config.schema_version.label(),
-    });
-    let app = rivulet_common::health::router(health.clone()).route(
-        "/api/v1/output",
-        axum::routing::get(move || {
-            let output = output.clone();
-            async move { axum::Json(output) }
-        }),
-    );
-    let server_token = token.clone();
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(server_token.cancelled_owned())
-            .await
-        {
-            tracing::error!(%error, "Health server failed.");
-        }
-    });
+    serve(&config, health.clone(), token.clone()).await?;
     health.set_ready(true);
     let loop_token = token.clone();
     let result =
@@ -156,4 +94,87 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
         Ok(result) => Ok(result?),
         Err(_) => Err(Error::Crashed),
     }
+}
+
+/// Creates the input and output topics with `partitions` each, and the DLQ (local stacks
+/// only: in Kubernetes the KafkaTopics create them).
+async fn create_topics(config: &RunConfig, partitions: i32) -> Result<()> {
+    let admin = config.kafka.admin("backend-topics")?;
+    for (topic, n) in [
+        (&config.input_topic, partitions),
+        (&config.output_topic, partitions),
+        (&config.dlq_topic, 1),
+    ] {
+        if rivulet_common::kafka::ensure_topic(&admin, topic, n, &[]).await? {
+            tracing::info!(topic, partitions = n, "Created a topic.");
+        }
+    }
+    Ok(())
+}
+
+/// The loop's settings: the summary schema this backend writes (looked up, never
+/// registered) and every registered summary version, so a restore reads what any backend
+/// version wrote.
+async fn loop_settings(
+    config: &RunConfig,
+    registry: &schema_registry_converter::async_impl::schema_registry::SrSettings,
+) -> Result<settings::Settings> {
+    let subject = avro::value_subject(&config.output_topic);
+    let mut summary_writers = HashMap::new();
+    for version in Version::ALL {
+        let schema = summary::schema(version)?;
+        if let Ok(found) = avro::lookup(registry, &subject, &schema).await {
+            summary_writers.insert(found.id, schema);
+        }
+    }
+    let written = summary::schema(config.schema_version)?;
+    let found = avro::lookup(registry, &subject, &written)
+        .await
+        .map_err(|source| Error::NotRegistered {
+            subject: subject.clone(),
+            version: config.schema_version,
+            source,
+        })?;
+    Ok(settings::Settings {
+        kafka: config.kafka.clone(),
+        group: config.group.clone(),
+        input: config.input_topic.clone(),
+        output: config.output_topic.clone(),
+        dlq: config.dlq_topic.clone(),
+        summary: (config.schema_version, found.id, written),
+        summary_reader: summary::schema(Version::V3)?,
+        summary_writers,
+        commit_interval: Duration::from_millis(config.commit_interval_ms),
+    })
+}
+
+/// Serves `/healthz`, `/readyz`, `/metrics` and `/api/v1/output` (what a UI following the
+/// active colour asks) until `token` is cancelled.
+async fn serve(config: &RunConfig, health: Health, token: CancellationToken) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Listen(config.listen, e))?;
+    let output = serde_json::json!({
+        "colour": config.colour,
+        "group": config.group,
+        "topic": config.output_topic,
+        "input_topic": config.input_topic,
+        "schema_version": config.schema_version.label(),
+    });
+    let app = rivulet_common::health::router(health).route(
+        "/api/v1/output",
+        axum::routing::get(move || {
+            let output = output.clone();
+            async move { axum::Json(output) }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+        {
+            tracing::error!(%error, "Health server failed.");
+        }
+    });
+    Ok(())
 }

@@ -14,7 +14,6 @@
 //!   [`publish`]: Kafka. The messages as a consumer reads them are a contract:
 //!   `rivulet_contracts::recommendations::model`.
 //! - [`api`]: the REST API.
-//! - [`synthetic`]: a synthetic cluster as OpenMetrics, with its ground truth (tests, benchmarks).
 
 pub mod api;
 pub mod collect;
@@ -29,7 +28,6 @@ pub mod prometheus;
 pub mod publish;
 pub mod queries;
 pub mod store;
-pub mod synthetic;
 pub mod wire;
 
 use std::collections::HashMap;

@@ -53,6 +53,11 @@ impl Contract {
         self.converter.schema()
     }
 
+    /// The registry's id of the schema (what goes into the frame).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     /// `document` as an Avro value of the schema.
     pub fn to_avro(&self, document: &Value) -> Result<Avro, WireError> {
         Ok(self.converter.to_avro(document)?)
@@ -80,6 +85,3 @@ pub fn read<T: serde::de::DeserializeOwned>(
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rivulet_recommendation_producer::collect::Discovered;
 use rivulet_recommendation_producer::engine::{Settings, recommend};
 use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
-use rivulet_recommendation_producer::synthetic::Cluster;
+use rivulet_testkit::synthetic::Cluster;
 use serde_json::{Value, json};
 use support::service::{
     Setup, database, get, messages, messages_at_least, post, ready, service, service_with, topics,

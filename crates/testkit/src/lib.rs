@@ -4,6 +4,7 @@
 //! addresses; tests read them here and isolate themselves with [`unique`] names.
 
 pub mod golden;
+pub mod synthetic;
 pub mod widgets;
 
 /// The generator's model of widget production: the ground truth tests compare totals with.

@@ -12,7 +12,7 @@ pub mod service;
 
 use rivulet_recommendation_producer::engine::data::{Agg, Series};
 use rivulet_recommendation_producer::prometheus::{Auth, Prometheus};
-use rivulet_recommendation_producer::synthetic::{Cluster, Container, Quota};
+use rivulet_testkit::synthetic::{Cluster, Container, Quota};
 
 /// 2026-11-01T00:00:00Z.
 pub const END: i64 = 1_793_491_200;

@@ -9,7 +9,7 @@ use rivulet_common::KafkaArgs;
 use rivulet_common::kafka::{ensure_topic, read_range};
 use serde_json::Value;
 
-use rivulet_recommendation_producer::synthetic::Cluster;
+use rivulet_testkit::synthetic::Cluster;
 
 use super::{Server, free_port, serve};
 

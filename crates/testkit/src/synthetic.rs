@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::engine::data::{Agg, Interval, Series};
-use crate::engine::terms::STEP_SECS;
+use rivulet_recommendation_producer::engine::data::{Agg, Interval, Series};
+use rivulet_recommendation_producer::engine::terms::STEP_SECS;
 
 /// One container of the cluster.
 #[derive(Clone, Debug, PartialEq)]
