@@ -3,24 +3,29 @@
 //! Consumes `raw-data-in` written with any registered schema version (v1, v2, v3) and emits
 //! the *current* totals of each (year, month, SKU) to `summary-stats` as upserts keyed
 //! `YYYY-MM|SKU`, never increments, so a re-delivered summary cannot double count. Exactly
-//! once: see [`pipeline`].
+//! once: see `pipeline`.
 //!
 //! # Layout
 //! - [`aggregate`]: the per-key state of the totals, pure (the records, totals and summaries
 //!   themselves are contracts: `rivulet_contracts::{raw, summary}`).
 //! - [`decode`]: framed bytes to records through the registry, with [`fast`] plans per writer
 //!   schema and apache-avro's generic resolution behind them.
-//! - [`pipeline`]: the transactional consume-aggregate-produce loop; `txn` commits each
-//!   partition's batches in the background.
+//! - `pipeline`: the transactional consume-aggregate-produce loop (by role: `state`,
+//!   `context` for the rebalance callbacks, `opening`, `restore`, `commit`); `txn` commits each
+//!   partition's batches in the background; `settings` is what the loop is given.
+//! - [`admin`]: the operator commands (`dlq-replay`, `reprocess`).
+//!
+//! Public for tests and benchmarks: [`aggregate`], [`decode`], [`fast`]; the binary uses
+//! [`run`], [`admin`] and the config types.
 
 pub mod admin;
 pub mod aggregate;
-pub mod config;
+mod config;
 pub mod decode;
 pub mod fast;
 mod metrics;
-pub mod pipeline;
-pub mod settings;
+mod pipeline;
+mod settings;
 mod txn;
 
 use std::collections::HashMap;
@@ -30,6 +35,7 @@ use rivulet_common::{Health, avro};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Cli, Command, ReplayConfig, ReprocessConfig, RunConfig};
+pub use settings::Failure;
 
 use rivulet_contracts::{Version, raw, summary};
 

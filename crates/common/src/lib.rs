@@ -14,6 +14,7 @@
 //! - [`secret`]: [`Secret`], a string whose `Debug` and `Display` hide it.
 
 pub mod avro;
+pub mod env;
 mod error;
 pub mod health;
 pub mod kafka;

@@ -93,7 +93,7 @@ pub struct CostsConfig {
     #[command(flatten)]
     pub common: Common,
     /// Compacted topic of yearly costs (created if missing).
-    #[arg(long, env = "COSTS_TOPIC", default_value = "base-costs")]
+    #[arg(long, env = "GENERATOR_COSTS_TOPIC", default_value = "base-costs")]
     pub topic: String,
     /// Overwrite years whose stored cost differs from the model's.
     #[arg(long)]

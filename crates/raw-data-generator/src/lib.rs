@@ -17,6 +17,11 @@ pub mod run;
 
 pub use config::{Cli, Command};
 
+/// Environment variables renamed to the `<BINARY>_<FLAG>` scheme: the old names still work,
+/// with a warning (`rivulet_common::env`).
+pub const RENAMED_ENV: &[rivulet_common::env::Renamed] =
+    &[("COSTS_TOPIC", "GENERATOR_COSTS_TOPIC")];
+
 /// Errors of the generator.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -23,25 +23,29 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: String,
     /// Datasources as `name=url` (env: comma-separated), e.g. `prometheus-1=http://prometheus:9090`.
-    #[arg(long = "datasource", env = "DATASOURCES", value_delimiter = ',', value_parser = parse_pair, required = true)]
+    #[arg(long = "datasource", env = "RECOMMENDER_DATASOURCES", value_delimiter = ',', value_parser = parse_pair, required = true)]
     pub datasources: Vec<(String, String)>,
     /// Bearer tokens as `name=token` (env: comma-separated).
-    #[arg(long = "datasource-token", env = "DATASOURCE_TOKENS", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
+    #[arg(long = "datasource-token", env = "RECOMMENDER_DATASOURCE_TOKENS", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
     pub datasource_tokens: Vec<(String, String)>,
     /// Basic credentials as `name=user:password` (env: comma-separated).
-    #[arg(long = "datasource-basic", env = "DATASOURCE_BASIC", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
+    #[arg(long = "datasource-basic", env = "RECOMMENDER_DATASOURCE_BASIC", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
     pub datasource_basic: Vec<(String, String)>,
     /// CA bundles (PEM) as `name=path` for datasources behind TLS with a private CA.
-    #[arg(long = "datasource-ca", env = "DATASOURCE_CAS", value_delimiter = ',', value_parser = parse_pair)]
+    #[arg(long = "datasource-ca", env = "RECOMMENDER_DATASOURCE_CAS", value_delimiter = ',', value_parser = parse_pair)]
     pub datasource_cas: Vec<(String, String)>,
     /// Prometheus queries in flight per datasource.
-    #[arg(long, env = "DATASOURCE_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = "RECOMMENDER_DATASOURCE_CONCURRENCY", default_value_t = 8)]
     pub datasource_concurrency: usize,
     /// Timeout of one Prometheus query, seconds.
-    #[arg(long, env = "DATASOURCE_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "RECOMMENDER_DATASOURCE_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
     pub datasource_timeout_secs: u64,
     /// Publish to Kafka.
-    #[arg(long, env = "KAFKA_ENABLED", default_value_t = false)]
+    #[arg(long, env = "RECOMMENDER_KAFKA_ENABLED", default_value_t = false)]
     pub kafka_enabled: bool,
     /// Kafka.
     #[command(flatten)]
@@ -51,30 +55,30 @@ pub struct Config {
     pub topics: Topics,
     /// Message format: Confluent-framed Avro (schemas looked up in the registry under each
     /// topic's `-value` subject) or the reference's JSON.
-    #[arg(long, env = "MESSAGE_FORMAT", value_enum, default_value_t = Format::Avro)]
+    #[arg(long, env = "RECOMMENDER_MESSAGE_FORMAT", value_enum, default_value_t = Format::Avro)]
     pub format: Format,
     /// Schema registry (Avro format).
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Most experiments per job (the reference's `bulkapilimit`).
-    #[arg(long, env = "BULK_API_LIMIT", default_value_t = 1000)]
+    #[arg(long, env = "RECOMMENDER_EXPERIMENT_LIMIT", default_value_t = 1000)]
     pub experiment_limit: usize,
     /// Experiment name format (placeholders `%datasource% %clustername% %namespace%
     /// %workloadname% %workloadtype% %containername% %label:<name>%`).
-    #[arg(long, env = "EXPERIMENT_NAME_FORMAT", default_value = crate::naming::DEFAULT_FORMAT)]
+    #[arg(long, env = "RECOMMENDER_EXPERIMENT_NAME_FORMAT", default_value = crate::naming::DEFAULT_FORMAT)]
     pub experiment_name_format: String,
     /// Finished jobs are deleted this long after they ended (`30s`, `15m`, `12h`, `7d`).
-    #[arg(long, env = "JOB_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    #[arg(long, env = "RECOMMENDER_JOB_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub job_retention: Duration,
     /// Lease of a running job, seconds: a replica that stops renewing it loses the job to
     /// another after this long.
-    #[arg(long, env = "JOB_LEASE_SECS", default_value_t = 30)]
+    #[arg(long, env = "RECOMMENDER_JOB_LEASE_SECS", default_value_t = 30)]
     pub job_lease_secs: u64,
     /// Namespaces fetched at once per job.
-    #[arg(long, env = "PARALLEL_NAMESPACES", default_value_t = 4)]
+    #[arg(long, env = "RECOMMENDER_PARALLEL_NAMESPACES", default_value_t = 4)]
     pub parallel_namespaces: usize,
     /// Name of this replica in leases (default: host name and pid).
-    #[arg(long, env = "REPLICA_NAME")]
+    #[arg(long, env = "RECOMMENDER_REPLICA_NAME")]
     pub replica_name: Option<String>,
     /// Test-only fault injection: abort after this many Kafka publications, before recording
     /// the last one. Only in builds with the `testing` feature (scripts/test builds with it;

@@ -41,6 +41,37 @@ pub use config::Config;
 
 use crate::prometheus::{Auth, Prometheus};
 
+/// Environment variables renamed to the `<BINARY>_<FLAG>` scheme: the old names still work,
+/// with a warning (`rivulet_common::env`).
+pub const RENAMED_ENV: &[rivulet_common::env::Renamed] = &[
+    ("DATASOURCES", "RECOMMENDER_DATASOURCES"),
+    ("DATASOURCE_TOKENS", "RECOMMENDER_DATASOURCE_TOKENS"),
+    ("DATASOURCE_BASIC", "RECOMMENDER_DATASOURCE_BASIC"),
+    ("DATASOURCE_CAS", "RECOMMENDER_DATASOURCE_CAS"),
+    (
+        "DATASOURCE_CONCURRENCY",
+        "RECOMMENDER_DATASOURCE_CONCURRENCY",
+    ),
+    (
+        "DATASOURCE_TIMEOUT_SECS",
+        "RECOMMENDER_DATASOURCE_TIMEOUT_SECS",
+    ),
+    ("KAFKA_ENABLED", "RECOMMENDER_KAFKA_ENABLED"),
+    ("MESSAGE_FORMAT", "RECOMMENDER_MESSAGE_FORMAT"),
+    (
+        "EXPERIMENT_NAME_FORMAT",
+        "RECOMMENDER_EXPERIMENT_NAME_FORMAT",
+    ),
+    ("JOB_RETENTION", "RECOMMENDER_JOB_RETENTION"),
+    ("JOB_LEASE_SECS", "RECOMMENDER_JOB_LEASE_SECS"),
+    ("PARALLEL_NAMESPACES", "RECOMMENDER_PARALLEL_NAMESPACES"),
+    ("REPLICA_NAME", "RECOMMENDER_REPLICA_NAME"),
+    ("RECOMMENDATIONS_TOPIC", "RECOMMENDER_RECOMMENDATIONS_TOPIC"),
+    ("ERROR_TOPIC", "RECOMMENDER_ERROR_TOPIC"),
+    ("SUMMARY_TOPIC", "RECOMMENDER_SUMMARY_TOPIC"),
+    ("BULK_API_LIMIT", "RECOMMENDER_EXPERIMENT_LIMIT"),
+];
+
 /// Start-up errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

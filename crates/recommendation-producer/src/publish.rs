@@ -26,15 +26,15 @@ pub struct Topics {
     /// Recommendations of processed experiments.
     #[arg(
         long,
-        env = "RECOMMENDATIONS_TOPIC",
+        env = "RECOMMENDER_RECOMMENDATIONS_TOPIC",
         default_value = topics::RECOMMENDATIONS
     )]
     pub recommendations_topic: String,
     /// Failed experiments.
-    #[arg(long, env = "ERROR_TOPIC", default_value = topics::ERRORS)]
+    #[arg(long, env = "RECOMMENDER_ERROR_TOPIC", default_value = topics::ERRORS)]
     pub error_topic: String,
     /// One summary per finished job.
-    #[arg(long, env = "SUMMARY_TOPIC", default_value = topics::JOB_SUMMARIES)]
+    #[arg(long, env = "RECOMMENDER_SUMMARY_TOPIC", default_value = topics::JOB_SUMMARIES)]
     pub summary_topic: String,
 }
 

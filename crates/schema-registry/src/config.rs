@@ -86,10 +86,14 @@ pub struct ApplyConfig {
     pub registry: RegistryArgs,
     /// Directory with one folder per topic holding `v1.avsc`, `v2.avsc`, ...; each folder is
     /// registered, in version order, under the subject `<topic>-value`.
-    #[arg(long, env = "SCHEMAS_DIR", default_value = "schemas")]
+    #[arg(long, env = "SCHEMA_REGISTRY_APPLY_DIR", default_value = "schemas")]
     pub dir: PathBuf,
     /// Compatibility level set on every subject before registering.
-    #[arg(long, env = "SCHEMAS_COMPATIBILITY", default_value = "FULL_TRANSITIVE")]
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_APPLY_COMPATIBILITY",
+        default_value = "FULL_TRANSITIVE"
+    )]
     pub compatibility: Level,
     /// Change nothing: check every schema against the registry and fail on an incompatible one.
     #[arg(long)]

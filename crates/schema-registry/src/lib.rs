@@ -47,6 +47,16 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 
+/// Environment variables renamed to the `<BINARY>_<FLAG>` scheme: the old names still work,
+/// with a warning (`rivulet_common::env`).
+pub const RENAMED_ENV: &[rivulet_common::env::Renamed] = &[
+    ("SCHEMAS_DIR", "SCHEMA_REGISTRY_APPLY_DIR"),
+    (
+        "SCHEMAS_COMPATIBILITY",
+        "SCHEMA_REGISTRY_APPLY_COMPATIBILITY",
+    ),
+];
+
 /// Serves the registry until `token` is cancelled.
 pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     let health = Health::new("rivulet_registry");

@@ -37,6 +37,6 @@ pub struct Config {
     pub base_costs_topic: String,
     /// Summary schema version this UI reads and serves: fields of later versions are left out
     /// of its answers.
-    #[arg(long, env = "SCHEMA_VERSION", value_enum, default_value_t = Version::V3)]
+    #[arg(long, env = "UI_SCHEMA_VERSION", value_enum, default_value_t = Version::V3)]
     pub schema_version: Version,
 }

@@ -29,6 +29,10 @@ pub use config::Config;
 use crate::feed::Feed;
 use crate::state::{FeedKind, Shared, Target};
 
+/// Environment variables renamed to the `<BINARY>_<FLAG>` scheme: the old names still work,
+/// with a warning (`rivulet_common::env`).
+pub const RENAMED_ENV: &[rivulet_common::env::Renamed] = &[("SCHEMA_VERSION", "UI_SCHEMA_VERSION")];
+
 /// Start-up and run errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
