@@ -31,10 +31,10 @@ use rivulet_common::kafka::ConsumerSettings;
 use rivulet_contracts::topics::headers;
 use tokio_util::sync::CancellationToken;
 
-use self::commit::{commit_all, finish};
+use self::commit::commit_all;
 use self::context::Context;
 use self::opening::advance_openings;
-use self::state::{Owned, Shared, lock};
+use self::state::{Owned, Shared, finish, lock};
 use crate::decode::{Decoder, Reject};
 use crate::metrics::Metrics;
 use crate::settings::{Failure, Settings};

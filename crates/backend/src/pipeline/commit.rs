@@ -1,15 +1,16 @@
 //! Committing: every partition with new work gets a background commit (`txn`) on the commit
-//! interval; a revoked partition, or every one at shutdown, commits what it has left at once.
+//! interval (a revoked partition, or every one at shutdown, commits what it has left at once:
+//! `state::finish`).
 
 use std::sync::{Arc, Mutex};
 
 use rdkafka::TopicPartitionList;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::context::Context;
-use super::state::{Opening, Owned, Shared, lock};
+use super::state::{Opening, Shared, lock};
 use crate::metrics::Metrics;
-use crate::settings::{Failure, Settings};
+use crate::settings::Settings;
 
 /// Reaps finished commits and starts one for every partition with new work whose previous
 /// commit is done. A failed partition (fenced, or an aborted transaction) starts over from
@@ -54,28 +55,5 @@ pub(crate) fn commit_all(
     }
     if pause.count() > 0 {
         let _ = consumer.pause(&pause);
-    }
-}
-
-/// Commits what a partition has left and lets it go (revocation, shutdown).
-pub(crate) fn finish(
-    settings: &Settings,
-    partition: i32,
-    mut owned: Owned,
-    metadata: Option<&ConsumerGroupMetadata>,
-    metrics: &Metrics,
-) {
-    let batch = owned.batch(settings);
-    let result = metadata.ok_or(Failure::NoGroup).and_then(|m| {
-        owned
-            .writer
-            .commit_now(settings, partition, batch, m, metrics)
-    });
-    match result {
-        Ok(()) => tracing::info!(partition, "Committed and released a partition."),
-        Err(error) => {
-            owned.writer.abort();
-            tracing::warn!(partition, %error, "Could not commit a partition; its open work was aborted.");
-        }
     }
 }

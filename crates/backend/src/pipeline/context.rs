@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use super::commit::finish;
-use super::state::{Opening, Shared, lock};
+use super::state::{Opening, Shared, finish, lock};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 

@@ -7,12 +7,14 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use rdkafka::Offset;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::message::{Header, OwnedHeaders};
 use rivulet_contracts::summary;
 use rivulet_contracts::topics::headers;
 
 use super::restore::Restored;
 use crate::aggregate::Aggregator;
+use crate::metrics::Metrics;
 use crate::settings::{Failure, Settings};
 use crate::txn::{Batch, Outgoing, Writer};
 
@@ -88,4 +90,27 @@ impl Opening {
 pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // Only this thread takes the lock; a poisoned one still holds consistent data.
     shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Commits what a partition has left and lets it go (revocation, shutdown).
+pub(crate) fn finish(
+    settings: &Settings,
+    partition: i32,
+    mut owned: Owned,
+    metadata: Option<&ConsumerGroupMetadata>,
+    metrics: &Metrics,
+) {
+    let batch = owned.batch(settings);
+    let result = metadata.ok_or(Failure::NoGroup).and_then(|m| {
+        owned
+            .writer
+            .commit_now(settings, partition, batch, m, metrics)
+    });
+    match result {
+        Ok(()) => tracing::info!(partition, "Committed and released a partition."),
+        Err(error) => {
+            owned.writer.abort();
+            tracing::warn!(partition, %error, "Could not commit a partition; its open work was aborted.");
+        }
+    }
 }
