@@ -113,12 +113,48 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
 /// every total from the raw records (its restore ignores summaries beyond the committed offset).
 /// Stop the backends first: this joins the group, waits to be given every partition (which only
 /// happens while no backend is a member) and commits the low watermarks as a member.
-pub fn reprocess(kafka: &KafkaArgs, input: &str, group: &str) -> Result<usize, Failure> {
+///
+/// Refused when a partition no longer starts at offset 0 (retention deleted records): a
+/// rebuild would replace correct totals with totals of part of the input. `force` goes on
+/// anyway and logs what is lost.
+pub fn reprocess(
+    kafka: &KafkaArgs,
+    input: &str,
+    group: &str,
+    force: bool,
+) -> Result<usize, Failure> {
     let consumer = kafka.base_consumer(
         &ConsumerSettings::new("backend-reprocess", Some(group.to_owned())),
         DefaultConsumerContext,
     )?;
-    let all = partitions(&consumer, input)?;
+    reprocess_with(&consumer, input, group, force, |p| {
+        Ok(consumer.fetch_watermarks(input, p, TIMEOUT)?.0)
+    })
+}
+
+/// [`reprocess`] with the low watermark of each partition from `low` (tests inject one).
+pub fn reprocess_with<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    input: &str,
+    group: &str,
+    force: bool,
+    low: impl Fn(i32) -> Result<i64, Failure>,
+) -> Result<usize, Failure> {
+    let all = partitions(consumer, input)?;
+    let mut lows = Vec::with_capacity(all.len());
+    for &p in &all {
+        lows.push((p, low(p)?));
+    }
+    let starts = rewind_to(&lows, force).map_err(|lost| Failure::PartialInput {
+        topic: input.to_owned(),
+        lost,
+    })?;
+    if starts.iter().any(|(_, offset)| *offset > 0) {
+        tracing::warn!(
+            ?starts,
+            "Rebuilding from partial input (--force): the records before these offsets are gone and will not be counted."
+        );
+    }
     consumer.subscribe(&[input])?;
     let deadline = std::time::Instant::now() + TIMEOUT * 2;
     loop {
@@ -136,9 +172,8 @@ pub fn reprocess(kafka: &KafkaArgs, input: &str, group: &str) -> Result<usize, F
         }
     }
     let mut rewind = TopicPartitionList::new();
-    for p in all {
-        let (low, _) = consumer.fetch_watermarks(input, p, TIMEOUT)?;
-        rewind.add_partition_offset(input, p, Offset::Offset(low))?;
+    for (p, offset) in starts {
+        rewind.add_partition_offset(input, p, Offset::Offset(offset))?;
     }
     consumer.commit(&rewind, CommitMode::Sync)?;
     consumer.unsubscribe();
@@ -148,4 +183,33 @@ pub fn reprocess(kafka: &KafkaArgs, input: &str, group: &str) -> Result<usize, F
         "Rewound the backend group; restart the backends to rebuild."
     );
     Ok(rewind.count())
+}
+
+/// (partition, offset) pairs.
+pub type Offsets = Vec<(i32, i64)>;
+
+/// Where each partition is rewound to: its low watermark. A low watermark above 0 means records
+/// are gone: refused (the partitions and how many records each lost) unless `force`.
+pub fn rewind_to(lows: &[(i32, i64)], force: bool) -> Result<Offsets, Offsets> {
+    let lost: Vec<(i32, i64)> = lows.iter().copied().filter(|(_, low)| *low > 0).collect();
+    if lost.is_empty() || force {
+        Ok(lows.to_vec())
+    } else {
+        Err(lost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewind_from_partial_input_is_refused_unless_forced() {
+        let whole = [(0, 0), (1, 0), (2, 0)];
+        assert_eq!(rewind_to(&whole, false), Ok(whole.to_vec()));
+        let partial = [(0, 0), (1, 1200), (2, 7)];
+        assert_eq!(rewind_to(&partial, false), Err(vec![(1, 1200), (2, 7)]));
+        assert_eq!(rewind_to(&partial, true), Ok(partial.to_vec()));
+        assert_eq!(rewind_to(&[], false), Ok(vec![]));
+    }
 }

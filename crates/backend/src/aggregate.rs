@@ -95,6 +95,11 @@ impl Aggregator {
         self.len = len;
     }
 
+    /// Whether a record of `sku` fits: the SKU is held already, or fewer than `max` are.
+    pub fn admits(&self, sku: &str, max: usize) -> bool {
+        self.by_sku.len() < max || self.by_sku.contains_key(sku)
+    }
+
     /// Number of keys held.
     pub fn len(&self) -> usize {
         self.len
@@ -121,6 +126,17 @@ mod tests {
             defect_qty: defects,
             unit_cost: cost,
         }
+    }
+
+    #[test]
+    fn admits_known_skus_and_new_ones_below_the_cap() {
+        let mut agg = Aggregator::default();
+        assert!(agg.admits("A", 2));
+        agg.add(&rec("A", 3, 50, None, None));
+        agg.add(&rec("B", 3, 50, None, None));
+        assert!(agg.admits("A", 2), "a held SKU always fits");
+        assert!(!agg.admits("C", 2), "a third does not");
+        assert!(agg.admits("C", 3));
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct ReprocessConfig {
     /// Raw input topic.
     #[arg(long, env = "BACKEND_INPUT_TOPIC", default_value = "raw-data-in")]
     pub input_topic: String,
+    /// Rebuild even though the input no longer starts at offset 0 (retention deleted records):
+    /// every total then covers only the records still there, and the loss is logged.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `backend run`.
@@ -88,6 +92,11 @@ pub struct RunConfig {
     /// How often the transactions are committed (milliseconds).
     #[arg(long, env = "BACKEND_COMMIT_INTERVAL_MS", default_value_t = 1000)]
     pub commit_interval_ms: u64,
+    /// Most distinct SKUs one input partition may hold (their totals live in memory); the
+    /// records of any further SKU go to the DLQ with reason `too_many_skus`. Far above any real
+    /// catalogue: a bound on what made-up keys can cost, not a business rule.
+    #[arg(long, env = "BACKEND_MAX_SKUS", default_value_t = 100_000)]
+    pub max_skus: usize,
     /// Create the input and output topics with this many partitions (and the DLQ with one) when
     /// they do not exist: for local stacks; in Kubernetes the KafkaTopic resources own them.
     #[arg(long, env = "BACKEND_CREATE_TOPICS")]

@@ -45,18 +45,14 @@ pub enum Error {
     /// Building a client or a registry call failed.
     #[error(transparent)]
     Common(#[from] rivulet_common::Error),
-    /// The summary schema this backend writes is not registered.
-    #[error(
-        "summary schema {version:?} is not registered under {subject} (run `schema-registry apply` first): {source}"
-    )]
+    /// The summary schema this backend writes could not be looked up.
+    #[error("summary schema {version:?}: {source}")]
     NotRegistered {
-        /// Subject.
-        subject: String,
         /// Version.
         version: Version,
-        /// Cause.
+        /// Not registered, or the registry unavailable.
         #[source]
-        source: rivulet_common::Error,
+        source: avro::LookupError,
     },
     /// An embedded schema does not parse (a build defect).
     #[error(transparent)]
@@ -134,10 +130,9 @@ async fn loop_settings(
         }
     }
     let written = summary::schema(config.schema_version)?;
-    let found = avro::lookup(registry, &subject, &written)
+    let found = avro::lookup_pinned(registry, &subject, &written)
         .await
         .map_err(|source| Error::NotRegistered {
-            subject: subject.clone(),
             version: config.schema_version,
             source,
         })?;
@@ -151,6 +146,7 @@ async fn loop_settings(
         summary_reader: summary::schema(Version::V3)?,
         summary_writers,
         commit_interval: Duration::from_millis(config.commit_interval_ms),
+        max_skus: config.max_skus,
     })
 }
 

@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reprocess(c) => {
-            let rewind = move || admin::reprocess(&c.kafka, &c.input_topic, &c.group);
+            let rewind = move || admin::reprocess(&c.kafka, &c.input_topic, &c.group, c.force);
             let n = tokio::task::spawn_blocking(rewind)
                 .await?
                 .context("reprocess failed")?;

@@ -113,9 +113,16 @@ fn handle(
         return;
     };
     match decoder.decode(message.payload()) {
-        Ok(record) => {
+        Ok(record) if owned.aggregator.admits(&record.sku, settings.max_skus) => {
             owned.aggregator.add(&record);
             metrics.records.inc();
+        }
+        Ok(_) => {
+            let reason = format!(
+                "too many SKUs: this partition already holds {} (--max-skus)",
+                settings.max_skus
+            );
+            dead_letter(owned, message, "too_many_skus", &reason, metrics);
         }
         Err(Reject::Unavailable(error)) => {
             // Registry down: do not move past this record; read it again shortly.
@@ -131,42 +138,56 @@ fn handle(
             return;
         }
         Err(reject) => {
-            metrics
-                .dead_letters
-                .get_or_create(&vec![("reason".to_owned(), reject.label().to_owned())])
-                .inc();
-            let reason = reject.to_string();
-            tracing::debug!(
-                partition,
-                offset = message.offset(),
-                reason,
-                "Dead-lettered a record."
-            );
-            let (p, o) = (partition.to_string(), message.offset().to_string());
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: headers::DLQ_REASON,
-                    value: Some(reason.as_str()),
-                })
-                .insert(Header {
-                    key: headers::SOURCE_TOPIC,
-                    value: Some(message.topic()),
-                })
-                .insert(Header {
-                    key: headers::SOURCE_PARTITION,
-                    value: Some(p.as_str()),
-                })
-                .insert(Header {
-                    key: headers::SOURCE_OFFSET,
-                    value: Some(o.as_str()),
-                });
-            owned.dead_letters.push(Outgoing {
-                key: message.key().map(<[u8]>::to_vec),
-                payload: message.payload().map(<[u8]>::to_vec),
-                headers,
-            });
+            dead_letter(owned, message, reject.label(), &reject.to_string(), metrics);
         }
     }
     owned.next = Some(message.offset() + 1);
     owned.dirty = true;
+}
+
+/// Queues `message` for the DLQ with its original key and bytes, the reason and where it came
+/// from, and counts it under `label`.
+fn dead_letter(
+    owned: &mut Owned,
+    message: &BorrowedMessage<'_>,
+    label: &str,
+    reason: &str,
+    metrics: &Metrics,
+) {
+    metrics
+        .dead_letters
+        .get_or_create(&vec![("reason".to_owned(), label.to_owned())])
+        .inc();
+    tracing::debug!(
+        partition = message.partition(),
+        offset = message.offset(),
+        reason,
+        "Dead-lettered a record."
+    );
+    let (p, o) = (
+        message.partition().to_string(),
+        message.offset().to_string(),
+    );
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: headers::DLQ_REASON,
+            value: Some(reason),
+        })
+        .insert(Header {
+            key: headers::SOURCE_TOPIC,
+            value: Some(message.topic()),
+        })
+        .insert(Header {
+            key: headers::SOURCE_PARTITION,
+            value: Some(p.as_str()),
+        })
+        .insert(Header {
+            key: headers::SOURCE_OFFSET,
+            value: Some(o.as_str()),
+        });
+    owned.dead_letters.push(Outgoing {
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        headers,
+    });
 }

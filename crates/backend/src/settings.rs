@@ -29,6 +29,8 @@ pub struct Settings {
     pub summary_writers: HashMap<u32, Schema>,
     /// How often transactions are committed.
     pub commit_interval: Duration,
+    /// Most distinct SKUs per input partition.
+    pub max_skus: usize,
 }
 
 /// Why a partition could not be committed or opened.
@@ -46,6 +48,17 @@ pub enum Failure {
     /// A commit thread panicked (a defect).
     #[error("a commit thread panicked")]
     Panicked,
+    /// The input no longer starts at offset 0: a rebuild would count only part of it.
+    #[error(
+        "{topic} no longer starts at offset 0 (records were deleted by retention): {} — a rebuild would replace every total with one of part of the input; refusing (pass --force to rebuild from what is left)",
+        lost.iter().map(|(p, low)| format!("partition {p} starts at {low}, {low} records gone")).collect::<Vec<_>>().join(", ")
+    )]
+    PartialInput {
+        /// Topic.
+        topic: String,
+        /// (partition, low watermark) of each partition that lost records.
+        lost: Vec<(i32, i64)>,
+    },
     /// Other members hold partitions of the group.
     #[error(
         "group {group} still has other members ({assigned} of {partitions} partitions came to us): stop the backends first"

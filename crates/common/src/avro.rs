@@ -125,6 +125,54 @@ pub async fn lookup(
     }
 }
 
+/// Why a pinned schema could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The registry answered: it does not have this exact schema under the subject.
+    #[error("not registered under {subject} (run `schema-registry apply` first)")]
+    NotRegistered {
+        /// The subject asked.
+        subject: String,
+    },
+    /// The registry could not be asked (down, unreachable, refusing the credentials, ...).
+    #[error("the schema registry could not be asked about {subject}: {source}")]
+    Unavailable {
+        /// The subject asked.
+        subject: String,
+        /// Why.
+        #[source]
+        source: Error,
+    },
+}
+
+/// [`lookup`] for a schema a binary pins at start-up: "not registered" (the registry said so)
+/// and "unavailable" (it could not be asked) are told apart, so the message names the right fix.
+pub async fn lookup_pinned(
+    settings: &SrSettings,
+    subject: &str,
+    schema: &Schema,
+) -> std::result::Result<RegisteredSchema, LookupError> {
+    lookup(settings, subject, schema).await.map_err(|source| {
+        let code = match &source {
+            Error::Registry(e) => e
+                .source()
+                .and_then(|s| s.downcast_ref::<RawError>())
+                .map(|r| r.error_code),
+            _ => None,
+        };
+        match code {
+            // 40401: no such subject; 40403: no such schema under it.
+            Some(40401 | 40403) => LookupError::NotRegistered {
+                subject: subject.to_owned(),
+            },
+            _ => LookupError::Unavailable {
+                subject: subject.to_owned(),
+                source,
+            },
+        }
+    })
+}
+
 /// Encodes `value` with `schema` and prefixes the Confluent frame for schema `id`.
 pub fn encode(id: u32, schema: &Schema, value: Value) -> Result<Vec<u8>> {
     Ok(frame(id, &rivulet_contracts::to_bytes(schema, value)?))

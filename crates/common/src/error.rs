@@ -48,6 +48,14 @@ pub enum Error {
         /// Why the broker refused.
         reason: String,
     },
+    /// Reading a topic's configuration failed.
+    #[error("could not read the configuration of topic {topic}: {reason}")]
+    DescribeTopic {
+        /// The topic name.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
     /// Installing the tracing subscriber failed (it was already installed).
     #[error("tracing: {0}")]
     Tracing(String),

@@ -57,10 +57,51 @@ impl Health {
     }
 }
 
+/// A metric label for an HTTP method from a closed set: the standard methods by name, any
+/// other (a client can send any token) as `other`, so made-up methods cannot create series.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// A status-code metric label from a closed set: a code HTTP names, or `other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StatusLabel(Option<u16>);
+
+impl prometheus_client::encoding::EncodeLabelValue for StatusLabel {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> std::fmt::Result {
+        use std::fmt::Write;
+        match self.0 {
+            Some(code) => write!(encoder, "{code}"),
+            None => encoder.write_str("other"),
+        }
+    }
+}
+
+/// The label of `status` ([`StatusLabel`]).
+pub fn status_label(status: StatusCode) -> StatusLabel {
+    StatusLabel(status.canonical_reason().map(|_| status.as_u16()))
+}
+
 /// Counts every HTTP answer of `app` by status code in `<prefix>_http_responses_total{code}`
 /// (what a canary analysis reads: the share of 5xx answers). Apply it to the whole router.
+/// Codes come from a closed set ([`status_label`]).
 pub fn count_responses(app: Router, health: &Health) -> Router {
-    let responses: Family<[(&'static str, String); 1], Counter> = Family::default();
+    let responses: Family<[(&'static str, StatusLabel); 1], Counter> = Family::default();
     health.with_registry(|r| {
         r.register(
             "http_responses",
@@ -74,7 +115,7 @@ pub fn count_responses(app: Router, health: &Health) -> Router {
             async move {
                 let response = next.run(request).await;
                 responses
-                    .get_or_create(&[("code", response.status().as_str().to_owned())])
+                    .get_or_create(&[("code", status_label(response.status()))])
                     .inc();
                 response
             }
@@ -119,6 +160,28 @@ async fn metrics(State(health): State<Health>) -> axum::response::Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_come_from_closed_sets() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"MADEUP").unwrap()),
+            "other"
+        );
+        let encode = |label: StatusLabel| {
+            let family: Family<[(&'static str, StatusLabel); 1], Counter> = Family::default();
+            family.get_or_create(&[("code", label)]).inc();
+            let mut registry = prometheus_client::registry::Registry::default();
+            registry.register("x", "x", family);
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+            out
+        };
+        assert!(encode(status_label(StatusCode::NOT_FOUND)).contains("code=\"404\""));
+        let odd = StatusCode::from_u16(599).unwrap();
+        assert!(encode(status_label(odd)).contains("code=\"other\""));
+    }
     use axum::body::Body;
     use axum::http::Request;
     use prometheus_client::metrics::counter::Counter;

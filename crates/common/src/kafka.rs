@@ -1,11 +1,12 @@
 //! Kafka client construction. Every producer, consumer and admin client in Rivulet is built here
 //! from one [`KafkaArgs`], so security settings and client defaults are decided once.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, StreamConsumer};
 use rdkafka::producer::{BaseProducer, FutureProducer};
@@ -381,6 +382,35 @@ impl KafkaArgs {
         config
             .create()
             .map_err(Error::kafka("creating admin client"))
+    }
+}
+
+/// The configuration of `topic` as the broker reports it: every key it names, with its value
+/// (`None` for a sensitive or unset one). Real Kafka reports every key, defaults included;
+/// Tansu reports only the keys given when the topic was created.
+pub async fn topic_config(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+) -> Result<HashMap<String, Option<String>>> {
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+        .await
+        .map_err(Error::kafka("describing a topic's configuration"))?;
+    match results.into_iter().next() {
+        Some(Ok(resource)) => Ok(resource
+            .entries
+            .into_iter()
+            .map(|entry| (entry.name, entry.value))
+            .collect()),
+        Some(Err(code)) => Err(Error::DescribeTopic {
+            topic: topic.to_owned(),
+            reason: code.to_string(),
+        }),
+        None => Err(Error::DescribeTopic {
+            topic: topic.to_owned(),
+            reason: "no result from broker".into(),
+        }),
     }
 }
 

@@ -63,9 +63,9 @@ pub async fn costs(config: CostsConfig) -> Result<CostsSummary> {
     let schema = base_cost::schema()?;
     let settings = config.common.registry.settings()?;
     let subject = avro::value_subject(&config.topic);
-    let registered = avro::lookup(&settings, &subject, &schema)
+    let registered = avro::lookup_pinned(&settings, &subject, &schema)
         .await
-        .map_err(|source| Error::CostsNotRegistered { subject, source })?;
+        .map_err(Error::CostsNotRegistered)?;
     let producer: FutureProducer =
         kafka.producer(&ProducerSettings::new("raw-data-generator-costs"))?;
     for (year, cost) in to_write {

@@ -34,30 +34,18 @@ pub enum Error {
     /// An embedded schema does not parse (a build defect).
     #[error(transparent)]
     Schema(#[from] rivulet_contracts::SchemaError),
-    /// The raw schema this run writes is not registered.
-    #[error(
-        "schema {version:?} is not registered under {subject} (run `schema-registry apply` first): {source}"
-    )]
+    /// The raw schema this run writes could not be looked up.
+    #[error("raw schema {version:?}: {source}")]
     NotRegistered {
-        /// Subject.
-        subject: String,
         /// Version.
         version: rivulet_contracts::Version,
-        /// Cause.
+        /// Not registered, or the registry unavailable.
         #[source]
-        source: rivulet_common::Error,
+        source: rivulet_common::avro::LookupError,
     },
-    /// The base-cost schema is not registered.
-    #[error(
-        "the base-cost schema is not registered under {subject} (run `schema-registry apply` first): {source}"
-    )]
-    CostsNotRegistered {
-        /// Subject.
-        subject: String,
-        /// Cause.
-        #[source]
-        source: rivulet_common::Error,
-    },
+    /// The base-cost schema could not be looked up.
+    #[error("base-cost schema: {0}")]
+    CostsNotRegistered(#[source] rivulet_common::avro::LookupError),
     /// The topic does not exist.
     #[error("topic {0} does not exist (scripts/up and the Kubernetes KafkaTopics create it)")]
     NoTopic(String),

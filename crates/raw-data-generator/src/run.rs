@@ -79,10 +79,9 @@ impl Target {
         let schema = raw::schema(config.schema_version)?;
         let settings = config.common.registry.settings()?;
         let subject = avro::value_subject(&config.topic);
-        let registered = avro::lookup(&settings, &subject, &schema)
+        let registered = avro::lookup_pinned(&settings, &subject, &schema)
             .await
             .map_err(|source| Error::NotRegistered {
-                subject: subject.clone(),
                 version: config.schema_version,
                 source,
             })?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -58,8 +59,36 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Longest error message sent back: a message may quote the request (a regex, a name), and an
+/// answer must not echo an unbounded input.
+const MAX_MESSAGE: usize = 400;
+
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, message.into())
+    ApiError(StatusCode::BAD_REQUEST, bounded(message.into()))
+}
+
+/// `message`, cut at [`MAX_MESSAGE`] bytes (on a character boundary) with a marker.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("… (truncated)");
+    }
+    message
+}
+
+/// Whether a JSON value holds a NUL character anywhere (PostgreSQL's text refuses it: it is
+/// bad input, not an outage).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 fn db(error: sqlx::Error) -> ApiError {
@@ -74,6 +103,12 @@ fn db(error: sqlx::Error) -> ApiError {
 fn params(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(bad(format!(
+                "parameter `{}` holds a NUL character",
+                k.replace('\0', "\\0")
+            )));
+        }
         if !allowed.contains(&k.as_ref()) {
             return Err(bad(format!(
                 "unknown parameter `{k}`: expected {}",
@@ -96,16 +131,35 @@ fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "Job not found".into())
 }
 
-async fn post_bulk(State(runner): State<Arc<Runner>>, body: Bytes) -> Result<Response, ApiError> {
+async fn post_bulk(
+    State(runner): State<Arc<Runner>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let id = Uuid::new_v4();
     let refuse = |m: String| {
         runner.metrics.bad_requests.inc();
         bad(format!("{m} for the jobId: {id}"))
     };
+    let body = body.map_err(|rejection| {
+        runner.metrics.bad_requests.inc();
+        ApiError(rejection.status(), bounded(rejection.body_text()))
+    })?;
     let input: BulkInput = if body.iter().all(u8::is_ascii_whitespace) {
         BulkInput::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| refuse(format!("Invalid request body: {e}")))?
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| refuse(format!("Invalid request body: {e}")))?;
+        if !value.is_object() {
+            return Err(refuse(
+                "Invalid request body: expected a JSON object".into(),
+            ));
+        }
+        if has_nul(&value) {
+            return Err(refuse(
+                "Invalid request body: a string holds a NUL character".into(),
+            ));
+        }
+        serde_json::from_value(value).map_err(|e| refuse(format!("Invalid request body: {e}")))?
     };
     let valid = input.validate().map_err(refuse)?;
     let Some(ds) = runner.datasources.get(&valid.datasource) else {
@@ -322,5 +376,24 @@ async fn recommendations(
             StatusCode::NOT_FOUND,
             format!("no recommendations for experiment {name:?}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_bounded_and_nul_is_found() {
+        let long = "é".repeat(1000);
+        let cut = bounded(long);
+        assert!(cut.len() <= MAX_MESSAGE + "… (truncated)".len());
+        assert!(cut.ends_with("(truncated)"));
+        assert_eq!(bounded("short".into()), "short");
+        assert!(has_nul(&json!({"a": ["x", "sh\u{0}op"]})));
+        assert!(has_nul(&json!({"k\u{0}": 1})));
+        assert!(!has_nul(&json!({"a": ["x", 1, null]})));
+        assert!(params(Some("experiment_name=a%00b"), &["experiment_name"]).is_err());
+        assert!(params(Some("experiment_name=ab"), &["experiment_name"]).is_ok());
     }
 }

@@ -60,18 +60,14 @@ pub enum StartError {
     /// The producer could not be built.
     #[error(transparent)]
     Kafka(#[from] rivulet_common::Error),
-    /// A topic's schema is not in the registry (or the registry is unreachable).
-    #[error(
-        "the {subject} schema (schemas/{topic}/v1.avsc) is not in the schema registry: {source} \
-         (register it with `schema-registry apply`, or use --format json)"
-    )]
+    /// A topic's schema is not in the registry, or the registry could not be asked.
+    #[error("the schemas/{topic}/v1.avsc schema: {source} (or use --format json)")]
     NotRegistered {
-        /// Subject.
-        subject: String,
         /// Schema folder.
         topic: &'static str,
-        /// The registry's answer.
-        source: Box<rivulet_common::Error>,
+        /// Not registered, or the registry unavailable.
+        #[source]
+        source: Box<avro::LookupError>,
     },
     /// A schema could not be used.
     #[error(transparent)]
@@ -114,14 +110,12 @@ impl Publisher {
                         crate::wire::WireError::Contract(ContractError::Schema(e.to_string()))
                     })?;
                     let subject = avro::value_subject(topic);
-                    let registered =
-                        avro::lookup(&settings, &subject, &schema)
-                            .await
-                            .map_err(|source| StartError::NotRegistered {
-                                subject,
-                                topic: folder,
-                                source: Box::new(source),
-                            })?;
+                    let registered = avro::lookup_pinned(&settings, &subject, &schema)
+                        .await
+                        .map_err(|source| StartError::NotRegistered {
+                            topic: folder,
+                            source: Box::new(source),
+                        })?;
                     Ok::<_, StartError>(Contract::new(registered)?)
                 };
                 Encoding::Avro(Box::new([

@@ -27,6 +27,19 @@ pub enum Error {
         /// Partitions found.
         partitions: usize,
     },
+    /// The log's topic is configured so that the registry could lose or misread state.
+    #[error(
+        "topic {topic} has {key}={} but the schema registry needs cleanup.policy=delete, retention.ms=-1 and retention.bytes=-1 (compaction or a retention limit can lose or reorder the claims it keeps; fix the topic, e.g. its KafkaTopic, and start again)",
+        found.as_deref().unwrap_or("<not reported>")
+    )]
+    TopicConfig {
+        /// Topic.
+        topic: String,
+        /// The unsafe setting.
+        key: &'static str,
+        /// What the broker reported (`None`: not reported).
+        found: Option<String>,
+    },
     /// The reader task stopped.
     #[error("the _schemas reader stopped")]
     ReaderStopped,

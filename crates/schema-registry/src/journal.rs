@@ -14,7 +14,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use rivulet_common::KafkaArgs;
-use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, ensure_topic};
+use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, ensure_topic, topic_config};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,36 @@ use crate::metrics::Metrics;
 use crate::record::Record;
 use crate::state::{Applied, State};
 use crate::{Error, Result};
+
+/// The only configuration under which the log keeps every record: delete policy with
+/// infinite retention, not compaction (a claim that lost shares its key with the claim that
+/// won, and compaction could keep the loser), and no time or size limit (a schema registered
+/// once must be readable for as long as a message carries its id).
+pub const SAFE_CONFIG: [(&str, &str); 3] = [
+    ("cleanup.policy", "delete"),
+    ("retention.ms", "-1"),
+    ("retention.bytes", "-1"),
+];
+
+/// The first setting of an existing log's configuration under which the registry could lose
+/// or misread state: the key, and what the broker reported (`None`: not reported, which is
+/// unsafe because a default may apply, e.g. Kafka's 7-day `retention.ms`). Only called for a
+/// topic this registry did not just create: Tansu reports no defaults, so a topic it created
+/// with [`SAFE_CONFIG`] reports exactly those keys.
+pub fn unsafe_config(
+    found: &std::collections::HashMap<String, Option<String>>,
+) -> Option<(&'static str, Option<String>)> {
+    SAFE_CONFIG.iter().find_map(|(key, want)| {
+        let value = found.get(*key).cloned().flatten();
+        let safe = match (*key, value.as_deref()) {
+            // Several policies may be listed ("compact,delete"): compaction anywhere is unsafe.
+            ("cleanup.policy", Some(v)) => v.split(',').map(str::trim).all(|p| p == "delete"),
+            (_, Some(v)) => v.trim() == *want,
+            (_, None) => false,
+        };
+        (!safe).then_some((*key, value))
+    })
+}
 
 /// Handle for appending to and waiting on the log.
 pub struct Journal {
@@ -44,19 +74,17 @@ impl Journal {
         token: CancellationToken,
     ) -> Result<(Journal, JoinHandle<()>)> {
         let admin = kafka.admin("schema-registry-admin")?;
-        // Delete policy with infinite retention, not compaction: rejected claims share keys with
-        // the claims that beat them, and compaction could keep the loser.
-        ensure_topic(
-            &admin,
-            topic,
-            1,
-            &[
-                ("cleanup.policy", "delete"),
-                ("retention.ms", "-1"),
-                ("retention.bytes", "-1"),
-            ],
-        )
-        .await?;
+        let created = ensure_topic(&admin, topic, 1, &SAFE_CONFIG).await?;
+        if !created {
+            let found = topic_config(&admin, topic).await?;
+            if let Some((key, value)) = unsafe_config(&found) {
+                return Err(Error::TopicConfig {
+                    topic: topic.to_owned(),
+                    key,
+                    found: value,
+                });
+            }
+        }
         let mut settings = ProducerSettings::new("schema-registry");
         settings.linger = Duration::ZERO;
         let producer = kafka.producer(&settings)?;
@@ -222,5 +250,53 @@ fn apply(
             metrics.records_malformed.inc();
             tracing::warn!(offset, %error, "Skipped an undecodable _schemas record.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> HashMap<String, Option<String>> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
+            .collect()
+    }
+
+    #[test]
+    fn only_a_whole_log_is_safe() {
+        let safe = config(&SAFE_CONFIG);
+        assert_eq!(unsafe_config(&safe), None);
+        let compacted = config(&[
+            ("cleanup.policy", "compact"),
+            ("retention.ms", "-1"),
+            ("retention.bytes", "-1"),
+        ]);
+        assert_eq!(
+            unsafe_config(&compacted),
+            Some(("cleanup.policy", Some("compact".into())))
+        );
+        let both = config(&[
+            ("cleanup.policy", "compact,delete"),
+            ("retention.ms", "-1"),
+            ("retention.bytes", "-1"),
+        ]);
+        assert_eq!(unsafe_config(&both).map(|(k, _)| k), Some("cleanup.policy"));
+        // Kafka's default retention is a week: that loses schemas.
+        let week = config(&[
+            ("cleanup.policy", "delete"),
+            ("retention.ms", "604800000"),
+            ("retention.bytes", "-1"),
+        ]);
+        assert_eq!(
+            unsafe_config(&week),
+            Some(("retention.ms", Some("604800000".into())))
+        );
+        // A key the broker does not report may have any default.
+        let silent = config(&[("cleanup.policy", "delete"), ("retention.ms", "-1")]);
+        assert_eq!(unsafe_config(&silent), Some(("retention.bytes", None)));
     }
 }

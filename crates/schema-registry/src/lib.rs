@@ -136,7 +136,9 @@ async fn open_journal(
         };
         match opened {
             Ok(opened) => return Ok(Some(opened)),
-            Err(error @ Error::TopicLayout { .. }) => return Err(error),
+            Err(error @ (Error::TopicLayout { .. } | Error::TopicConfig { .. })) => {
+                return Err(error);
+            }
             Err(error) => {
                 tracing::warn!(%error, bootstrap = %config.kafka.bootstrap_servers, retry_in = ?backoff, "Cannot open the schema log yet.");
                 tokio::select! {

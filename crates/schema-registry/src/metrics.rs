@@ -1,23 +1,23 @@
 //! The registry's Prometheus metrics.
 
 use axum::extract::MatchedPath;
-use axum::http::{Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use rivulet_common::Health;
+use rivulet_common::health::{StatusLabel, method_label, status_label};
 
 /// Labels of an HTTP request counter. Built on every request, so it borrows what the request
 /// already has (the method and the route's shared template) instead of allocating strings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RequestLabels {
-    /// HTTP method.
-    pub method: Method,
+    /// HTTP method, from a closed set (`rivulet_common::health::method_label`).
+    pub method: &'static str,
     /// Route template, e.g. `/schemas/ids/{id}`.
     pub route: Route,
-    /// Status code.
-    pub status: StatusCode,
+    /// Status code, from a closed set.
+    pub status: StatusLabel,
 }
 
 /// The matched route template (a shared string), or none for unmatched paths.
@@ -46,12 +46,10 @@ impl std::hash::Hash for Route {
 
 impl EncodeLabelSet for RequestLabels {
     fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> Result<(), std::fmt::Error> {
-        [
-            ("method", self.method.as_str()),
-            ("route", self.route.as_str()),
-            ("status", self.status.as_str()),
-        ]
-        .encode(encoder)
+        use prometheus_client::encoding::EncodeLabel;
+        ("method", self.method).encode(encoder.encode_label())?;
+        ("route", self.route.as_str()).encode(encoder.encode_label())?;
+        ("status", self.status).encode(encoder.encode_label())
     }
 }
 
@@ -165,7 +163,7 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let method = request.method().clone();
+        let method = method_label(request.method());
         let route = Route(request.extensions().get::<MatchedPath>().cloned());
         Counted {
             inner: self.inner.call(request),
@@ -180,7 +178,7 @@ pin_project_lite::pin_project! {
     pub struct Counted<F> {
         #[pin]
         inner: F,
-        labels: Option<(Method, Route)>,
+        labels: Option<(&'static str, Route)>,
         requests: &'static Family<RequestLabels, Counter>,
     }
 }
@@ -202,7 +200,7 @@ where
                 .get_or_create(&RequestLabels {
                     method,
                     route,
-                    status: response.status(),
+                    status: status_label(response.status()),
                 })
                 .inc();
         }

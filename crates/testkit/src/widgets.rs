@@ -231,7 +231,19 @@ pub fn backend_coloured(
     group: &str,
     output: &str,
 ) -> Process {
-    let args = [
+    backend_with(t, version, colour, group, output, &[])
+}
+
+/// A backend with `extra` arguments after the usual ones.
+pub fn backend_with(
+    t: &Topics,
+    version: &str,
+    colour: &str,
+    group: &str,
+    output: &str,
+    extra: &[&str],
+) -> Process {
+    let mut args = vec![
         "run",
         "--input-topic",
         &t.raw,
@@ -248,6 +260,7 @@ pub fn backend_coloured(
         "--schema-version",
         version,
     ];
+    args.extend_from_slice(extra);
     spawn(
         binary("backend"),
         &args,

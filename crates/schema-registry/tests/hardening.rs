@@ -1,0 +1,89 @@
+//! What a hostile client cannot do to a running registry.
+
+#![allow(clippy::unwrap_used)] // tests
+
+mod common;
+
+use common::{Replica, http};
+
+/// Every request with a made-up method is counted under `method="other"`: 300 distinct
+/// methods (and unmatched paths) add no series beyond a handful.
+#[tokio::test]
+#[ignore = "needs Kafka"]
+async fn made_up_methods_and_paths_do_not_create_series() {
+    let replica = Replica::start(&[]).await;
+    let before = series(&replica).await;
+    for i in 0..300 {
+        let answer = http::call(
+            &format!("MADEUP{i}"),
+            &format!("{}/schemas/ids/1", replica.url),
+            None,
+            &[],
+        )
+        .await;
+        assert!(answer.status >= 400, "{answer:?}");
+        http::call(
+            "GET",
+            &format!("{}/no/such/path/{i}", replica.url),
+            None,
+            &[],
+        )
+        .await;
+    }
+    let text = metrics(&replica).await;
+    assert!(!text.contains("MADEUP"), "a made-up method became a label");
+    assert!(!text.contains("/no/such/path"), "a raw path became a label");
+    assert!(text.contains("method=\"other\""), "{text}");
+    let after = series(&replica).await;
+    assert!(
+        after <= before + 4,
+        "{before} series before, {after} after 600 hostile requests"
+    );
+}
+
+async fn metrics(replica: &Replica) -> String {
+    reqwest::get(format!("{}/metrics", replica.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn series(replica: &Replica) -> usize {
+    metrics(replica)
+        .await
+        .lines()
+        .filter(|l| l.starts_with("rivulet_registry_http_requests_total{"))
+        .count()
+}
+
+/// A `_schemas` topic that compaction could rewrite (created compacted beforehand, as an old
+/// manifest did) makes the registry refuse to start, naming the setting, and exit 1.
+#[tokio::test]
+#[ignore = "needs Kafka"]
+async fn a_compacted_log_is_refused_at_start() {
+    let topic = common::unique("_schemas-compacted");
+    let kafka = rivulet_common::KafkaArgs::plaintext(rivulet_testkit::bootstrap());
+    let admin = kafka.admin("test-admin").unwrap();
+    rivulet_common::kafka::ensure_topic(&admin, &topic, 1, &[("cleanup.policy", "compact")])
+        .await
+        .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_schema-registry"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--topic", &topic])
+        .env("KAFKA_BOOTSTRAP_SERVERS", rivulet_testkit::bootstrap())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .expect("the registry exits instead of serving")
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("cleanup.policy=compact"), "{text}");
+    assert!(
+        text.contains("retention.ms=-1"),
+        "names what it needs: {text}"
+    );
+}
