@@ -69,7 +69,7 @@ fn main() {
                     let value = readers[id as usize - 1].read_value(&mut body).unwrap();
                     RawRecord::from_value(&value).unwrap()
                 };
-                aggregator.add(&record);
+                let _ = aggregator.add(&record);
             }
             let secs = started.elapsed().as_secs_f64();
             let rate = count as f64 / secs;

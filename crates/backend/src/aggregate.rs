@@ -7,7 +7,7 @@
 use rustc_hash::FxHashMap;
 
 use rivulet_contracts::raw::RawRecord;
-use rivulet_contracts::summary::{MonthKey, Totals};
+use rivulet_contracts::summary::{MonthKey, Overflow, Totals};
 
 /// The totals of every key this backend owns, and which changed since the last snapshot.
 ///
@@ -40,14 +40,15 @@ impl Aggregator {
         })
     }
 
-    /// Adds a record to its month.
-    pub fn add(&mut self, record: &RawRecord) {
+    /// Adds a record to its month; on [`Overflow`] nothing changes (the caller dead-letters it).
+    pub fn add(&mut self, record: &RawRecord) -> Result<(), Overflow> {
         let slot = self.slot(&record.sku, record.year, record.month);
-        slot.totals.add(record);
+        slot.totals.add(record)?;
         if !slot.changed {
             slot.changed = true;
             self.changed.push(MonthKey::of(record));
         }
+        Ok(())
     }
 
     /// Sets a key's totals as restored from `summary-stats` (not marked changed).
@@ -132,8 +133,8 @@ mod tests {
     fn admits_known_skus_and_new_ones_below_the_cap() {
         let mut agg = Aggregator::default();
         assert!(agg.admits("A", 2));
-        agg.add(&rec("A", 3, 50, None, None));
-        agg.add(&rec("B", 3, 50, None, None));
+        agg.add(&rec("A", 3, 50, None, None)).unwrap();
+        agg.add(&rec("B", 3, 50, None, None)).unwrap();
         assert!(agg.admits("A", 2), "a held SKU always fits");
         assert!(!agg.admits("C", 2), "a third does not");
         assert!(agg.admits("C", 3));
@@ -142,10 +143,10 @@ mod tests {
     #[test]
     fn mixed_versions_sum_what_each_record_carries() {
         let mut agg = Aggregator::default();
-        agg.add(&rec("A", 3, 50, None, None)); // v1
-        agg.add(&rec("A", 3, 60, Some(5), None)); // v2
-        agg.add(&rec("A", 3, 70, Some(7), Some(100))); // v3
-        agg.add(&rec("B", 3, 80, None, None));
+        agg.add(&rec("A", 3, 50, None, None)).unwrap(); // v1
+        agg.add(&rec("A", 3, 60, Some(5), None)).unwrap(); // v2
+        agg.add(&rec("A", 3, 70, Some(7), Some(100))).unwrap(); // v3
+        agg.add(&rec("B", 3, 80, None, None)).unwrap();
         let a = agg
             .get(&MonthKey {
                 year: 2020,
@@ -181,11 +182,11 @@ mod tests {
     #[test]
     fn snapshots_hold_current_totals_of_changed_keys_only() {
         let mut agg = Aggregator::default();
-        agg.add(&rec("A", 1, 50, None, None));
-        agg.add(&rec("B", 1, 50, None, None));
+        agg.add(&rec("A", 1, 50, None, None)).unwrap();
+        agg.add(&rec("B", 1, 50, None, None)).unwrap();
         assert_eq!(agg.take_changed().len(), 2);
         assert!(agg.take_changed().is_empty());
-        agg.add(&rec("A", 1, 10, None, None));
+        agg.add(&rec("A", 1, 10, None, None)).unwrap();
         let changed = agg.take_changed();
         assert_eq!(changed.len(), 1);
         assert_eq!(
@@ -215,7 +216,8 @@ mod tests {
             year: 2021,
             month: 12,
             ..rec("SKU_000007", 12, 5, None, None)
-        });
+        })
+        .unwrap();
         assert_eq!(agg.get(&key).unwrap().manufactured_qty, 105);
         agg.retain(|k| k.sku != "SKU_000007");
         assert!(agg.is_empty());

@@ -114,8 +114,14 @@ fn handle(
     };
     match decoder.decode(message.payload()) {
         Ok(record) if owned.aggregator.admits(&record.sku, settings.max_skus) => {
-            owned.aggregator.add(&record);
-            metrics.records.inc();
+            match owned.aggregator.add(&record) {
+                Ok(()) => {
+                    metrics.records.inc();
+                }
+                Err(overflow) => {
+                    dead_letter(owned, message, "overflow", &overflow.to_string(), metrics);
+                }
+            }
         }
         Ok(_) => {
             let reason = format!(

@@ -78,3 +78,72 @@ async fn skus_beyond_the_cap_are_dead_lettered_and_counted() {
         assert!(reason.unwrap().starts_with("too many SKUs"));
     }
 }
+
+/// Totals never wrap: a record that would take one past `i64::MAX` is dead-lettered with
+/// reason `overflow` and the totals stay those of the records before it.
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn a_record_that_would_overflow_a_total_is_dead_lettered() {
+    use rivulet_common::avro;
+    use rivulet_contracts::Version;
+    use rivulet_contracts::raw::{self, RawRecord};
+    use rivulet_contracts::summary::{MonthKey, Totals};
+    use rivulet_testkit::widgets::{backend, produce_raw, registry};
+
+    let t = setup(1).await;
+    let schema = raw::schema(Version::V3).unwrap();
+    let id = avro::lookup(
+        &registry().settings().unwrap(),
+        &avro::value_subject(&t.raw),
+        &schema,
+    )
+    .await
+    .unwrap()
+    .id;
+    let huge = RawRecord {
+        sku: "SKU_HUGE".into(),
+        manufactured_qty: i32::MAX,
+        year: 2020,
+        month: 3,
+        day: 1,
+        hour: 8,
+        defect_qty: Some(0),
+        unit_cost: Some(i32::MAX),
+    };
+    let payload = avro::encode(id, &schema, raw::value(Version::V3, &huge)).unwrap();
+    for _ in 0..3 {
+        produce_raw(&t.raw, "SKU_HUGE", Some(&payload)).await;
+    }
+    let backend = backend(&t, "v3");
+    let per = i64::from(i32::MAX);
+    let mut want = rivulet_testkit::widgets::Truth::new();
+    want.insert(
+        MonthKey {
+            year: 2020,
+            month: 3,
+            sku: "SKU_HUGE".into(),
+        },
+        Totals {
+            manufactured_qty: 2 * per,
+            defect_qty: Some(0),
+            production_cost: Some(2 * per * per),
+            records: 2,
+            records_with_defects: 2,
+            records_with_cost: 2,
+        },
+    );
+    let got = wait_for(&t, &want).await;
+    assert_eq!(got, want, "the totals of the two records that fit");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while backend
+        .metric("rivulet_backend_dead_letters_total{reason=\"overflow\"}")
+        .await
+        < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the overflowing record was not dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -35,7 +35,7 @@ fn a_month_mixing_v1_v2_and_v3_aggregates_exactly() {
             .unwrap()
             .read_value(&mut body)
             .unwrap();
-        agg.add(&RawRecord::from_value(&value).unwrap());
+        agg.add(&RawRecord::from_value(&value).unwrap()).unwrap();
     }
     for (sku_index, sku) in model.skus.iter().enumerate() {
         let mine: Vec<(usize, &_)> = month

@@ -87,20 +87,31 @@ pub struct Totals {
     pub records_with_cost: i64,
 }
 
+/// Adding a record would take a total past `i64::MAX`: the totals stay as they were (only
+/// made-up input gets there; a real SKU makes about 10^9 units in 25 years).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("adding the record would overflow a total")]
+pub struct Overflow;
+
 impl Totals {
-    /// Adds one record: what each total means.
-    pub fn add(&mut self, r: &RawRecord) {
-        self.manufactured_qty += i64::from(r.manufactured_qty);
-        self.records += 1;
+    /// Adds one record: what each total means. Checked: on [`Overflow`] nothing changes.
+    pub fn add(&mut self, r: &RawRecord) -> Result<(), Overflow> {
+        let sum = |a: i64, b: i64| a.checked_add(b).ok_or(Overflow);
+        let mut next = *self;
+        next.manufactured_qty = sum(self.manufactured_qty, i64::from(r.manufactured_qty))?;
+        next.records = sum(self.records, 1)?;
         if let Some(d) = r.defect_qty {
-            self.defect_qty = Some(self.defect_qty.unwrap_or(0) + i64::from(d));
-            self.records_with_defects += 1;
+            next.defect_qty = Some(sum(self.defect_qty.unwrap_or(0), i64::from(d))?);
+            next.records_with_defects = sum(self.records_with_defects, 1)?;
         }
         if let Some(c) = r.unit_cost {
+            // Two i32s: the product always fits an i64.
             let cost = i64::from(r.manufactured_qty) * i64::from(c);
-            self.production_cost = Some(self.production_cost.unwrap_or(0) + cost);
-            self.records_with_cost += 1;
+            next.production_cost = Some(sum(self.production_cost.unwrap_or(0), cost)?);
+            next.records_with_cost = sum(self.records_with_cost, 1)?;
         }
+        *self = next;
+        Ok(())
     }
 }
 
@@ -234,9 +245,9 @@ mod tests {
             unit_cost: cost,
         };
         let mut t = Totals::default();
-        t.add(&rec(50, None, None));
-        t.add(&rec(60, Some(5), None));
-        t.add(&rec(70, Some(7), Some(100)));
+        t.add(&rec(50, None, None)).unwrap();
+        t.add(&rec(60, Some(5), None)).unwrap();
+        t.add(&rec(70, Some(7), Some(100))).unwrap();
         assert_eq!(
             t,
             Totals {
@@ -248,5 +259,26 @@ mod tests {
                 records_with_cost: 1,
             }
         );
+    }
+
+    #[test]
+    fn an_overflowing_record_changes_nothing() {
+        let huge = RawRecord {
+            sku: "A".into(),
+            manufactured_qty: i32::MAX,
+            year: 2020,
+            month: 3,
+            day: 1,
+            hour: 8,
+            defect_qty: None,
+            unit_cost: Some(i32::MAX),
+        };
+        let mut t = Totals::default();
+        t.add(&huge).unwrap();
+        t.add(&huge).unwrap();
+        let before = t;
+        // (2^31 - 1)^2 three times is past i64::MAX.
+        assert_eq!(t.add(&huge), Err(Overflow));
+        assert_eq!(t, before, "nothing changed");
     }
 }

@@ -270,9 +270,13 @@ async fn get_bulk(
                     experiments.retain(|e| e.name.contains(name.as_str()));
                 }
                 let total = experiments.len();
+                // Checked: `page` and `page_size` are the caller's numbers.
+                let skip = (page - 1)
+                    .checked_mul(size)
+                    .ok_or_else(|| bad("page × page_size is too large"))?;
                 let shown: Map<String, Value> = experiments
                     .iter()
-                    .skip((page - 1) * size)
+                    .skip(skip)
                     .take(size)
                     .map(|e| {
                         (

@@ -93,6 +93,18 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
         page["experiments_page"],
         json!({"page": 2, "page_size": 3, "total": 7})
     );
+    // A page number whose offset overflows is a 400, not a panic or a wrapped offset.
+    let (status, error) = get(format!(
+        "{}/bulk?job_id={job}&include=experiments&page={}&page_size=1000",
+        s.url,
+        usize::MAX
+    ))
+    .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("too large"),
+        "{error}"
+    );
     let (_, shop) = get(format!(
         "{}/bulk?job_id={job}&include=experiments&experiment_name=%7Cshop%7C",
         s.url

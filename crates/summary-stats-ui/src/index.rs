@@ -152,10 +152,17 @@ impl Index {
         MonthView {
             year,
             month,
-            base_cost: self.base_costs.get(&year).map(|hourly| {
-                hourly * i64::from(HOURS_PER_DAY) * i64::from(days_in_month(year, month as i32))
+            // Checked: input-derived numbers never wrap; a total that does not fit is unknown.
+            base_cost: self.base_costs.get(&year).and_then(|hourly| {
+                hourly
+                    .checked_mul(i64::from(HOURS_PER_DAY))?
+                    .checked_mul(i64::from(days_in_month(year, month as i32)))
             }),
-            total_manufacturing_cost: (!costs.is_empty()).then(|| costs.iter().sum()),
+            total_manufacturing_cost: if costs.is_empty() {
+                None
+            } else {
+                costs.iter().try_fold(0i64, |sum, c| sum.checked_add(*c))
+            },
             complete,
             manufacturing: skus
                 .iter()
@@ -258,5 +265,24 @@ mod tests {
         assert!(index.query(None, None, None).is_empty());
         assert!(index.years().is_empty());
         assert!(index.knows("A"), "the catalogue keeps the SKU");
+    }
+
+    #[test]
+    fn totals_that_do_not_fit_are_unknown_never_wrapped() {
+        let mut index = Index::default();
+        index.set_base_cost(2020, i64::MAX / 2);
+        let t = Totals {
+            manufactured_qty: 1,
+            production_cost: Some(i64::MAX - 1),
+            records: 1,
+            records_with_cost: 1,
+            ..Totals::default()
+        };
+        index.upsert(key(2020, 3, "A"), t);
+        index.upsert(key(2020, 3, "B"), t);
+        let views = index.query(Some(2020), Some(3), None);
+        assert_eq!(views.len(), 1);
+        assert_eq!(views[0].base_cost, None);
+        assert_eq!(views[0].total_manufacturing_cost, None);
     }
 }
