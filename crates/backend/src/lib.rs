@@ -28,7 +28,6 @@ mod pipeline;
 mod settings;
 mod txn;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use rivulet_common::{Health, avro};
@@ -122,11 +121,17 @@ async fn loop_settings(
     registry: &schema_registry_converter::async_impl::schema_registry::SrSettings,
 ) -> Result<settings::Settings> {
     let subject = avro::value_subject(&config.output_topic);
-    let mut summary_writers = HashMap::new();
+    // Restores read summaries of any version: the ones this build knows are taught to the
+    // resolver up front, any other id (a newer backend's) is asked of the registry.
+    let mut summaries = avro::Resolver::new(
+        registry.clone(),
+        tokio::runtime::Handle::current(),
+        summary::schema(Version::V3)?,
+    );
     for version in Version::ALL {
         let schema = summary::schema(version)?;
         if let Ok(found) = avro::lookup(registry, &subject, &schema).await {
-            summary_writers.insert(found.id, schema);
+            let _ = summaries.insert(found.id, schema);
         }
     }
     let written = summary::schema(config.schema_version)?;
@@ -143,8 +148,7 @@ async fn loop_settings(
         output: config.output_topic.clone(),
         dlq: config.dlq_topic.clone(),
         summary: (config.schema_version, found.id, written),
-        summary_reader: summary::schema(Version::V3)?,
-        summary_writers,
+        summaries: std::sync::Mutex::new(summaries),
         commit_interval: Duration::from_millis(config.commit_interval_ms),
         max_skus: config.max_skus,
     })

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub commit_failures: Counter,
     /// Keys restored from summary-stats on assignment.
     pub restored_keys: Counter,
+    /// Restores that failed on a summary that cannot be read (the partition stays closed).
+    pub restore_failures: Counter,
     /// Registry calls that failed (records retried).
     pub registry_errors: Counter,
     /// Records of the assigned input partitions not consumed yet (librdkafka's statistics).
@@ -43,6 +45,11 @@ impl Metrics {
                 "commit_failures",
                 "Transactions that failed and were replayed",
                 m.commit_failures.clone(),
+            );
+            r.register(
+                "restore_failures",
+                "Restores that failed on an unreadable summary (the partition stays closed)",
+                m.restore_failures.clone(),
             );
             r.register(
                 "restored_keys",

@@ -1,12 +1,13 @@
 //! What the loop is given at start-up, and how it fails: shared by the loop, the background
 //! commits (`txn`) and the operator commands.
 
-use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use apache_avro::Schema;
 use rdkafka::error::KafkaError;
 use rivulet_common::KafkaArgs;
+use rivulet_common::avro::Resolver;
 use rivulet_contracts::Version;
 
 /// Everything the loop needs, fixed at start-up.
@@ -23,10 +24,9 @@ pub struct Settings {
     pub dlq: String,
     /// Summary schema version written, its id and schema.
     pub summary: (Version, u32, Schema),
-    /// Summary reader schema (v3) for restoring.
-    pub summary_reader: Schema,
-    /// The summary schemas by registry id, for restoring what any backend version wrote.
-    pub summary_writers: HashMap<u32, Schema>,
+    /// Reads summaries of any version back as v3 for restoring (one for the process: it keeps
+    /// each writer schema once, asking the registry for ids it has not met).
+    pub summaries: Mutex<Resolver>,
     /// How often transactions are committed.
     pub commit_interval: Duration,
     /// Most distinct SKUs per input partition.
@@ -59,6 +59,25 @@ pub enum Failure {
         /// (partition, low watermark) of each partition that lost records.
         lost: Vec<(i32, i64)>,
     },
+    /// A summary of an assigned partition could not be read back: its key's total would restart
+    /// from 0 and overwrite a good one, so the partition is not opened (retried, counted in
+    /// `rivulet_backend_restore_failures_total`) until the record is readable or removed.
+    #[error(
+        "summary at {topic} partition {partition} offset {offset} cannot be read ({reason}): the partition stays closed rather than restart its totals from 0; register its schema, or remove the record with a tombstone of its key"
+    )]
+    UnreadableSummary {
+        /// Summary topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset of the record.
+        offset: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The registry could not be asked about a summary's writer schema (retried).
+    #[error("schema registry unavailable while restoring: {0}")]
+    RegistryUnavailable(String),
     /// Other members hold partitions of the group.
     #[error(
         "group {group} still has other members ({assigned} of {partitions} partitions came to us): stop the backends first"

@@ -50,7 +50,7 @@ pub(crate) fn advance_openings(
                 Ok(Opening::Restoring(restore, offset))
             }) {
                 Ok(next) => Some(next),
-                Err(error) => Some(retry(partition, error)),
+                Err(error) => Some(retry(partition, error, metrics)),
             },
             Opening::Restoring(thread, offset) if !thread.is_finished() => {
                 Some(Opening::Restoring(thread, offset))
@@ -78,7 +78,7 @@ pub(crate) fn advance_openings(
                     let _ = consumer.resume(&resume);
                     None
                 }
-                Err(error) => Some(retry(partition, error)),
+                Err(error) => Some(retry(partition, error, metrics)),
             },
         };
         if let Some(next) = next {
@@ -91,7 +91,13 @@ fn joined<T>(thread: JoinHandle<Result<T, Failure>>) -> Result<T, Failure> {
     thread.join().unwrap_or(Err(Failure::Panicked))
 }
 
-fn retry(partition: i32, error: Failure) -> Opening {
+fn retry(partition: i32, error: Failure, metrics: &Metrics) -> Opening {
+    if let Failure::UnreadableSummary { .. } = error {
+        // An operator has to act: say so loudly, count it, and try again less often.
+        metrics.restore_failures.inc();
+        tracing::error!(partition, %error, "Cannot restore a partition; retrying in 10 s.");
+        return Opening::Queued(Instant::now() + Duration::from_secs(10));
+    }
     tracing::warn!(partition, %error, "Could not open a partition yet; retrying in 500 ms.");
     Opening::Queued(Instant::now() + Duration::from_millis(500))
 }

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use apache_avro::reader::datum::GenericDatumReader;
 use rdkafka::Offset;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rivulet_common::avro::Reject;
 use rivulet_common::kafka::read_range;
-use rivulet_contracts::summary::{self, MonthKey, Totals};
+use rivulet_contracts::summary;
 use rivulet_contracts::topics::headers;
 
 use crate::aggregate::Aggregator;
@@ -21,8 +21,13 @@ pub(crate) struct Restored {
     pub(crate) aggregator: Aggregator,
 }
 
+/// A key's latest summary record: its offset and payload (`None` for a tombstone).
+type Latest = (i64, Option<Vec<u8>>);
+
 /// Reads the partition's summaries back: the latest of each key among those covering no more
-/// than the committed input offset.
+/// than the committed input offset. Writer schemas it does not know are asked of the registry
+/// (a newer backend may have written the summary); a summary that still cannot be read fails
+/// the restore ([`Failure::UnreadableSummary`]), never restarting its key from 0.
 pub(crate) fn restore(
     settings: &Settings,
     partition: i32,
@@ -33,11 +38,11 @@ pub(crate) fn restore(
         Offset::Offset(n) => n,
         _ => 0,
     };
-    let mut aggregator = Aggregator::default();
     let reader = settings
         .kafka
         .reader(&format!("backend-restore-{partition}"))?;
-    let mut latest = HashMap::new();
+    // The latest summary of each key: its offset and payload (`None`: a tombstone).
+    let mut latest: HashMap<Option<Vec<u8>>, Latest> = HashMap::new();
     let mut ignored = 0u64;
     read_range(
         &reader,
@@ -49,9 +54,14 @@ pub(crate) fn restore(
         |message| {
             let covers = header(message, headers::INPUT_OFFSET)
                 .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
+            let key = message.key().map(<[u8]>::to_vec);
             match (covers, message.payload()) {
                 (Some(covers), Some(payload)) if covers <= covered_limit => {
-                    latest.insert(message.key().map(<[u8]>::to_vec), payload.to_vec());
+                    latest.insert(key, (message.offset(), Some(payload.to_vec())));
+                }
+                // A tombstone removes its key (an operator removing an unreadable summary).
+                (_, None) => {
+                    latest.insert(key, (message.offset(), None));
                 }
                 _ => ignored += 1,
             }
@@ -64,29 +74,29 @@ pub(crate) fn restore(
             "Ignored summaries beyond the committed input offset (an unfinished transaction)."
         );
     }
-    for payload in latest.values() {
-        if let Some((key, totals)) = restore_value(settings, payload) {
-            aggregator.restore(key, totals);
-        }
+    let mut resolver = settings
+        .summaries
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut aggregator = Aggregator::default();
+    for (offset, payload) in latest.into_values() {
+        let Some(payload) = payload else { continue };
+        let unreadable = |reason: String| Failure::UnreadableSummary {
+            topic: settings.output.clone(),
+            partition,
+            offset,
+            reason,
+        };
+        let value = match resolver.decode(Some(&payload)) {
+            Ok(value) => value,
+            Err(Reject::Unavailable(why)) => return Err(Failure::RegistryUnavailable(why)),
+            Err(reject) => return Err(unreadable(reject.to_string())),
+        };
+        let (key, totals) = summary::from_value(&value)
+            .ok_or_else(|| unreadable("not a summary of the expected shape".into()))?;
+        aggregator.restore(key, totals);
     }
     Ok(Restored { writer, aggregator })
-}
-
-/// A summary payload written by any backend version, as totals.
-fn restore_value(settings: &Settings, payload: &[u8]) -> Option<(MonthKey, Totals)> {
-    let (id, mut body) = rivulet_common::avro::unframe(payload).ok()?;
-    let Some(writer) = settings.summary_writers.get(&id) else {
-        tracing::warn!(
-            id,
-            "A summary with an unknown schema id was ignored while restoring."
-        );
-        return None;
-    };
-    let reader = GenericDatumReader::builder(writer)
-        .reader_schema(&settings.summary_reader)
-        .build()
-        .ok()?;
-    summary::from_value(&reader.read_value(&mut body).ok()?)
 }
 
 /// The value of header `name` of `message`.
