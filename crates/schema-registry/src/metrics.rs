@@ -72,6 +72,8 @@ pub struct Metrics {
     pub schemas: Gauge,
     /// HTTP requests by method, route and status.
     pub requests: Family<RequestLabels, Counter>,
+    /// Log syncs caused by look-ups that found nothing (shared by concurrent misses).
+    pub miss_syncs: Counter,
 }
 
 impl Metrics {
@@ -110,6 +112,11 @@ impl Metrics {
                 m.log_offset.clone(),
             );
             r.register("schemas", "Distinct schema ids", m.schemas.clone());
+            r.register(
+                "miss_syncs",
+                "Log syncs caused by look-ups that found nothing",
+                m.miss_syncs.clone(),
+            );
             r.register(
                 "http_requests",
                 "HTTP requests by method, route and status",

@@ -9,16 +9,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
 mod plan;
+mod planned;
 mod request;
 
 pub use request::{Found, Submission, VersionSpec};
 
 use self::plan::{Plan, found, parse, plan_registration, resolve, won, writable};
+use self::planned::Planned;
 use crate::error::ApiError;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
@@ -28,6 +30,9 @@ use crate::state::{Mode, State};
 
 /// How many times a registration is planned again after losing a claim.
 const MAX_CLAIMS: usize = 16;
+
+/// Least time between two log syncs caused by look-ups that found nothing.
+pub const MISS_SYNC_GAP: Duration = Duration::from_millis(20);
 
 /// The registry service.
 pub struct Registry {
@@ -42,8 +47,11 @@ pub struct Registry {
     /// plan the same id.
     reserved_id: std::sync::Mutex<u32>,
     /// New ids planned per schema identity: one schema registered under two subjects at once
-    /// on this replica is planned with one id, not two.
-    planned_ids: std::sync::Mutex<HashMap<String, u32>>,
+    /// on this replica is planned with one id, not two. Only claims in flight are kept.
+    planned_ids: std::sync::Mutex<Planned>,
+    /// When the last log sync caused by a miss started: misses wait for one sync that started
+    /// after they arrived, shared by all of them, and such syncs are spaced by [`MISS_SYNC_GAP`].
+    miss_sync: Mutex<Option<Instant>>,
     claim_delay: Option<Duration>,
     metrics: Metrics,
 }
@@ -64,6 +72,7 @@ impl Registry {
             subject_locks: Default::default(),
             reserved_id: Default::default(),
             planned_ids: Default::default(),
+            miss_sync: Mutex::new(None),
             claim_delay,
             metrics,
         }
@@ -94,14 +103,32 @@ impl Registry {
 
     /// Runs a read; if it finds nothing, catches up with the log and runs it again.
     pub async fn fresh<T>(&self, f: impl Fn(&State) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let arrived = Instant::now();
         let first = f(&self.read());
         match first {
             Err(e) if e.is_not_found() => {
-                self.sync().await?;
+                self.sync_after(arrived).await?;
                 f(&self.read())
             }
             other => other,
         }
+    }
+
+    /// Catches up with the log as of some moment after `arrived`: a sync that started after
+    /// it serves every miss waiting for it (a flood of misses costs a couple of broker round
+    /// trips, not one each), and syncs for misses are at least [`MISS_SYNC_GAP`] apart. A
+    /// schema registered before a request arrived is still found by it.
+    async fn sync_after(&self, arrived: Instant) -> Result<(), ApiError> {
+        let mut last = self.miss_sync.lock().await;
+        if last.is_some_and(|started| started >= arrived) {
+            return Ok(());
+        }
+        if let Some(started) = *last {
+            tokio::time::sleep_until((started + MISS_SYNC_GAP).into()).await;
+        }
+        *last = Some(Instant::now());
+        self.metrics.miss_syncs.inc();
+        self.sync().await
     }
 
     async fn write(&self, record: Record) -> Result<(), ApiError> {
@@ -123,6 +150,8 @@ impl Registry {
             if attempt > 0 {
                 self.sync().await?;
             }
+            // The identity whose planned id this attempt holds, released when it is settled.
+            let mut planning = None;
             let claim = {
                 let state = self.read();
                 let reserved = self.reserved_id.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,18 +162,10 @@ impl Registry {
                             let identity = schema::identity(&claim.schema, &claim.references);
                             let mut planned =
                                 self.planned_ids.lock().unwrap_or_else(|e| e.into_inner());
-                            match planned.get(&identity) {
-                                Some(&id)
-                                    if state
-                                        .any_schema(id)
-                                        .is_none_or(|s| s.parsed.identity() == identity) =>
-                                {
-                                    claim.id = id;
-                                }
-                                _ => {
-                                    planned.insert(identity, claim.id);
-                                }
-                            }
+                            claim.id = planned.plan(identity.clone(), claim.id, |id| {
+                                state.any_schema(id).map(|s| s.parsed.identity())
+                            });
+                            planning = Some(identity);
                         }
                         claim
                     }
@@ -155,7 +176,14 @@ impl Registry {
                 tokio::time::sleep(delay).await;
             }
             let (version, id) = (claim.version, claim.id);
-            self.write(Record::Schema(claim.clone())).await?;
+            let written = self.write(Record::Schema(claim.clone())).await;
+            if let Some(identity) = planning {
+                self.planned_ids
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .done(&identity);
+            }
+            written?;
             if won(&self.read(), &claim) {
                 self.metrics.registrations.inc();
                 tracing::info!(subject, version, id, "Registered a schema.");

@@ -87,3 +87,45 @@ async fn a_compacted_log_is_refused_at_start() {
         "names what it needs: {text}"
     );
 }
+
+/// A flood of look-ups of unknown ids shares a few log syncs instead of one each, and a schema
+/// registered after the flood is still found by the next request.
+#[tokio::test]
+#[ignore = "needs Kafka"]
+async fn unknown_id_floods_share_log_syncs() {
+    let replica = Replica::start(&[]).await;
+    let before = replica.metric("rivulet_registry_miss_syncs_total").await;
+    let misses = 300;
+    let calls = (0..misses).map(|i| {
+        let url = format!("{}/schemas/ids/{}", replica.url, 1_000_000 + i);
+        async move { http::call("GET", &url, None, &[]).await }
+    });
+    for answer in futures::future::join_all(calls).await {
+        assert_eq!(answer.status, 404, "{answer:?}");
+        assert_eq!(answer.code(), 40403, "{answer:?}");
+    }
+    let syncs = replica.metric("rivulet_registry_miss_syncs_total").await - before;
+    assert!(syncs >= 1.0, "the misses caught up with the log");
+    assert!(
+        syncs <= f64::from(misses) / 4.0,
+        "{syncs} syncs for {misses} concurrent misses"
+    );
+    // Registered through another replica after the flood: the next look-up here finds it.
+    let other = Replica::start_on(&replica.topic, &[]).await;
+    let subject = common::unique("after-flood");
+    let schema = common::record(
+        "AfterFlood",
+        serde_json::json!([{"name": "n", "type": "int"}]),
+    );
+    let id = common::Api { base: &other.url }
+        .register_ok(&subject, &schema)
+        .await;
+    let found = http::call(
+        "GET",
+        &format!("{}/schemas/ids/{id}", replica.url),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(found.status, 200, "{found:?}");
+}
