@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::message::{Headers, Message};
 use rivulet_common::avro;
@@ -13,7 +13,8 @@ use rivulet_contracts::{Version, raw};
 use rivulet_testkit::model::{Model, Record};
 use rivulet_testkit::unique;
 use rivulet_testkit::widgets::{
-    assert_same, backend, by_day, expected, kafka, produce, produce_raw, registry, setup, wait_for,
+    assert_same, backend, backend_with, by_day, expected, kafka, produce, produce_raw, registry,
+    setup, summaries, wait_for,
 };
 
 #[tokio::test]
@@ -121,24 +122,46 @@ async fn two_backends_rebalancing_and_a_zombie_never_double_count() {
         records.iter().cloned().partition(|r| r.month == 1);
     let v3 = |_: &Record| Version::V3;
 
+    // A consumes all of January and holds it in open transactions (it commits once an hour).
+    let mut a = backend_with(
+        &t,
+        "v3",
+        "blue",
+        &t.group,
+        &t.summary,
+        &["--commit-interval-ms", "3600000"],
+    );
+    a.wait_ok("/healthz", Duration::from_secs(30)).await;
     produce(&t.raw, &january, v3).await;
-    let mut a = backend(&t, "v3");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while a.metric("rivulet_backend_records_total").await < january.len() as f64 {
+        assert!(Instant::now() < deadline, "A did not consume January");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A freezes: B joins, gets every partition once A's session expires, fences A's
+    // transactional ids (aborting A's open transactions) and counts January itself.
+    let failures_before = a.metric("rivulet_backend_commit_failures_total").await;
+    a.signal("STOP");
     let mut b = backend(&t, "v3");
     let want = expected(&january, v3);
-    assert_eq!(
-        wait_for(&t, &want).await,
-        want,
-        "two backends share the work exactly"
-    );
-
-    // A freezes past its session timeout: B takes its partitions (fencing A's transactions).
-    a.signal("STOP");
-    let half = february.len() / 2;
-    produce(&t.raw, &february[..half], v3).await;
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    // The zombie wakes up with work it can no longer commit, then rejoins and rebalances again.
+    assert_eq!(wait_for(&t, &want).await, want, "B counted January exactly");
+    // The zombie wakes with work it can no longer commit: its commits are refused.
     a.signal("CONT");
-    produce(&t.raw, &february[half..], v3).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.metric("rivulet_backend_commit_failures_total").await <= failures_before {
+        assert!(
+            Instant::now() < deadline,
+            "the zombie's late commit was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_same(
+        &want,
+        &summaries(&t).await,
+        "the zombie's late work changed nothing",
+    );
+    // It rejoins and the two share February.
+    produce(&t.raw, &february, v3).await;
     let want = expected(&records, v3);
     let got = wait_for(&t, &want).await;
     a.kill();

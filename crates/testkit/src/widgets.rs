@@ -143,7 +143,14 @@ impl Process {
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics"))
+        // Bounded: a stopped (SIGSTOP) process accepts the connection and never answers.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        client
+            .get(self.url("/metrics"))
+            .send()
             .await
             .expect("metrics")
             .text()
@@ -234,7 +241,7 @@ pub fn backend_coloured(
     backend_with(t, version, colour, group, output, &[])
 }
 
-/// A backend with `extra` arguments after the usual ones.
+/// A backend with `extra` arguments after the usual ones (a flag there replaces its usual value).
 pub fn backend_with(
     t: &Topics,
     version: &str,
@@ -260,6 +267,15 @@ pub fn backend_with(
         "--schema-version",
         version,
     ];
+    // A flag in `extra` replaces the usual one (clap refuses a flag given twice).
+    let mut i = 1;
+    while i + 1 < args.len() {
+        if extra.contains(&args[i]) {
+            args.drain(i..i + 2);
+        } else {
+            i += 2;
+        }
+    }
     args.extend_from_slice(extra);
     spawn(
         binary("backend"),

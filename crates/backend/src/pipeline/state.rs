@@ -110,6 +110,8 @@ pub(crate) fn finish(
         Ok(()) => tracing::info!(partition, "Committed and released a partition."),
         Err(error) => {
             owned.writer.abort();
+            // A zombie's last commit lands here: its producer was fenced by the new owner.
+            metrics.commit_failures.inc();
             tracing::warn!(partition, %error, "Could not commit a partition; its open work was aborted.");
         }
     }
