@@ -224,10 +224,16 @@ fn unreachable_broker_is_retried_and_sigterm_still_stops_cleanly() {
             let _ = tx.send(line);
         }
     });
-    let warning = rx
-        .iter()
-        .find(|line| line.contains("Cannot open the schema log yet"))
-        .expect("a warning that says why it is waiting");
+    // Bounded: a registry that never warns fails the test instead of hanging it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let warning = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("Cannot open the schema log yet") => break line,
+            Ok(_) => {}
+            Err(_) => panic!("no warning that says why it is waiting within 60 s"),
+        }
+    };
     assert!(
         warning.contains(&dead.to_string()),
         "names the bootstrap servers: {warning}"

@@ -63,3 +63,34 @@ fn base_costs() {
     check("base-costs/v1.hex", &framed);
     assert_eq!(base_cost::key(2003), "2003");
 }
+
+/// The generator's model pinned record by record: a change of the random streams (a new
+/// `rand` or ChaCha version, a reordered draw) changes these lines.
+#[test]
+fn the_generator_model_is_pinned() {
+    let model = Model::new(7, 3);
+    let line = |r: &rivulet_testkit::model::Record| {
+        format!(
+            "{} {} {:04}-{:02}-{:02} {:02}h qty={} defects={} unit_cost={}\n",
+            r.seq,
+            r.sku,
+            r.year,
+            r.month,
+            r.day,
+            r.hour,
+            r.manufactured_qty,
+            r.defect_qty,
+            r.unit_cost
+        )
+    };
+    let mut text =
+        String::from("# seed 7, 3 SKUs: sweep records (every 40,000th), then random draws\n");
+    for r in model.sweep().step_by(40_000) {
+        text.push_str(&line(&r));
+    }
+    for r in model.random().take(5) {
+        text.push_str(&line(&r));
+    }
+    text.push_str(&format!("base costs: {:?}\n", &model.base_costs[..5]));
+    check_text("raw-data-in/model-seed-7.txt", &text);
+}
