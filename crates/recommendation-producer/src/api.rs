@@ -162,6 +162,9 @@ async fn post_bulk(
         serde_json::from_value(value).map_err(|e| refuse(format!("Invalid request body: {e}")))?
     };
     let valid = input.validate().map_err(refuse)?;
+    if let Some(hook) = &input.webhook {
+        crate::job::webhook_allowed(&runner.webhook_allow, &hook.url).map_err(refuse)?;
+    }
     let Some(ds) = runner.datasources.get(&valid.datasource) else {
         return Err(refuse(format!(
             "Datasource not registered with Kruize. ({})",

@@ -16,6 +16,11 @@ pub struct Config {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
+    /// Hosts a job's webhook may call (`host` for any port, or `host:port`), comma-separated.
+    /// Empty (the default): webhooks are refused, so `POST /bulk` cannot make this service
+    /// call arbitrary addresses (SSRF). Redirects are never followed.
+    #[arg(long, env = "RECOMMENDER_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<String>,
     /// HTTP address of the API, `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "RECOMMENDER_LISTEN", default_value = "0.0.0.0:8083")]
     pub listen: SocketAddr,

@@ -25,6 +25,58 @@ mod run;
 
 pub use run::JobError;
 
+/// Most of a webhook's reply kept (in the job's record and `GET /bulk?include=webhook`).
+pub const WEBHOOK_REPLY_LIMIT: usize = 4096;
+
+/// The HTTP client webhooks are called with: no redirects (a 3xx is a failed call, never a
+/// request to wherever it points), a connect timeout and a total timeout.
+pub fn webhook_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// At most [`WEBHOOK_REPLY_LIMIT`] bytes of a reply's body, as text; the rest is not read.
+async fn reply_prefix(mut reply: reqwest::Response) -> String {
+    let mut kept = Vec::new();
+    while kept.len() < WEBHOOK_REPLY_LIMIT {
+        match reply.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let truncated = kept.len() > WEBHOOK_REPLY_LIMIT;
+    kept.truncate(WEBHOOK_REPLY_LIMIT);
+    let mut text = String::from_utf8_lossy(&kept).into_owned();
+    if truncated {
+        text.push_str("… (truncated)");
+    }
+    text
+}
+
+/// Whether `url`'s host is in `allow` (`host` for any port, `host:port` for one).
+pub fn webhook_allowed(allow: &[String], url: &str) -> Result<(), String> {
+    if allow.is_empty() {
+        return Err(
+            "webhooks are disabled on this service (its --webhook-allow lists no host)".into(),
+        );
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook url: {e}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let port = parsed.port_or_known_default().unwrap_or(0);
+    let with_port = format!("{host}:{port}");
+    if allow.iter().any(|a| a == host || *a == with_port) {
+        Ok(())
+    } else {
+        Err(format!(
+            "webhook host {host:?} is not one this service may call (--webhook-allow)"
+        ))
+    }
+}
+
 /// What every job shares.
 pub struct Runner {
     /// Database.
@@ -45,8 +97,10 @@ pub struct Runner {
     pub parallel_namespaces: usize,
     /// Woken when a job is posted.
     pub wake: Notify,
-    /// Webhook client.
+    /// Webhook client ([`webhook_client`]).
     pub http: reqwest::Client,
+    /// Hosts webhooks may call ([`webhook_allowed`]).
+    pub webhook_allow: Vec<String>,
     /// Metrics.
     pub metrics: Metrics,
     /// Fault injection for tests (the `testing` feature): abort the process after this many
@@ -329,23 +383,35 @@ impl Runner {
 
     async fn call_webhook(&self, url: &str, job: &JobRow) -> Value {
         let body = json!([{ "summary": document::summary(job) }]);
-        match self
-            .http
-            .post(url)
-            .json(&body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-        {
+        // The client follows no redirect and has connect and total timeouts (`webhook_client`).
+        match self.http.post(url).json(&body).send().await {
             Ok(r) if r.status().as_u16() == 200 => json!({ "status": "COMPLETED" }),
             Ok(r) => {
                 let code = r.status().as_u16();
-                let text = r.text().await.unwrap_or_default();
+                let text = reply_prefix(r).await;
                 json!({ "status": "FAILED", "notifications": job_notification("ERROR", code, text) })
             }
             Err(e) => {
                 json!({ "status": "FAILED", "notifications": job_notification("ERROR", 500, e.to_string()) })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_go_only_to_allowed_hosts() {
+        let allow = vec!["hooks.example".to_owned(), "127.0.0.1:9000".to_owned()];
+        assert!(webhook_allowed(&allow, "https://hooks.example/x").is_ok());
+        assert!(webhook_allowed(&allow, "http://hooks.example:8080/x").is_ok());
+        assert!(webhook_allowed(&allow, "http://127.0.0.1:9000/x").is_ok());
+        assert!(webhook_allowed(&allow, "http://127.0.0.1:9001/x").is_err());
+        assert!(webhook_allowed(&allow, "http://169.254.169.254/latest").is_err());
+        assert!(webhook_allowed(&allow, "http://hooks.example.evil/x").is_err());
+        let none = webhook_allowed(&[], "https://hooks.example/x").unwrap_err();
+        assert!(none.contains("disabled"), "{none}");
     }
 }

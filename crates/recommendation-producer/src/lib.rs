@@ -176,7 +176,8 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
         name_format: config.experiment_name_format.clone(),
         parallel_namespaces: config.parallel_namespaces,
         wake: tokio::sync::Notify::new(),
-        http: reqwest::Client::new(),
+        http: job::webhook_client(),
+        webhook_allow: config.webhook_allow.clone(),
         metrics,
         #[cfg(feature = "testing")]
         abort_after_publishes: config.fault_abort_after_publishes,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post as route_post;
 use serde_json::{Value, json};
 use support::proxy::{Fault, Proxy};
@@ -260,10 +261,20 @@ async fn receiver() -> (String, Calls) {
         calls.lock().unwrap().push(("broken".into(), body));
         (StatusCode::INTERNAL_SERVER_ERROR, "receiver broke")
     }
+    async fn redirect(State(calls): State<Calls>, Json(body): Json<Value>) -> Response {
+        calls.lock().unwrap().push(("redirect".into(), body));
+        (StatusCode::FOUND, [("location", "/ok")], "elsewhere").into_response()
+    }
+    async fn big(State(calls): State<Calls>, Json(body): Json<Value>) -> (StatusCode, String) {
+        calls.lock().unwrap().push(("big".into(), body));
+        (StatusCode::INTERNAL_SERVER_ERROR, "x".repeat(8 << 20))
+    }
     let calls = Calls::default();
     let app = axum::Router::new()
         .route("/ok", route_post(ok))
         .route("/broken", route_post(broken))
+        .route("/redirect", route_post(redirect))
+        .route("/big", route_post(big))
         .with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -279,7 +290,7 @@ async fn the_webhook_is_called_once_per_job_and_its_outcome_recorded() {
         prometheus: _prometheus,
         topics: _,
         service: s,
-    } = ready(&cluster, &[]).await;
+    } = ready(&cluster, &["--webhook-allow", "127.0.0.1"]).await;
     let (hook, calls) = receiver().await;
     let good = start_job(
         &s,
@@ -291,7 +302,17 @@ async fn the_webhook_is_called_once_per_job_and_its_outcome_recorded() {
         json!({"time_range": window(), "webhook": {"url": format!("{hook}/broken")}}),
     )
     .await;
-    for job in [&good, &bad] {
+    let redirected = start_job(
+        &s,
+        json!({"time_range": window(), "webhook": {"url": format!("{hook}/redirect")}}),
+    )
+    .await;
+    let huge = start_job(
+        &s,
+        json!({"time_range": window(), "webhook": {"url": format!("{hook}/big")}}),
+    )
+    .await;
+    for job in [&good, &bad, &redirected, &huge] {
         assert_eq!(wait_done(&s, job).await["status"], "COMPLETED");
     }
     let webhook = |job: String| {
@@ -313,10 +334,28 @@ async fn the_webhook_is_called_once_per_job_and_its_outcome_recorded() {
         json!({"status": "FAILED", "notifications": {"500": {
             "type": "ERROR", "message": "receiver broke", "code": 500}}})
     );
+    // A redirect is a failed call, not a request to wherever it points.
+    let answer = webhook(redirected.clone()).await;
+    assert_eq!(answer["status"], "FAILED", "{answer}");
+    assert_eq!(answer["notifications"]["302"]["code"], 302, "{answer}");
+    // An 8 MB reply is kept as its first 4 KiB.
+    let answer = webhook(huge.clone()).await;
+    assert_eq!(answer["status"], "FAILED");
+    let kept = answer["notifications"]["500"]["message"].as_str().unwrap();
+    assert!(
+        kept.len() <= 4096 + "… (truncated)".len(),
+        "kept {} bytes",
+        kept.len()
+    );
+    assert!(kept.ends_with("(truncated)"));
     // Give a second call, were there one, time to arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = calls.lock().unwrap().clone();
-    assert_eq!(calls.len(), 2, "one call per job: {calls:?}");
+    assert_eq!(
+        calls.len(),
+        4,
+        "one call per job, none to a redirect target: {calls:?}"
+    );
     for (route, job) in [("ok", &good), ("broken", &bad)] {
         let (_, body) = calls.iter().find(|(r, _)| r == route).unwrap();
         let list = body.as_array().unwrap();

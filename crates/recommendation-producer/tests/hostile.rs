@@ -71,6 +71,21 @@ async fn hostile_requests_get_clear_bounded_4xx_answers() {
     let (status, error) = post(url("/bulk"), &huge).await;
     assert_error_shape(status, &error, 413);
 
+    // Webhooks are refused by a service that allows no host (SSRF), before any job exists.
+    let (status, error) = post(
+        url("/bulk"),
+        r#"{"webhook":{"url":"http://169.254.169.254/latest/meta-data"}}"#,
+    )
+    .await;
+    assert_error_shape(status, &error, 400);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhooks are disabled"),
+        "{error}"
+    );
+
     // None of these made a job.
     let (status, jobs) = get(url("/bulk/jobs")).await;
     assert_eq!(status, 200, "{jobs}");
