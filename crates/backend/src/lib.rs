@@ -174,11 +174,10 @@ async fn serve(config: &RunConfig, health: Health, token: CancellationToken) -> 
             async move { axum::Json(output) }
         }),
     );
+    let app = rivulet_common::http::harden(app, rivulet_common::http::Limits::default());
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await
-        {
+        let grace = Duration::from_secs(5);
+        if let Err(error) = rivulet_common::http::serve(listener, app, token, grace).await {
             tracing::error!(%error, "Health server failed.");
         }
     });

@@ -17,6 +17,7 @@ pub mod avro;
 pub mod env;
 mod error;
 pub mod health;
+pub mod http;
 pub mod kafka;
 pub mod registry;
 pub mod secret;

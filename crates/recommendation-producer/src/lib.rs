@@ -189,16 +189,19 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
         .await
         .map_err(|e| Error::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, replica = runner.owner, kafka = config.kafka_enabled, "Serving.");
-    let app = rivulet_common::health::count_responses(
+    let app = rivulet_common::http::harden(
         api::router(runner.clone()).merge(rivulet_common::health::router(health.clone())),
-        &health,
+        rivulet_common::http::Limits::default(),
     );
+    let app = rivulet_common::health::count_responses(app, &health);
     let server_token = token.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(server_token.cancelled_owned())
-            .await
-    });
+    // Requests in flight may finish for 10 s after SIGTERM (below a pod's 30 s grace period).
+    let server = tokio::spawn(rivulet_common::http::serve(
+        listener,
+        app,
+        server_token,
+        Duration::from_secs(10),
+    ));
     health.set_ready(true);
 
     // Readiness follows the job store; finished jobs expire.

@@ -86,6 +86,17 @@ async fn hostile_requests_get_clear_bounded_4xx_answers() {
         "{error}"
     );
 
+    // A 10 KB URI and 40 KB of headers: refused before any handler (common::http::harden).
+    let (status, _) = get(url(&format!("/bulk/jobs?status={}", "a".repeat(10_000)))).await;
+    assert_eq!(status, 414);
+    let answer = reqwest::Client::new()
+        .get(url("/bulk/jobs"))
+        .header("x-pad", "a".repeat(40_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 431);
+
     // None of these made a job.
     let (status, jobs) = get(url("/bulk/jobs")).await;
     assert_eq!(status, 200, "{jobs}");

@@ -56,6 +56,9 @@ pub enum Error {
     Crashed,
 }
 
+/// How long requests in flight may finish after SIGTERM (below a pod's 30 s grace period).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -69,6 +72,7 @@ pub fn app(shared: Arc<Shared>, config: &Config, health: Health) -> axum::Router
     let app = api::router(api)
         .merge(dashboard::router())
         .merge(rivulet_common::health::router(health.clone()));
+    let app = rivulet_common::http::harden(app, rivulet_common::http::Limits::default());
     rivulet_common::health::count_responses(app, &health)
 }
 
@@ -101,11 +105,12 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
     tracing::info!(listen = %config.listen, schema_version = ?config.schema_version, "Serving.");
     let app = app(shared.clone(), &config, health.clone());
     let server_token = token.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(server_token.cancelled_owned())
-            .await
-    });
+    let server = tokio::spawn(rivulet_common::http::serve(
+        listener,
+        app,
+        server_token,
+        SHUTDOWN_GRACE,
+    ));
 
     // Ready once both feeds have caught up.
     let ready_token = token.clone();
