@@ -19,20 +19,7 @@ async fn reprocess_refuses_partial_input_unless_forced() {
     let group = unique("backend-partial");
     let admin_client = kafka().admin("test-admin").unwrap();
     ensure_topic(&admin_client, &input, 2, &[]).await.unwrap();
-    let (input2, group2) = (input.clone(), group.clone());
-    let refused = tokio::task::spawn_blocking(move || {
-        let consumer = kafka()
-            .base_consumer(
-                &ConsumerSettings::new("test-reprocess", Some(group2.clone())),
-                DefaultConsumerContext,
-            )
-            .unwrap();
-        admin::reprocess_with(&consumer, &input2, &group2, false, |p| {
-            Ok(if p == 1 { 1200 } else { 0 })
-        })
-    })
-    .await
-    .unwrap();
+    let refused = reprocess(&input, &group, false).await;
     match refused {
         Err(error @ Failure::PartialInput { .. }) => {
             let text = error.to_string();
@@ -47,26 +34,31 @@ async fn reprocess_refuses_partial_input_unless_forced() {
         "nothing committed"
     );
 
-    let (input2, group2) = (input.clone(), group.clone());
-    let forced = tokio::task::spawn_blocking(move || {
-        let consumer = kafka()
-            .base_consumer(
-                &ConsumerSettings::new("test-reprocess", Some(group2.clone())),
-                DefaultConsumerContext,
-            )
-            .unwrap();
-        admin::reprocess_with(&consumer, &input2, &group2, true, |p| {
-            Ok(if p == 1 { 1200 } else { 0 })
-        })
-    })
-    .await
-    .unwrap();
+    let forced = reprocess(&input, &group, true).await;
     assert_eq!(forced.unwrap(), 2);
     assert_eq!(
         committed(&input, &group).await,
         vec![Some(0), Some(1200)],
         "rewound to what is left"
     );
+}
+
+/// `reprocess` of `input` for `group` with partition 1's low watermark injected at 1,200.
+async fn reprocess(input: &str, group: &str, force: bool) -> Result<usize, Failure> {
+    let (input, group) = (input.to_owned(), group.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer = kafka()
+            .base_consumer(
+                &ConsumerSettings::new("test-reprocess", Some(group.clone())),
+                DefaultConsumerContext,
+            )
+            .unwrap();
+        admin::reprocess_with(&consumer, &input, &group, force, |p| {
+            Ok(if p == 1 { 1200 } else { 0 })
+        })
+    })
+    .await
+    .unwrap()
 }
 
 /// The group's committed offset of each partition of `topic`.

@@ -283,22 +283,28 @@ async fn base_costs_are_written_once_and_never_silently_changed() {
     assert_eq!(read_all(&topic).len(), 25 + changed);
 }
 
-/// An unreachable registry is reported as such, not as a missing schema.
-#[test]
-fn an_unreachable_registry_is_a_clear_error() {
+/// A `run` to `topic` with `registry` and no broker: it fails at the schema look-up. Its
+/// output.
+fn run_without_broker(topic: &str, registry: &str) -> String {
     let out = generator(&[
         "run",
         "--topic",
-        "nowhere",
+        topic,
         "--schema-registry-url",
-        "http://127.0.0.1:9",
+        registry,
         "--kafka-bootstrap-servers",
         "127.0.0.1:9",
     ])
     .output()
     .unwrap();
     assert!(!out.status.success());
-    let text = text(&out);
+    text(&out)
+}
+
+/// An unreachable registry is reported as such, not as a missing schema.
+#[test]
+fn an_unreachable_registry_is_a_clear_error() {
+    let text = run_without_broker("nowhere", "http://127.0.0.1:9");
     assert!(
         text.contains("the schema registry could not be asked about nowhere-value"),
         "{text}"
@@ -311,19 +317,7 @@ fn an_unreachable_registry_is_a_clear_error() {
 #[ignore = "needs the test stack's registry: run scripts/test"]
 fn a_missing_schema_is_a_clear_error() {
     let topic = rivulet_testkit::unique("unregistered");
-    let out = generator(&[
-        "run",
-        "--topic",
-        &topic,
-        "--schema-registry-url",
-        &rivulet_testkit::registry_url(),
-        "--kafka-bootstrap-servers",
-        "127.0.0.1:9",
-    ])
-    .output()
-    .unwrap();
-    assert!(!out.status.success());
-    let text = text(&out);
+    let text = run_without_broker(&topic, &rivulet_testkit::registry_url());
     assert!(
         text.contains(&format!("not registered under {topic}-value")),
         "{text}"
