@@ -44,7 +44,7 @@ pub fn harden(app: Router, limits: Limits) -> Router {
     let (uri, headers) = (limits.uri, limits.headers);
     app.layer(axum::middleware::from_fn(
         move |request: Request, next: Next| async move {
-            if request.uri().to_string().len() > uri {
+            if uri_len(request.uri()) > uri {
                 return refuse(StatusCode::URI_TOO_LONG, "the request URI is too long");
             }
             let size: usize = request
@@ -66,6 +66,15 @@ pub fn harden(app: Router, limits: Limits) -> Router {
         limits.request,
     ))
     .layer(DefaultBodyLimit::max(limits.body))
+}
+
+/// The length of `uri` as sent (scheme and authority when absolute, path, `?query`), counted
+/// without building it: this runs on every request.
+fn uri_len(uri: &axum::http::Uri) -> usize {
+    let scheme = uri.scheme_str().map_or(0, |s| s.len() + 3);
+    let authority = uri.authority().map_or(0, |a| a.as_str().len());
+    let query = uri.query().map_or(0, |q| q.len() + 1);
+    scheme + authority + uri.path().len() + query
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
@@ -168,6 +177,14 @@ mod tests {
             .body(Body::from(vec![b'x'; 10]))
             .unwrap();
         assert_eq!(status(small).await, StatusCode::OK);
+    }
+
+    #[test]
+    fn uri_length_is_what_was_sent() {
+        for text in ["/", "/a/b?x=1&y=2", "http://h:80/p?q", "/p?"] {
+            let uri: axum::http::Uri = text.parse().unwrap();
+            assert_eq!(uri_len(&uri), uri.to_string().len(), "{text}");
+        }
     }
 
     #[tokio::test]
