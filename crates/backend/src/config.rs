@@ -86,6 +86,15 @@ pub struct RunConfig {
     /// Dead-letter topic.
     #[arg(long, env = "BACKEND_DLQ_TOPIC", default_value = "raw-data-in.dlq")]
     pub dlq_topic: String,
+    /// The backend's state topic (one partition, compacted): which dead-lettered records a
+    /// replay may still count, committed with the summaries (`pending.rs`).
+    #[arg(long, env = "BACKEND_STATE_TOPIC", default_value = rivulet_contracts::topics::BACKEND_STATE)]
+    pub state_topic: String,
+    /// Most separate runs of dead-lettered offsets a partition tracks for replay (a flood of bad
+    /// records is one run); beyond it the partition waits, counted in
+    /// `rivulet_backend_pending_full_total`, rather than forget one and count it twice.
+    #[arg(long, env = "BACKEND_MAX_PENDING_RUNS", default_value_t = 50_000)]
+    pub max_pending_runs: usize,
     /// Summary schema version to write.
     #[arg(long, env = "BACKEND_SCHEMA_VERSION", value_enum, default_value_t = Version::V3)]
     pub schema_version: Version,

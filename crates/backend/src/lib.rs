@@ -24,6 +24,7 @@ mod config;
 pub mod decode;
 pub mod fast;
 mod metrics;
+pub mod pending;
 mod pipeline;
 mod settings;
 mod txn;
@@ -77,6 +78,7 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
     if let Some(partitions) = config.create_topics {
         create_topics(&config, partitions).await?;
     }
+    ensure_state_topic(&config).await?;
     let registry = config.registry.settings()?;
     let settings = loop_settings(&config, &registry).await?;
     let decoder = decode::Decoder::new(
@@ -97,16 +99,35 @@ pub async fn run(config: RunConfig, token: CancellationToken) -> Result<()> {
     }
 }
 
+/// Creates the state topic when it is missing (one partition, compacted), as Kafka Streams
+/// creates its changelogs: a partition cannot be opened without reading it, so a missing one
+/// would keep every partition closed. In Kubernetes its KafkaTopic exists first.
+async fn ensure_state_topic(config: &RunConfig) -> Result<()> {
+    let admin = config.kafka.admin("backend-state-topic")?;
+    let compact = [("cleanup.policy", "compact")];
+    match rivulet_common::kafka::ensure_topic(&admin, &config.state_topic, 1, &compact).await {
+        Ok(true) => tracing::info!(topic = %config.state_topic, "Created the state topic."),
+        Ok(false) => {}
+        // A user without the right to create topics: the topic should exist (opening a
+        // partition says so plainly if it does not).
+        Err(error) => {
+            tracing::warn!(topic = %config.state_topic, %error, "Could not ensure the state topic exists.")
+        }
+    }
+    Ok(())
+}
+
 /// Creates the input and output topics with `partitions` each, and the DLQ (local stacks
 /// only: in Kubernetes the KafkaTopics create them).
 async fn create_topics(config: &RunConfig, partitions: i32) -> Result<()> {
     let admin = config.kafka.admin("backend-topics")?;
-    for (topic, n) in [
-        (&config.input_topic, partitions),
-        (&config.output_topic, partitions),
-        (&config.dlq_topic, 1),
+    let compact: &[(&str, &str)] = &[("cleanup.policy", "compact")];
+    for (topic, n, configs) in [
+        (&config.input_topic, partitions, &[][..]),
+        (&config.output_topic, partitions, compact),
+        (&config.dlq_topic, 1, &[][..]),
     ] {
-        if rivulet_common::kafka::ensure_topic(&admin, topic, n, &[]).await? {
+        if rivulet_common::kafka::ensure_topic(&admin, topic, n, configs).await? {
             tracing::info!(topic, partitions = n, "Created a topic.");
         }
     }
@@ -147,6 +168,8 @@ async fn loop_settings(
         input: config.input_topic.clone(),
         output: config.output_topic.clone(),
         dlq: config.dlq_topic.clone(),
+        state: config.state_topic.clone(),
+        max_pending_runs: config.max_pending_runs,
         summary: (config.schema_version, found.id, written),
         summaries: std::sync::Mutex::new(summaries),
         commit_interval: Duration::from_millis(config.commit_interval_ms),

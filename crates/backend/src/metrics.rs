@@ -24,11 +24,24 @@ pub struct Metrics {
     pub restore_failures: Counter,
     /// Registry calls that failed (records retried).
     pub registry_errors: Counter,
+    /// Replayed copies counted (their origin was pending).
+    pub replays_counted: Counter,
+    /// Replayed copies skipped: their origin was counted already (`pending.rs`).
+    pub replays_skipped: Counter,
+    /// Records held back because a partition tracks `--max-pending-runs` dead-letter runs.
+    pub pending_full: Counter,
     /// Records of the assigned input partitions not consumed yet (librdkafka's statistics).
-    pub lag: Gauge,
+    /// Absent until the first statistics arrive: an analysis must not read a backend that has
+    /// not measured its lag yet as one that has caught up (`set_lag`).
+    pub lag: Family<Vec<(String, String)>, Gauge>,
 }
 
 impl Metrics {
+    /// Sets the lag gauge, which exists from its first measurement on.
+    pub fn set_lag(&self, lag: i64) {
+        self.lag.get_or_create(&Vec::new()).set(lag);
+    }
+
     /// Creates the metrics and registers them with `health`'s registry.
     pub fn register(health: &Health) -> Self {
         let m = Self::default();
@@ -55,6 +68,21 @@ impl Metrics {
                 "restored_keys",
                 "Keys restored from summary-stats on assignment",
                 m.restored_keys.clone(),
+            );
+            r.register(
+                "replays_counted",
+                "Replayed copies counted (their origin was dead-lettered)",
+                m.replays_counted.clone(),
+            );
+            r.register(
+                "replays_skipped",
+                "Replayed copies skipped as already counted",
+                m.replays_skipped.clone(),
+            );
+            r.register(
+                "pending_full",
+                "Records held back: too many dead letters waiting for replay",
+                m.pending_full.clone(),
             );
             r.register(
                 "lag",

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rivulet_common::kafka::ConsumerSettings;
 use rivulet_contracts::topics::headers;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,7 @@ use self::opening::advance_openings;
 use self::state::{Owned, Shared, finish, lock};
 use crate::decode::{Decoder, Reject};
 use crate::metrics::Metrics;
+use crate::pending::{self, Admission};
 use crate::settings::{Failure, Settings};
 use crate::txn::Outgoing;
 
@@ -112,50 +113,115 @@ fn handle(
         // Not open (restoring, or fenced): it will be read again from the committed offset.
         return;
     };
-    match decoder.decode(message.payload()) {
+    let origin = origin(message);
+    let admission = pending::admit(partition, origin, &owned.pending);
+    if let Admission::Skip(origin_offset) = admission {
+        // A copy of a record that was counted already (or never dead-lettered here).
+        metrics.replays_skipped.inc();
+        tracing::debug!(
+            partition,
+            offset = message.offset(),
+            origin_offset,
+            "Skipped a replayed copy already counted."
+        );
+        owned.next = Some(message.offset() + 1);
+        owned.dirty = true;
+        return;
+    }
+    // What a dead letter of this record names: the record's identity.
+    let identity = origin.unwrap_or((partition, message.offset()));
+    let tracked = matches!(admission, Admission::Original) && origin.is_none();
+    let failure = match decoder.decode(message.payload()) {
         Ok(record) if owned.aggregator.admits(&record.sku, settings.max_skus) => {
             match owned.aggregator.add(&record) {
                 Ok(()) => {
                     metrics.records.inc();
+                    if let Admission::Replay(origin_offset) = admission {
+                        owned.pending.remove(origin_offset);
+                        owned.pending_changed = true;
+                        metrics.replays_counted.inc();
+                    }
+                    None
                 }
-                Err(overflow) => {
-                    dead_letter(owned, message, "overflow", &overflow.to_string(), metrics);
-                }
+                Err(overflow) => Some(("overflow", overflow.to_string())),
             }
         }
-        Ok(_) => {
-            let reason = format!(
+        Ok(_) => Some((
+            "too_many_skus",
+            format!(
                 "too many SKUs: this partition already holds {} (--max-skus)",
                 settings.max_skus
-            );
-            dead_letter(owned, message, "too_many_skus", &reason, metrics);
-        }
+            ),
+        )),
         Err(Reject::Unavailable(error)) => {
             // Registry down: do not move past this record; read it again shortly.
             metrics.registry_errors.inc();
             tracing::warn!(%error, partition, offset = message.offset(), "Schema registry unavailable; retrying.");
-            let _ = consumer.seek(
-                &settings.input,
-                partition,
-                Offset::Offset(message.offset()),
-                Duration::from_secs(5),
-            );
-            std::thread::sleep(Duration::from_millis(500));
+            retry_later(consumer, settings, message);
             return;
         }
-        Err(reject) => {
-            dead_letter(owned, message, reject.label(), &reject.to_string(), metrics);
+        Err(reject) => Some((reject.label(), reject.to_string())),
+    };
+    if let Some((label, reason)) = failure {
+        if tracked && owned.pending.runs() >= settings.max_pending_runs {
+            // Forgetting a pending dead letter could count its replay twice, or never: wait.
+            metrics.pending_full.inc();
+            tracing::error!(
+                partition,
+                offset = message.offset(),
+                runs = owned.pending.runs(),
+                "Too many dead letters waiting for replay (--max-pending-runs): replay the DLQ or raise the limit; this partition waits."
+            );
+            retry_later(consumer, settings, message);
+            return;
+        }
+        dead_letter(owned, message, identity, label, &reason, metrics);
+        if tracked {
+            owned.pending.insert(message.offset());
+            owned.pending_changed = true;
         }
     }
     owned.next = Some(message.offset() + 1);
     owned.dirty = true;
 }
 
-/// Queues `message` for the DLQ with its original key and bytes, the reason and where it came
-/// from, and counts it under `label`.
+/// Reads `message` again shortly: seeks back to it and waits a little.
+fn retry_later(
+    consumer: &BaseConsumer<Context>,
+    settings: &Settings,
+    message: &BorrowedMessage<'_>,
+) {
+    let _ = consumer.seek(
+        &settings.input,
+        message.partition(),
+        Offset::Offset(message.offset()),
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// The identity a replayed copy carries: its original record's partition and offset.
+fn origin(message: &BorrowedMessage<'_>) -> Option<(i32, i64)> {
+    let headers = message.headers()?;
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| std::str::from_utf8(h.value?).ok())
+    };
+    Some((
+        value(headers::ORIGIN_PARTITION)?.parse().ok()?,
+        value(headers::ORIGIN_OFFSET)?.parse().ok()?,
+    ))
+}
+
+/// Queues `message` for the DLQ with its original key and bytes, the reason and its identity
+/// (`pending.rs`: its own partition and offset, or its origin's for a replayed copy), and
+/// counts it under `label`.
 fn dead_letter(
     owned: &mut Owned,
     message: &BorrowedMessage<'_>,
+    identity: (i32, i64),
     label: &str,
     reason: &str,
     metrics: &Metrics,
@@ -170,10 +236,7 @@ fn dead_letter(
         reason,
         "Dead-lettered a record."
     );
-    let (p, o) = (
-        message.partition().to_string(),
-        message.offset().to_string(),
-    );
+    let (p, o) = (identity.0.to_string(), identity.1.to_string());
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: headers::DLQ_REASON,

@@ -22,6 +22,10 @@ pub struct Settings {
     pub output: String,
     /// Dead-letter topic.
     pub dlq: String,
+    /// State topic (`pending.rs`), partition 0, keyed `<group>|<partition>`.
+    pub state: String,
+    /// Most runs of pending dead letters per partition.
+    pub max_pending_runs: usize,
     /// Summary schema version written, its id and schema.
     pub summary: (Version, u32, Schema),
     /// Reads summaries of any version back as v3 for restoring (one for the process: it keeps
@@ -69,6 +73,20 @@ pub enum Failure {
         /// Summary topic.
         topic: String,
         /// Partition.
+        partition: i32,
+        /// Offset of the record.
+        offset: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The partition's state record could not be read back (the partition stays closed).
+    #[error(
+        "state at {topic} offset {offset} for partition {partition} cannot be read ({reason}): the partition stays closed rather than forget which dead letters a replay may count"
+    )]
+    UnreadableState {
+        /// State topic.
+        topic: String,
+        /// Input partition.
         partition: i32,
         /// Offset of the record.
         offset: i64,

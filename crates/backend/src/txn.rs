@@ -39,6 +39,8 @@ pub struct Batch {
     pub summaries: Vec<Outgoing>,
     /// Dead letters.
     pub dead_letters: Vec<Outgoing>,
+    /// The partition's state record, when its pending set changed (state topic, partition 0).
+    pub state: Option<Outgoing>,
     /// The input offset to commit (next to read), when something was consumed.
     pub next: Option<i64>,
 }
@@ -147,6 +149,9 @@ fn write(
             outgoing(&settings.output, Some(partition), record),
         )?;
         metrics.summaries.inc();
+    }
+    if let Some(state) = &batch.state {
+        send(producer, outgoing(&settings.state, Some(0), state))?;
     }
     if let Some(next) = batch.next {
         let mut offsets = TopicPartitionList::new();

@@ -11,7 +11,6 @@ use rivulet_common::avro;
 use rivulet_common::kafka::read_range;
 use rivulet_contracts::{Version, raw};
 use rivulet_testkit::model::{Model, Record};
-use rivulet_testkit::unique;
 use rivulet_testkit::widgets::{
     assert_same, backend, backend_with, by_day, expected, kafka, produce, produce_raw, registry,
     setup, summaries, wait_for,
@@ -171,100 +170,6 @@ async fn two_backends_rebalancing_and_a_zombie_never_double_count() {
         &got,
         "no double counting through rebalances and a zombie",
     );
-}
-
-#[tokio::test]
-#[ignore = "needs Kafka and the test stack: run scripts/test"]
-async fn dead_letters_replay_once_the_cause_is_fixed() {
-    let t = setup(2).await;
-    let model = Model::new(44, 2);
-    let january: Vec<Record> = model.sweep().take_while(|r| r.month == 1).collect();
-    let late = model.sweep().find(|r| r.month == 2).unwrap();
-    produce(&t.raw, &january, |_| Version::V3).await;
-
-    // A record written with a schema the registry does not know yet.
-    let mut with_note: serde_json::Value = serde_json::from_str(raw::text(Version::V3)).unwrap();
-    // A doc unique to this run: the schema must be new to the registry to get the chosen id.
-    with_note["fields"].as_array_mut().unwrap().push(serde_json::json!({"name": "note", "type": ["null", "string"], "default": null, "doc": unique("note")}));
-    let note_schema = apache_avro::Schema::parse_str(&with_note.to_string()).unwrap();
-    let missing_id = 500_000 + (std::process::id() % 400_000);
-    let apache_avro::types::Value::Record(mut fields) = raw::value(Version::V3, &late.raw()) else {
-        unreachable!()
-    };
-    fields.push((
-        "note".into(),
-        apache_avro::types::Value::Union(0, Box::new(apache_avro::types::Value::Null)),
-    ));
-    let payload = avro::encode(
-        missing_id,
-        &note_schema,
-        apache_avro::types::Value::Record(fields),
-    )
-    .unwrap();
-    produce_raw(&t.raw, &late.sku, Some(&payload)).await;
-
-    let mut running = backend(&t, "v3");
-    let want = expected(&january, |_| Version::V3);
-    assert_eq!(wait_for(&t, &want).await, want);
-
-    // Register the schema under that id (IMPORT mode on a fresh subject), then replay.
-    let http = reqwest::Client::new();
-    let base = &registry().urls[0];
-    let subject = unique("replay");
-    let mode = http
-        .put(format!("{base}/mode/{subject}"))
-        .json(&serde_json::json!({"mode": "IMPORT"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(mode.status().is_success());
-    let registered = http
-        .post(format!("{base}/subjects/{subject}/versions"))
-        .json(&serde_json::json!({"schema": with_note.to_string(), "id": missing_id}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        registered.status().is_success(),
-        "{}",
-        registered.text().await.unwrap()
-    );
-    let replay_group = unique("replay");
-    let replay = || {
-        Command::new(env!("CARGO_BIN_EXE_backend"))
-            .args([
-                "dlq-replay",
-                "--dlq-topic",
-                &t.dlq,
-                "--group",
-                &replay_group,
-                "--kafka-bootstrap-servers",
-                &kafka().bootstrap_servers,
-            ])
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .unwrap()
-    };
-    let first = replay();
-    assert!(
-        String::from_utf8_lossy(&first.stdout).contains("replayed 1 dead letters"),
-        "{first:?}"
-    );
-    let again = replay();
-    assert!(
-        String::from_utf8_lossy(&again.stdout).contains("replayed 0 dead letters"),
-        "replayed once: {again:?}"
-    );
-    let mut all = january.clone();
-    all.push(late.clone());
-    let want = expected(&all, |_| Version::V3);
-    assert_eq!(
-        wait_for(&t, &want).await,
-        want,
-        "the replayed record is counted once"
-    );
-
-    running.kill();
 }
 
 #[tokio::test]

@@ -37,6 +37,15 @@ pub struct RegistryArgs {
         hide_env_values = true
     )]
     pub token: Option<Secret>,
+    /// File holding the bearer token (a mounted Secret), instead of `--schema-registry-token`.
+    #[arg(
+        long = "schema-registry-token-file",
+        env = "SCHEMA_REGISTRY_TOKEN_FILE",
+        value_name = "PATH",
+        value_parser = Secret::from_file,
+        conflicts_with = "token"
+    )]
+    pub token_file: Option<Secret>,
     /// Basic-auth user for the registry (Confluent Cloud: the API key).
     #[arg(long = "schema-registry-user", env = "SCHEMA_REGISTRY_USER")]
     pub user: Option<String>,
@@ -47,6 +56,15 @@ pub struct RegistryArgs {
         hide_env_values = true
     )]
     pub password: Option<Secret>,
+    /// File holding the basic-auth password, instead of `--schema-registry-password`.
+    #[arg(
+        long = "schema-registry-password-file",
+        env = "SCHEMA_REGISTRY_PASSWORD_FILE",
+        value_name = "PATH",
+        value_parser = Secret::from_file,
+        conflicts_with = "password"
+    )]
+    pub password_file: Option<Secret>,
     /// Timeout of one registry call, in seconds.
     #[arg(
         long = "schema-registry-timeout-secs",
@@ -62,10 +80,22 @@ impl RegistryArgs {
         Self {
             urls: vec![url.into()],
             token: None,
+            token_file: None,
             user: None,
             password: None,
+            password_file: None,
             timeout_secs: 10,
         }
+    }
+
+    /// The bearer token, given directly or read from its file.
+    pub fn bearer(&self) -> Option<&Secret> {
+        Secret::either(self.token.as_ref(), self.token_file.as_ref())
+    }
+
+    /// The basic-auth password, given directly or read from its file.
+    pub fn basic_password(&self) -> Option<&Secret> {
+        Secret::either(self.password.as_ref(), self.password_file.as_ref())
     }
 
     /// Settings for `schema_registry_converter`'s encoders, decoders and calls.
@@ -78,10 +108,10 @@ impl RegistryArgs {
         for url in urls {
             builder.add_url(url);
         }
-        if let Some(token) = &self.token {
+        if let Some(token) = self.bearer() {
             builder.set_token_authorization(token.expose());
         } else if let Some(user) = &self.user {
-            builder.set_basic_authorization(user, self.password.as_ref().map(Secret::expose));
+            builder.set_basic_authorization(user, self.basic_password().map(Secret::expose));
         }
         builder.set_timeout(Duration::from_secs(self.timeout_secs));
         Ok(builder.build()?)
@@ -268,6 +298,17 @@ impl Reject {
     }
 }
 
+/// Most bytes one decoded value may allocate. apache-avro's default (512 MiB) lets one malformed
+/// length prefix reserve half a gigabyte; no Kafka message this project reads comes near 8 MiB
+/// (the brokers' default limit is 1 MiB).
+pub const MAX_DECODE_ALLOCATION: usize = 8 << 20;
+
+/// Applies [`MAX_DECODE_ALLOCATION`] to apache-avro (a process-wide setting: the first call
+/// wins, and decoding before any call would fix apache-avro's default).
+pub fn bound_allocations() -> usize {
+    apache_avro::util::max_allocation_bytes(MAX_DECODE_ALLOCATION)
+}
+
 /// Decodes Confluent-framed messages written with any schema the registry knows, resolved to
 /// one reader schema (fields an older writer lacked take the reader's defaults).
 ///
@@ -283,6 +324,7 @@ pub struct Resolver {
 impl Resolver {
     /// A resolver reading every writer schema as `reader`.
     pub fn new(settings: SrSettings, runtime: Handle, reader: Schema) -> Self {
+        bound_allocations();
         // Leaked on purpose, like the writer schemas: a handful of schemas that live as long as
         // the process, so prepared readers can borrow them.
         Self {

@@ -66,10 +66,59 @@ pub enum Error {
 
 impl Error {
     /// Wraps a Kafka error with what we were doing: `.map_err(Error::kafka("reading offsets"))`.
+    /// A configuration error naming a credential's key has its value replaced (librdkafka's
+    /// message quotes the value it refused).
     pub fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
-        move |source| Error::Kafka { context, source }
+        move |source| Error::Kafka {
+            context,
+            source: redact(source),
+        }
+    }
+}
+
+/// `error` without the value of a credential it quotes (`KafkaError::ClientConfig` carries the
+/// key and the value librdkafka refused).
+pub fn redact(error: rdkafka::error::KafkaError) -> rdkafka::error::KafkaError {
+    match error {
+        rdkafka::error::KafkaError::ClientConfig(code, description, key, _)
+            if crate::secret::is_sensitive_key(&key) =>
+        {
+            rdkafka::error::KafkaError::ClientConfig(code, description, key, "******".into())
+        }
+        other => other,
     }
 }
 
 /// Result alias for the common crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaConfRes;
+
+    #[test]
+    fn refused_credentials_are_not_quoted() {
+        let refused = |key: &str| {
+            KafkaError::ClientConfig(
+                RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+                "not supported".into(),
+                key.into(),
+                "hunter2".into(),
+            )
+        };
+        let error = Error::kafka("creating consumer")(refused("sasl.oauthbearer.client.secret"));
+        let shown = format!(
+            "{error} {error:?} {}",
+            std::error::Error::source(&error).unwrap()
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("sasl.oauthbearer.client.secret"), "{shown}");
+        let error = Error::kafka("creating consumer")(refused("linger.ms"));
+        assert!(
+            error.to_string().contains("hunter2"),
+            "other values are shown"
+        );
+    }
+}

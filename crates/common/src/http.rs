@@ -6,9 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,31 +40,133 @@ impl Default for Limits {
 /// (`{"error": …}`); a binary with its own error shape maps its own refusals first (a body
 /// extractor's rejection, for one), these are the last line.
 pub fn harden(app: Router, limits: Limits) -> Router {
-    let (uri, headers) = (limits.uri, limits.headers);
-    app.layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| async move {
-            if uri_len(request.uri()) > uri {
-                return refuse(StatusCode::URI_TOO_LONG, "the request URI is too long");
-            }
-            let size: usize = request
-                .headers()
-                .iter()
-                .map(|(name, value)| name.as_str().len() + value.len())
-                .sum();
-            if size > headers {
-                return refuse(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "the request headers are too large",
-                );
-            }
-            next.run(request).await
-        },
-    ))
-    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        limits.request,
-    ))
-    .layer(DefaultBodyLimit::max(limits.body))
+    app.layer(SizeLimitLayer::new(&limits))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request,
+        ))
+        .layer(DefaultBodyLimit::max(limits.body))
+}
+
+/// A layer refusing a request whose URI (414) or headers (431) exceed [`Limits`], before any
+/// handler runs. Hand-written (no boxed future) so a hot read path pays two length sums.
+#[derive(Clone, Copy, Debug)]
+pub struct SizeLimitLayer {
+    uri: usize,
+    headers: usize,
+    refuse: fn(StatusCode, &str) -> Response,
+}
+
+impl SizeLimitLayer {
+    /// The URI and header bounds of `limits`, refusals in `{"error": …}`.
+    pub fn new(limits: &Limits) -> Self {
+        Self::answering(limits, refuse)
+    }
+
+    /// The same bounds, refusals in a server's own error shape (the registry's Confluent one).
+    pub fn answering(limits: &Limits, refuse: fn(StatusCode, &str) -> Response) -> Self {
+        Self {
+            uri: limits.uri,
+            headers: limits.headers,
+            refuse,
+        }
+    }
+
+    /// Why a request with this head is refused, if it is.
+    fn refusal<B>(&self, request: &axum::http::Request<B>) -> Option<Response> {
+        if uri_len(request.uri()) > self.uri {
+            return Some((self.refuse)(
+                StatusCode::URI_TOO_LONG,
+                "the request URI is too long",
+            ));
+        }
+        let size: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        (size > self.headers).then(|| {
+            (self.refuse)(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "the request headers are too large",
+            )
+        })
+    }
+}
+
+impl<S> tower::Layer<S> for SizeLimitLayer {
+    type Service = SizeLimit<S>;
+    fn layer(&self, inner: S) -> SizeLimit<S> {
+        SizeLimit {
+            inner,
+            limits: *self,
+        }
+    }
+}
+
+/// The service of [`SizeLimitLayer`].
+#[derive(Clone, Debug)]
+pub struct SizeLimit<S> {
+    inner: S,
+    limits: SizeLimitLayer,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for SizeLimit<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Limited<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        match self.limits.refusal(&request) {
+            Some(response) => Limited::Refused {
+                response: Some(response),
+            },
+            None => Limited::Passed {
+                inner: self.inner.call(request),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`SizeLimit`]: the refusal, or the inner service's answer.
+    #[project = LimitedProjection]
+    pub enum Limited<F> {
+        /// Refused before the inner service saw the request.
+        Refused { response: Option<Response> },
+        /// Passed on.
+        Passed { #[pin] inner: F },
+    }
+}
+
+impl<F, E> Future for Limited<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            LimitedProjection::Refused { response } => match response.take() {
+                Some(response) => std::task::Poll::Ready(Ok(response)),
+                None => std::task::Poll::Pending, // polled after completion
+            },
+            LimitedProjection::Passed { inner } => inner.poll(cx),
+        }
+    }
 }
 
 /// The length of `uri` as sent (scheme and authority when absolute, path, `?query`), counted
@@ -121,6 +222,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // tests
     use super::*;
     use axum::body::Body;
+    use axum::extract::Request;
     use axum::routing::{get, post};
     use tower::ServiceExt;
 

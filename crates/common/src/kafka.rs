@@ -80,8 +80,9 @@ pub enum Profile {
     Test,
 }
 
-/// Connection settings shared by every Kafka client of a binary.
-#[derive(Clone, Debug, clap::Args)]
+/// Connection settings shared by every Kafka client of a binary. `Debug` hides the password
+/// and every `--kafka-option` value whose key names a credential.
+#[derive(Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Comma-separated `host:port` list of bootstrap brokers.
     #[arg(
@@ -110,15 +111,52 @@ pub struct KafkaArgs {
         hide_env_values = true
     )]
     pub sasl_password: Option<Secret>,
+    /// File holding the SASL password (a mounted Secret), instead of `--kafka-sasl-password`.
+    #[arg(
+        long = "kafka-sasl-password-file",
+        env = "KAFKA_SASL_PASSWORD_FILE",
+        value_name = "PATH",
+        value_parser = Secret::from_file,
+        conflicts_with = "sasl_password"
+    )]
+    pub sasl_password_file: Option<Secret>,
     /// PEM file with the CA certificates that sign the brokers' certificates (TLS).
     #[arg(long = "kafka-ssl-ca-location", env = "KAFKA_SSL_CA_LOCATION")]
     pub ssl_ca_location: Option<PathBuf>,
     /// Client timing profile: `production` keeps librdkafka's defaults.
     #[arg(long = "kafka-profile", env = "KAFKA_PROFILE", value_enum, default_value_t = Profile::Production)]
     pub profile: Profile,
-    /// Extra librdkafka properties as `key=value`, applied last (env: comma-separated).
-    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    /// Extra librdkafka properties as `key=value`, applied last (env: comma-separated). Values
+    /// of keys naming a credential (password, secret, token, key, jaas) are never shown.
+    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value, hide_env_values = true)]
     pub options: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for KafkaArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(k, v)| {
+                let shown = if crate::secret::is_sensitive_key(k) {
+                    "******"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaArgs")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("security_protocol", &self.security_protocol)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &self.password())
+            .field("ssl_ca_location", &self.ssl_ca_location)
+            .field("profile", &self.profile)
+            .field("options", &options)
+            .finish()
+    }
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -237,10 +275,19 @@ impl KafkaArgs {
             sasl_mechanism: None,
             sasl_username: None,
             sasl_password: None,
+            sasl_password_file: None,
             ssl_ca_location: None,
             profile: Profile::Production,
             options: Vec::new(),
         }
+    }
+
+    /// The SASL password, given directly or read from its file.
+    pub fn password(&self) -> Option<&Secret> {
+        Secret::either(
+            self.sasl_password.as_ref(),
+            self.sasl_password_file.as_ref(),
+        )
     }
 
     /// The settings every client shares: brokers and security.
@@ -256,7 +303,7 @@ impl KafkaArgs {
         if let Some(user) = &self.sasl_username {
             config.set("sasl.username", user);
         }
-        if let Some(password) = &self.sasl_password {
+        if let Some(password) = self.password() {
             config.set("sasl.password", password.expose());
         }
         if let Some(ca) = &self.ssl_ca_location {

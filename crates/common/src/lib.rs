@@ -11,9 +11,11 @@
 //! - [`telemetry`]: [`init_tracing`] with text or JSON output.
 //! - [`shutdown`]: a cancellation token cancelled on SIGTERM or Ctrl-C.
 //! - [`health`]: an axum router serving `/healthz`, `/readyz` and `/metrics`.
-//! - [`secret`]: [`Secret`], a string whose `Debug` and `Display` hide it.
+//! - [`secret`]: [`Secret`], a string whose `Debug` and `Display` hide it, also read from a file.
+//! - [`credentials`]: what a server accepts in `Authorization` (bearer or basic).
 
 pub mod avro;
+pub mod credentials;
 pub mod env;
 mod error;
 pub mod health;
@@ -25,6 +27,7 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use avro::RegistryArgs;
+pub use credentials::Credentials;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use kafka::KafkaArgs;

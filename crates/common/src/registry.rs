@@ -35,14 +35,13 @@ impl RegistryArgs {
         if urls.is_empty() {
             return Err(Error::NoRegistryUrl);
         }
-        let auth = if let Some(token) = &self.token {
+        let auth = if let Some(token) = self.bearer() {
             Some(crate::Secret::new(format!("Bearer {}", token.expose())))
         } else {
             self.user.as_ref().map(|user| {
                 use base64::Engine;
                 let password = self
-                    .password
-                    .as_ref()
+                    .basic_password()
                     .map(|p| p.expose())
                     .unwrap_or_default();
                 let pair = format!("{user}:{password}");

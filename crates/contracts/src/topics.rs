@@ -7,6 +7,9 @@ pub const RAW_DATA_IN: &str = "raw-data-in";
 pub const RAW_DATA_IN_DLQ: &str = "raw-data-in.dlq";
 /// Current monthly totals (`summary`), keyed `YYYY-MM|SKU`, compacted.
 pub const SUMMARY_STATS: &str = "summary-stats";
+/// The backend's per-partition state beside its summaries (the dead-lettered records not yet
+/// counted through a replay), keyed `<group>|<partition>`, one partition, compacted.
+pub const BACKEND_STATE: &str = "backend-state";
 /// Yearly hourly base costs (`base_cost`), keyed by year, compacted.
 pub const BASE_COSTS: &str = "base-costs";
 /// Right-sizing recommendations, one message per experiment.
@@ -30,10 +33,15 @@ pub mod headers {
     pub const DLQ_REASON: &str = "rivulet-dlq-reason";
     /// On a dead letter: where it came from.
     pub const SOURCE_TOPIC: &str = "rivulet-source-topic";
-    /// On a dead letter: the source partition.
+    /// On a dead letter: the partition of the record's identity (for a replayed copy, its
+    /// origin's: a record is its first partition and offset).
     pub const SOURCE_PARTITION: &str = "rivulet-source-partition";
-    /// On a dead letter: the source offset.
+    /// On a dead letter: the offset of the record's identity (for a replayed copy, its origin's).
     pub const SOURCE_OFFSET: &str = "rivulet-source-offset";
+    /// On a replayed copy: the partition of the original record it is a copy of.
+    pub const ORIGIN_PARTITION: &str = "rivulet-origin-partition";
+    /// On a replayed copy: the offset of the original record it is a copy of.
+    pub const ORIGIN_OFFSET: &str = "rivulet-origin-offset";
     /// On a replayed record: the dead letter it was replayed from (`partition:offset`).
     pub const REPLAYED_FROM: &str = "rivulet-replayed-from";
 }

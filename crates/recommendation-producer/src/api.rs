@@ -10,10 +10,13 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use rivulet_common::Credentials;
+use rivulet_common::credentials::Scope;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -25,24 +28,58 @@ use crate::store::{ExperimentRow, status};
 /// Most experiments in one `GET /bulk` page.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
-/// The routes.
-pub fn router(runner: Arc<Runner>) -> Router {
-    Router::new()
-        .route("/bulk", get(get_bulk).post(post_bulk).delete(delete_bulk))
+/// The routes. With `credentials` configured, `POST /bulk` and `DELETE /bulk` (with
+/// [`Scope::All`], every route but the OpenAPI document) answer 401 without them.
+pub fn router(runner: Arc<Runner>, credentials: Credentials, scope: Scope) -> Router {
+    let guard = middleware::from_fn_with_state(Arc::new(credentials), require_credentials);
+    let writes = post(post_bulk)
+        .delete(delete_bulk)
+        .route_layer(guard.clone());
+    let reads = Router::new()
+        .route("/bulk", get(get_bulk).merge(writes))
         .route("/bulk/jobs", get(list_jobs))
-        .route("/recommendations", get(recommendations))
-        .route("/openapi.json", get(openapi))
+        .route("/recommendations", get(recommendations));
+    let reads = match scope {
+        Scope::Writes => reads,
+        Scope::All => reads.route_layer(guard),
+    };
+    let datasources: Vec<&str> = runner.datasources.keys().map(String::as_str).collect();
+    let document: Arc<str> = crate::openapi::document(&datasources, &runner.webhook_allow).into();
+    reads
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        document.to_string(),
+                    )
+                }
+            }),
+        )
         .with_state(runner)
 }
 
-/// The OpenAPI 3.1 document of this API.
-pub const OPENAPI: &str = include_str!("../assets/openapi.json");
-
-async fn openapi() -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
+/// Answers 401 (the project's error shape, and `WWW-Authenticate`) without valid credentials.
+async fn require_credentials(
+    State(credentials): State<Arc<Credentials>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if credentials.allows(request.headers()) {
+        return next.run(request).await;
+    }
+    let mut response = ApiError(
+        StatusCode::UNAUTHORIZED,
+        "authentication required: a valid bearer token or basic credentials".into(),
     )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer, Basic realm=\"rivulet\""),
+    );
+    response
 }
 
 struct ApiError(StatusCode, String);
@@ -82,15 +119,6 @@ fn bounded(mut message: String) -> String {
 
 /// Whether a JSON value holds a NUL character anywhere (PostgreSQL's text refuses it: it is
 /// bad input, not an outage).
-fn has_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
-    }
-}
-
 fn db(error: sqlx::Error) -> ApiError {
     tracing::warn!(%error, "Database error.");
     ApiError(
@@ -144,23 +172,7 @@ async fn post_bulk(
         runner.metrics.bad_requests.inc();
         ApiError(rejection.status(), bounded(rejection.body_text()))
     })?;
-    let input: BulkInput = if body.iter().all(u8::is_ascii_whitespace) {
-        BulkInput::default()
-    } else {
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|e| refuse(format!("Invalid request body: {e}")))?;
-        if !value.is_object() {
-            return Err(refuse(
-                "Invalid request body: expected a JSON object".into(),
-            ));
-        }
-        if has_nul(&value) {
-            return Err(refuse(
-                "Invalid request body: a string holds a NUL character".into(),
-            ));
-        }
-        serde_json::from_value(value).map_err(|e| refuse(format!("Invalid request body: {e}")))?
-    };
+    let input = BulkInput::parse(&body).map_err(refuse)?;
     let valid = input.validate().map_err(refuse)?;
     if let Some(hook) = &input.webhook {
         crate::job::webhook_allowed(&runner.webhook_allow, &hook.url).map_err(refuse)?;
@@ -397,9 +409,6 @@ mod tests {
         assert!(cut.len() <= MAX_MESSAGE + "… (truncated)".len());
         assert!(cut.ends_with("(truncated)"));
         assert_eq!(bounded("short".into()), "short");
-        assert!(has_nul(&json!({"a": ["x", "sh\u{0}op"]})));
-        assert!(has_nul(&json!({"k\u{0}": 1})));
-        assert!(!has_nul(&json!({"a": ["x", 1, null]})));
         assert!(params(Some("experiment_name=a%00b"), &["experiment_name"]).is_err());
         assert!(params(Some("experiment_name=ab"), &["experiment_name"]).is_ok());
     }

@@ -151,6 +151,7 @@ pub async fn fetch_namespace(
             .or_default()
             .push(s.label("container").to_owned());
     }
+    let closed = ds.closed_windows().await;
     let mut out = HashMap::new();
     for (end, containers) in by_end {
         let start = end - 15 * 86_400;
@@ -190,7 +191,7 @@ pub async fn fetch_namespace(
             };
             for s in result {
                 if let Some(grid) = grids.get_mut(s.label("container")) {
-                    grid.add_samples(start, &s.samples, channels);
+                    grid.add_samples(start, &s.samples, channels, closed);
                 }
             }
         }
@@ -232,6 +233,7 @@ pub async fn fetch_namespaces(
             async move { ds.range(&q, from, to, 60).await.map(|r| (sum, r)) }
         })
     }));
+    let closed = ds.closed_windows().await;
     let quota_query = queries::namespace_quotas(namespaces);
     let quotas = ds.range(&quota_query, start, at, STEP_SECS);
     let (sums, quotas) = tokio::try_join!(sums, quotas)?;
@@ -271,7 +273,15 @@ pub async fn fetch_namespaces(
         };
         let in_window = |sum: Sum, t: i64| -> Vec<f64> {
             get(sum)
-                .map(|m| m.range(t - STEP_SECS + 1..=t).map(|(_, v)| *v).collect())
+                .map(|m| {
+                    // `[t − 15m, t]` or `(t − 15m, t]` (`prometheus::Windows`).
+                    let from = if closed {
+                        t - STEP_SECS
+                    } else {
+                        t - STEP_SECS + 1
+                    };
+                    m.range(from..=t).map(|(_, v)| *v).collect()
+                })
                 .unwrap_or_default()
         };
         let quota_at = |resource: &str, t: i64| {

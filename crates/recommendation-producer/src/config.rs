@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rivulet_common::avro::RegistryArgs;
-use rivulet_common::{KafkaArgs, LogArgs};
+use rivulet_common::credentials::Scope;
+use rivulet_common::{Credentials, KafkaArgs, LogArgs, Secret};
 
+use crate::prometheus::Windows;
 use crate::publish::Topics;
 use crate::wire::Format;
 
@@ -24,21 +26,64 @@ pub struct Config {
     /// HTTP address of the API, `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "RECOMMENDER_LISTEN", default_value = "0.0.0.0:8083")]
     pub listen: SocketAddr,
-    /// PostgreSQL URL of the job store.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: String,
+    /// PostgreSQL URL of the job store (it may hold a password: never shown).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        required_unless_present = "database_url_file"
+    )]
+    pub database_url: Option<Secret>,
+    /// File holding the PostgreSQL URL (a mounted Secret), instead of --database-url.
+    #[arg(long, env = "DATABASE_URL_FILE", value_name = "PATH", value_parser = Secret::from_file, conflicts_with = "database_url")]
+    pub database_url_file: Option<Secret>,
+    /// Bearer token `POST /bulk` and `DELETE /bulk` require (turns authentication on; reads
+    /// stay open unless --auth-scope all).
+    #[arg(long, env = "RECOMMENDER_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<Secret>,
+    /// File holding the bearer token, instead of --auth-token.
+    #[arg(long, env = "RECOMMENDER_AUTH_TOKEN_FILE", value_name = "PATH", value_parser = Secret::from_file, conflicts_with = "auth_token")]
+    pub auth_token_file: Option<Secret>,
+    /// Basic-auth user accepted like the token (with --auth-password or its file).
+    #[arg(long, env = "RECOMMENDER_AUTH_USER", requires = "basic_password")]
+    pub auth_user: Option<String>,
+    /// Basic-auth password.
+    #[arg(
+        long,
+        env = "RECOMMENDER_AUTH_PASSWORD",
+        hide_env_values = true,
+        requires = "auth_user",
+        group = "basic_password"
+    )]
+    pub auth_password: Option<Secret>,
+    /// File holding the basic-auth password, instead of --auth-password.
+    #[arg(long, env = "RECOMMENDER_AUTH_PASSWORD_FILE", value_name = "PATH", value_parser = Secret::from_file, conflicts_with = "auth_password", requires = "auth_user", group = "basic_password")]
+    pub auth_password_file: Option<Secret>,
+    /// Which requests need credentials when authentication is on.
+    #[arg(long, env = "RECOMMENDER_AUTH_SCOPE", value_enum, default_value_t = Scope::Writes)]
+    pub auth_scope: Scope,
     /// Datasources as `name=url` (env: comma-separated), e.g. `prometheus-1=http://prometheus:9090`.
     #[arg(long = "datasource", env = "RECOMMENDER_DATASOURCES", value_delimiter = ',', value_parser = parse_pair, required = true)]
     pub datasources: Vec<(String, String)>,
     /// Bearer tokens as `name=token` (env: comma-separated).
-    #[arg(long = "datasource-token", env = "RECOMMENDER_DATASOURCE_TOKENS", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
-    pub datasource_tokens: Vec<(String, String)>,
+    #[arg(long = "datasource-token", env = "RECOMMENDER_DATASOURCE_TOKENS", value_delimiter = ',', value_parser = parse_secret_pair, hide_env_values = true)]
+    pub datasource_tokens: Vec<(String, Secret)>,
+    /// Bearer tokens as `name=path` of a file holding the token (a mounted Secret).
+    #[arg(long = "datasource-token-file", env = "RECOMMENDER_DATASOURCE_TOKEN_FILES", value_delimiter = ',', value_parser = parse_secret_file_pair)]
+    pub datasource_token_files: Vec<(String, Secret)>,
     /// Basic credentials as `name=user:password` (env: comma-separated).
-    #[arg(long = "datasource-basic", env = "RECOMMENDER_DATASOURCE_BASIC", value_delimiter = ',', value_parser = parse_pair, hide_env_values = true)]
-    pub datasource_basic: Vec<(String, String)>,
+    #[arg(long = "datasource-basic", env = "RECOMMENDER_DATASOURCE_BASIC", value_delimiter = ',', value_parser = parse_secret_pair, hide_env_values = true)]
+    pub datasource_basic: Vec<(String, Secret)>,
+    /// Basic credentials as `name=path` of a file holding `user:password`.
+    #[arg(long = "datasource-basic-file", env = "RECOMMENDER_DATASOURCE_BASIC_FILES", value_delimiter = ',', value_parser = parse_secret_file_pair)]
+    pub datasource_basic_files: Vec<(String, Secret)>,
     /// CA bundles (PEM) as `name=path` for datasources behind TLS with a private CA.
     #[arg(long = "datasource-ca", env = "RECOMMENDER_DATASOURCE_CAS", value_delimiter = ',', value_parser = parse_pair)]
     pub datasource_cas: Vec<(String, String)>,
+    /// Which samples a 15-minute interval holds: `auto` reads each datasource's version
+    /// (Prometheus 2.x `[t − 15m, t]`, 3.x `(t − 15m, t]`), or force `closed` / `left-open`.
+    #[arg(long, env = "RECOMMENDER_DATASOURCE_WINDOWS", value_enum, default_value_t = Windows::Auto)]
+    pub datasource_windows: Windows,
     /// Prometheus queries in flight per datasource.
     #[arg(long, env = "RECOMMENDER_DATASOURCE_CONCURRENCY", default_value_t = 8)]
     pub datasource_concurrency: usize,
@@ -97,6 +142,51 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
         _ => Err(format!("expected name=value, got {s:?}")),
+    }
+}
+
+/// `name=secret`: the error never quotes the value.
+fn parse_secret_pair(s: &str) -> Result<(String, Secret), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), Secret::new(v.trim()))),
+        _ => Err("expected name=value (the value is not shown)".into()),
+    }
+}
+
+/// `name=path`, the secret read from the file.
+fn parse_secret_file_pair(s: &str) -> Result<(String, Secret), String> {
+    let (name, path) = parse_pair(s)?;
+    Ok((name, Secret::from_file(&path)?))
+}
+
+impl Config {
+    /// The job store's URL, given directly or read from its file.
+    pub fn database_url(&self) -> Option<&Secret> {
+        Secret::either(self.database_url.as_ref(), self.database_url_file.as_ref())
+    }
+
+    /// What `POST /bulk` and `DELETE /bulk` (or every API request) accept.
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(
+            Secret::either(self.auth_token.as_ref(), self.auth_token_file.as_ref()),
+            self.auth_user.as_deref(),
+            Secret::either(
+                self.auth_password.as_ref(),
+                self.auth_password_file.as_ref(),
+            ),
+        )
+    }
+
+    /// A datasource's bearer token and basic credentials (`user:password`), from flags or files.
+    pub fn datasource_secrets(&self, name: &str) -> (Option<&Secret>, Option<&Secret>) {
+        fn find<'a>(list: &'a [(String, Secret)], name: &str) -> Option<&'a Secret> {
+            list.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        }
+        (
+            find(&self.datasource_tokens, name)
+                .or_else(|| find(&self.datasource_token_files, name)),
+            find(&self.datasource_basic, name).or_else(|| find(&self.datasource_basic_files, name)),
+        )
     }
 }
 

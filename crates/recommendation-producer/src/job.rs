@@ -375,7 +375,15 @@ impl Runner {
             .ok()
             .and_then(|i| i.webhook);
         let webhook = match hook {
-            Some(hook) if job.webhook.is_none() => Some(self.call_webhook(&hook.url, &job).await),
+            Some(hook) if job.webhook.is_none() => {
+                let outcome = self.call_webhook(&hook.url, &job).await;
+                let status = outcome["status"].as_str().unwrap_or("FAILED").to_string();
+                self.metrics
+                    .webhook_calls
+                    .get_or_create(&vec![("status".into(), status)])
+                    .inc();
+                Some(outcome)
+            }
             _ => None,
         };
         self.store.after_end(id, published, webhook.as_ref()).await

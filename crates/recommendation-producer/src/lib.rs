@@ -23,6 +23,7 @@ pub mod engine;
 pub mod job;
 mod metrics;
 pub mod naming;
+pub mod openapi;
 pub mod payload;
 pub mod prometheus;
 pub mod publish;
@@ -34,7 +35,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rivulet_common::Health;
+use rivulet_common::{Health, Secret};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -87,6 +88,9 @@ pub enum Error {
     /// The publisher could not start.
     #[error(transparent)]
     Publish(#[from] publish::StartError),
+    /// Neither --database-url nor --database-url-file was given.
+    #[error("no job store: give --database-url or --database-url-file")]
+    NoDatabase,
     /// A datasource is misconfigured.
     #[error("datasource {0}: {1}")]
     Datasource(String, String),
@@ -107,13 +111,10 @@ fn datasources(
     };
     let mut out = HashMap::new();
     for (name, url) in &config.datasources {
-        let auth = match (
-            lookup(&config.datasource_tokens, name),
-            lookup(&config.datasource_basic, name),
-        ) {
-            (Some(token), _) => Auth::Bearer(token),
-            (None, Some(basic)) => match basic.split_once(':') {
-                Some((user, password)) => Auth::Basic(user.into(), password.into()),
+        let auth = match config.datasource_secrets(name) {
+            (Some(token), _) => Auth::Bearer(token.clone()),
+            (None, Some(basic)) => match basic.expose().split_once(':') {
+                Some((user, password)) => Auth::Basic(user.into(), Secret::new(password)),
                 None => {
                     return Err(Error::Datasource(
                         name.clone(),
@@ -138,7 +139,8 @@ fn datasources(
             Duration::from_secs(config.datasource_timeout_secs),
         )
         .map_err(|e| Error::Datasource(name.clone(), e.to_string()))?
-        .counting(queries.clone());
+        .counting(queries.clone())
+        .with_windows(config.datasource_windows);
         out.insert(name.clone(), ds);
     }
     Ok(out)
@@ -148,7 +150,8 @@ fn datasources(
 pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> {
     let health = Health::new("rivulet_recommender");
     let metrics = metrics::Metrics::register(&health);
-    let store = store::Store::connect(&config.database_url, 8).await?;
+    let url = config.database_url().ok_or(Error::NoDatabase)?;
+    let store = store::Store::connect(url.expose(), 8).await?;
     let publisher = if config.kafka_enabled {
         Some(
             publish::Publisher::new(
@@ -190,7 +193,8 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
         .map_err(|e| Error::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, replica = runner.owner, kafka = config.kafka_enabled, "Serving.");
     let app = rivulet_common::http::harden(
-        api::router(runner.clone()).merge(rivulet_common::health::router(health.clone())),
+        api::router(runner.clone(), config.credentials(), config.auth_scope)
+            .merge(rivulet_common::health::router(health.clone())),
         rivulet_common::http::Limits::default(),
     );
     let app = rivulet_common::health::count_responses(app, &health);

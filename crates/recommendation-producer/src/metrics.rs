@@ -19,6 +19,8 @@ pub struct Metrics {
     pub bad_requests: Counter,
     /// Queries sent to datasources (retries included).
     pub datasource_queries: Counter,
+    /// Webhook calls made, by outcome (COMPLETED, FAILED).
+    pub webhook_calls: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -38,6 +40,11 @@ impl Metrics {
                 "datasource_queries",
                 "Queries sent to datasources",
                 m.datasource_queries.clone(),
+            );
+            r.register(
+                "webhook_calls",
+                "Webhook calls made, by outcome",
+                m.webhook_calls.clone(),
             );
         });
         m

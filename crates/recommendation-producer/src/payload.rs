@@ -86,6 +86,35 @@ pub struct BulkInput {
     pub request_id: Option<String>,
 }
 
+impl BulkInput {
+    /// Reads a `POST /bulk` body: empty (all defaults) or one JSON object of known fields, no
+    /// string holding a NUL (PostgreSQL refuses the byte; it is bad input, not an outage).
+    pub fn parse(body: &[u8]) -> Result<BulkInput, String> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(BulkInput::default());
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
+        if !value.is_object() {
+            return Err("Invalid request body: expected a JSON object".into());
+        }
+        if has_nul(&value) {
+            return Err("Invalid request body: a string holds a NUL character".into());
+        }
+        serde_json::from_value(value).map_err(|e| format!("Invalid request body: {e}"))
+    }
+}
+
+fn has_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// The default datasource.
 pub const DEFAULT_DATASOURCE: &str = "prometheus-1";
 /// The only metadata profile.
@@ -217,6 +246,22 @@ impl BulkInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_are_one_object_without_nul() {
+        assert_eq!(BulkInput::parse(b"  \n").unwrap(), BulkInput::default());
+        assert_eq!(BulkInput::parse(b"{}").unwrap(), BulkInput::default());
+        assert!(
+            BulkInput::parse(b"[null,null]")
+                .unwrap_err()
+                .contains("JSON object")
+        );
+        let nul = br#"{"filter":{"include":{"namespace":["sh\u0000op"]}}}"#;
+        assert!(BulkInput::parse(nul).unwrap_err().contains("NUL"));
+        assert!(has_nul(&serde_json::json!({"k\u{0}": 1})));
+        assert!(!has_nul(&serde_json::json!({"a": ["x", 1, null]})));
+        assert!(BulkInput::parse(b"{\"nope\": 1}").is_err());
+    }
 
     fn parse(json: &str) -> Result<Validated, String> {
         serde_json::from_str::<BulkInput>(json)

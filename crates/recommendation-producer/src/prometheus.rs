@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
+use rivulet_common::Secret;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
@@ -17,9 +18,9 @@ pub enum Auth {
     #[default]
     None,
     /// `Authorization: Bearer <token>`.
-    Bearer(String),
-    /// Basic auth.
-    Basic(String, String),
+    Bearer(Secret),
+    /// Basic auth: user and password.
+    Basic(String, Secret),
 }
 
 /// Why a query failed. The job-level notification follows the variant (503 or 504).
@@ -108,6 +109,39 @@ pub struct Prometheus {
     permits: Arc<Semaphore>,
     retries: u32,
     queries: Counter,
+    windows: Windows,
+    /// What [`Windows::Auto`] found: closed windows or not (read once, when it could be).
+    detected: Arc<tokio::sync::OnceCell<bool>>,
+}
+
+/// Which samples a 15-minute interval ending at `t` holds. Prometheus 2.x range selectors
+/// (what the reference's `*_over_time(…[15m])` queries run on) include both ends,
+/// `[t − 15m, t]`; Prometheus 3 excludes the start, `(t − 15m, t]`. With a 60 s scrape a sample
+/// lands on every boundary, so the two differ in practice: each datasource is read the way its
+/// own version would compute the reference's queries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Windows {
+    /// From the datasource's version (`/api/v1/status/buildinfo`): closed below 3, left-open
+    /// from 3; closed (the 2.x semantics) when the version cannot be read.
+    #[default]
+    Auto,
+    /// `[t − 15m, t]` (Prometheus 2.x).
+    Closed,
+    /// `(t − 15m, t]` (Prometheus 3).
+    LeftOpen,
+}
+
+/// Whether a Prometheus of `version` (as `/api/v1/status/buildinfo` gives it, e.g. `2.42.0`,
+/// `2.42.0+ds`, `v3.1.0`) uses closed windows; `None` when it is not a version.
+pub fn closed_windows_of(version: &str) -> Option<bool> {
+    let major: u32 = version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    Some(major < 3)
 }
 
 impl Prometheus {
@@ -138,7 +172,83 @@ impl Prometheus {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             retries: 3,
             queries: Counter::default(),
+            windows: Windows::Auto,
+            detected: Arc::default(),
         })
+    }
+
+    /// Reads intervals as `windows` says (the default: [`Windows::Auto`]).
+    pub fn with_windows(mut self, windows: Windows) -> Prometheus {
+        self.windows = windows;
+        self
+    }
+
+    /// Whether this datasource's intervals are closed, `[t − 15m, t]` ([`Windows`]).
+    pub async fn closed_windows(&self) -> bool {
+        match self.windows {
+            Windows::Closed => true,
+            Windows::LeftOpen => false,
+            Windows::Auto => {
+                let found = self
+                    .detected
+                    .get_or_try_init(|| async {
+                        let version = self.version().await?;
+                        let closed = closed_windows_of(&version).ok_or_else(|| {
+                            QueryError::Unreadable(format!("version {version:?}"))
+                        })?;
+                        tracing::info!(%version, closed, "Datasource windows from its version.");
+                        Ok::<bool, QueryError>(closed)
+                    })
+                    .await;
+                match found {
+                    Ok(&closed) => closed,
+                    Err(error) => {
+                        // Not cached: the next job asks again.
+                        tracing::warn!(%error, "Cannot read the datasource's version; using Prometheus 2.x windows (--datasource-windows to choose).");
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// The datasource's version, from `/api/v1/status/buildinfo`.
+    pub async fn version(&self) -> Result<String, QueryError> {
+        #[derive(Deserialize)]
+        struct Build {
+            data: BuildData,
+        }
+        #[derive(Deserialize)]
+        struct BuildData {
+            version: String,
+        }
+        let request = self
+            .client
+            .get(format!("{}/api/v1/status/buildinfo", self.base));
+        let response = self
+            .authorised(request)
+            .send()
+            .await
+            .map_err(|e| QueryError::Unreachable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(QueryError::Unreadable(format!(
+                "buildinfo answered {}",
+                response.status()
+            )));
+        }
+        let build: Build = response
+            .json()
+            .await
+            .map_err(|e| QueryError::Unreadable(format!("buildinfo: {e}")))?;
+        Ok(build.data.version)
+    }
+
+    fn authorised(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token.expose()),
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password.expose())),
+        }
     }
 
     /// Counts every query sent (retries included) in `counter`.
@@ -204,16 +314,11 @@ impl Prometheus {
         params: &[(&str, String)],
     ) -> Result<Vec<Series>, QueryError> {
         self.queries.inc();
-        let mut request = self
+        let request = self
             .client
             .get(format!("{}{path}", self.base))
             .query(params);
-        request = match &self.auth {
-            Auth::None => request,
-            Auth::Bearer(token) => request.bearer_auth(token),
-            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
-        };
-        let response = request.send().await.map_err(|e| {
+        let response = self.authorised(request).send().await.map_err(|e| {
             if e.is_timeout() {
                 QueryError::Timeout(e.to_string())
             } else {
@@ -260,5 +365,25 @@ impl Prometheus {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_follow_the_major_version() {
+        for (version, closed) in [
+            ("2.42.0", Some(true)),
+            ("2.42.0+ds", Some(true)),
+            ("v2.53.1", Some(true)),
+            ("3.0.0", Some(false)),
+            ("v3.5.1-rc.0", Some(false)),
+            ("", None),
+            ("unknown", None),
+        ] {
+            assert_eq!(closed_windows_of(version), closed, "{version}");
+        }
     }
 }

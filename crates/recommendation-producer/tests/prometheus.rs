@@ -9,9 +9,11 @@ mod support;
 
 use rivulet_recommendation_producer::collect::{discover, fetch_namespace, fetch_namespaces};
 use rivulet_recommendation_producer::engine::{Settings, recommend};
-use rivulet_recommendation_producer::prometheus::QueryError;
-use rivulet_recommendation_producer::queries::{Filter, Filters};
-use support::{END, assert_same_series, cluster, datasource, free_port, same_json, serve};
+use std::collections::BTreeMap;
+
+use rivulet_recommendation_producer::prometheus::{QueryError, Windows, closed_windows_of};
+use rivulet_recommendation_producer::queries::{self, Filter, Filters};
+use support::{END, assert_same_series, close, cluster, datasource, free_port, same_json, serve};
 
 #[tokio::test]
 #[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
@@ -143,6 +145,17 @@ async fn namespace_data_matches_the_namespace_wide_sums_of_the_samples() {
         let b = serde_json::to_value(recommend(&got.series, &settings)).unwrap();
         same_json(&a, &b, ns);
     }
+    // The sums are evaluated on whole minutes, so every interval's start is one: Prometheus 3's
+    // left-open windows leave it out.
+    let left_open = datasource(&server.url).with_windows(Windows::LeftOpen);
+    let open = fetch_namespaces(&left_open, &["shop"], Some(END))
+        .await
+        .unwrap();
+    assert_same_series(
+        &cluster.expected_namespace_with("shop", false),
+        &open["shop"].series,
+        "shop, left-open",
+    );
     // shop: the quota is the current config; 6 pods at the end (web has 2); a long term.
     let shop =
         serde_json::to_value(recommend(&fetched["shop"].series, &Settings::default())).unwrap();
@@ -172,4 +185,93 @@ async fn a_datasource_that_is_down_is_unreachable() {
     let ds = datasource(&format!("http://127.0.0.1:{port}"));
     let error = ds.handshake().await.unwrap_err();
     assert!(matches!(error, QueryError::Unreachable(_)), "{error:?}");
+}
+
+/// The per-pod values Prometheus itself computes with `<fn>_over_time(…[15m])` at step 900
+/// (one pod here, so the cross-pod aggregates are these).
+async fn over_time(url: &str, function: &str, start: i64, end: i64) -> BTreeMap<i64, f64> {
+    let ds = datasource(url);
+    let query = format!(
+        r#"{function}_over_time(container_memory_working_set_bytes{{namespace="shop",container="cart"}}[15m])"#
+    );
+    let series = ds.range(&query, start, end, 900).await.unwrap();
+    assert_eq!(series.len(), 1, "one pod");
+    series[0]
+        .samples
+        .iter()
+        .map(|&(t, v)| (t.round() as i64, v))
+        .collect()
+}
+
+/// With samples on whole minutes (a 60 s scrape aligned to the clock), every fifteenth lands on
+/// a 15-minute boundary. The fetch reads intervals as the datasource's version computes them:
+/// on this Prometheus (2.x) `[t − 15m, t]`, equal to its own `*_over_time(…[15m])`; forced
+/// left-open (Prometheus 3's `(t − 15m, t]`) it differs on the intervals that hold a boundary
+/// sample.
+#[tokio::test]
+#[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
+async fn windows_follow_the_datasource_version() {
+    let mut cluster = cluster();
+    cluster.aligned = true;
+    let server = serve(&cluster).await;
+    let version = datasource(&server.url).version().await.unwrap();
+    assert_eq!(closed_windows_of(&version), Some(true), "{version}");
+    let start = END - 15 * 86_400;
+    let mut theirs = BTreeMap::new();
+    for function in ["avg", "min", "max"] {
+        theirs.insert(function, over_time(&server.url, function, start, END).await);
+    }
+    assert!(theirs["avg"].len() > 800, "9 days of intervals");
+    let ours = |windows: Windows| {
+        let ds = datasource(&server.url).with_windows(windows);
+        async move {
+            fetch_namespace(&ds, "shop", &["cart"], Some(END))
+                .await
+                .unwrap()["cart"]
+                .series
+                .clone()
+        }
+    };
+    let auto = ours(Windows::Auto).await;
+    for (t, &avg) in &theirs["avg"] {
+        let got = &auto[t].memory_usage;
+        assert!(close(got.avg, Some(avg)), "{t}: {:?} vs {avg}", got.avg);
+        assert!(close(got.min, Some(theirs["min"][t])), "{t}: min");
+        assert!(close(got.max, Some(theirs["max"][t])), "{t}: max");
+    }
+    assert_eq!(auto, ours(Windows::Closed).await, "auto is closed on 2.x");
+    let left_open = ours(Windows::LeftOpen).await;
+    let differ = theirs["avg"]
+        .iter()
+        .filter(|(t, avg)| !close(left_open[*t].memory_usage.avg, Some(**avg)))
+        .count();
+    assert!(
+        differ > theirs["avg"].len() / 2,
+        "left-open windows leave out the boundary sample: {differ} of {} differ",
+        theirs["avg"].len()
+    );
+
+    // Namespace experiments: the reference's subquery over the namespace-wide sum, as this
+    // Prometheus evaluates it, equals the fetch's interval by interval.
+    let sum = queries::namespace_sum(queries::Sum::Memory, &["shop"]);
+    let subquery = format!("avg_over_time(({sum})[15m:1m])");
+    let theirs = datasource(&server.url)
+        .range(&subquery, start, END, 900)
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1);
+    let ds = datasource(&server.url);
+    let ours = fetch_namespaces(&ds, &["shop"], Some(END)).await.unwrap();
+    let ours = &ours["shop"].series;
+    let mut compared = 0;
+    for &(t, avg) in &theirs[0].samples {
+        let t = t.round() as i64;
+        assert!(
+            close(ours[&t].memory_usage.avg, Some(avg)),
+            "{t}: {:?} vs {avg}",
+            ours[&t].memory_usage.avg
+        );
+        compared += 1;
+    }
+    assert!(compared > 800, "{compared} intervals");
 }

@@ -59,17 +59,24 @@ pub struct ServeConfig {
     /// Bearer token accepted on protected endpoints (enables authentication).
     #[arg(long, env = "SCHEMA_REGISTRY_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<Secret>,
-    /// Basic-auth user accepted on protected endpoints (with --auth-password).
-    #[arg(long, env = "SCHEMA_REGISTRY_AUTH_USER", requires = "auth_password")]
+    /// File holding the bearer token (a mounted Secret), instead of --auth-token.
+    #[arg(long, env = "SCHEMA_REGISTRY_AUTH_TOKEN_FILE", value_name = "PATH", value_parser = Secret::from_file, conflicts_with = "auth_token")]
+    pub auth_token_file: Option<Secret>,
+    /// Basic-auth user accepted on protected endpoints (with --auth-password or its file).
+    #[arg(long, env = "SCHEMA_REGISTRY_AUTH_USER", requires = "basic_password")]
     pub auth_user: Option<String>,
     /// Basic-auth password.
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_AUTH_PASSWORD",
         hide_env_values = true,
-        requires = "auth_user"
+        requires = "auth_user",
+        group = "basic_password"
     )]
     pub auth_password: Option<Secret>,
+    /// File holding the basic-auth password, instead of --auth-password.
+    #[arg(long, env = "SCHEMA_REGISTRY_AUTH_PASSWORD_FILE", value_name = "PATH", value_parser = Secret::from_file, conflicts_with = "auth_password", requires = "auth_user", group = "basic_password")]
+    pub auth_password_file: Option<Secret>,
     /// Which endpoints need credentials when authentication is on.
     #[arg(long, env = "SCHEMA_REGISTRY_AUTH_SCOPE", value_enum, default_value_t = Scope::Writes)]
     pub auth_scope: Scope,

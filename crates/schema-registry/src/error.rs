@@ -72,7 +72,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
+    /// An error with its status and Confluent code.
+    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
         Self {
             status,
             code,

@@ -18,6 +18,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use rivulet_common::Health;
+use rivulet_common::http::{Limits, SizeLimitLayer};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower_http::timeout::TimeoutLayer;
@@ -94,14 +95,21 @@ pub fn router(state: AppState, health: Health, auth: Auth, request_timeout: Dura
         .with_state(state);
     let requests = &state.metrics().requests;
     // Every middleware costs on the hot read path: add the auth check only when it is on.
-    let api = if auth.enabled() {
+    let api = if auth.credentials.enabled() {
         api.layer(middleware::from_fn_with_state(auth, require_auth))
     } else {
         api
     };
+    // Bodies are bounded by axum's default (2 MiB, 413); URIs and headers here (414, 431).
     api.merge(rivulet_common::health::router(health))
         .layer(CountRequestsLayer(requests))
         .layer(TraceLayer::new_for_http())
+        .layer(SizeLimitLayer::answering(
+            &Limits::default(),
+            |status, message| {
+                ApiError::new(status, u32::from(status.as_u16()) * 100, message).into_response()
+            },
+        ))
 }
 
 fn reply(value: Value) -> Response {
@@ -185,9 +193,17 @@ pub struct Body<T>(T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    41300,
+                    "The request body is larger than this registry accepts (2 MiB).",
+                )
+            } else {
+                ApiError::bad_request(format!("Could not read the request body: {e}"))
+            }
+        })?;
         serde_json::from_slice(&bytes).map(Body).map_err(|e| {
             if e.is_data() {
                 ApiError::unprocessable(format!("Unprocessable request body: {e}"))

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use crossbeam_utils::sync::ShardedLock;
 use std::time::Duration;
 
-use rivulet_common::Health;
+use rivulet_common::{Credentials, Health, Secret};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -89,8 +89,14 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
     tokio::spawn(catch_up(registry, health.clone(), token.clone()));
 
     let auth = Auth {
-        token: config.auth_token,
-        basic: config.auth_user.zip(config.auth_password),
+        credentials: Credentials::new(
+            Secret::either(config.auth_token.as_ref(), config.auth_token_file.as_ref()),
+            config.auth_user.as_deref(),
+            Secret::either(
+                config.auth_password.as_ref(),
+                config.auth_password_file.as_ref(),
+            ),
+        ),
         scope: config.auth_scope,
     };
     let app = http::router(
@@ -99,8 +105,8 @@ pub async fn run(config: ServeConfig, token: CancellationToken) -> Result<()> {
         auth,
         Duration::from_secs(config.request_timeout_secs),
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(token.clone().cancelled_owned())
+    // Requests in flight may finish for 10 s after SIGTERM (below a pod's 30 s grace period).
+    rivulet_common::http::serve(listener, app, token.clone(), Duration::from_secs(10))
         .await
         .map_err(|source| Error::Listen { addr, source })?;
     token.cancel();

@@ -74,6 +74,8 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     /// Log syncs caused by look-ups that found nothing (shared by concurrent misses).
     pub miss_syncs: Counter,
+    /// Registration claims planned and not yet settled (written and read back).
+    pub claims_in_flight: Gauge,
 }
 
 impl Metrics {
@@ -116,6 +118,11 @@ impl Metrics {
                 "miss_syncs",
                 "Log syncs caused by look-ups that found nothing",
                 m.miss_syncs.clone(),
+            );
+            r.register(
+                "claims_in_flight",
+                "Registration claims planned and not yet settled",
+                m.claims_in_flight.clone(),
             );
             r.register(
                 "http_requests",

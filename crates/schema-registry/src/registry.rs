@@ -172,11 +172,13 @@ impl Registry {
                 }
             };
             self.reserve(claim.id);
+            self.metrics.claims_in_flight.inc();
             if let Some(delay) = self.claim_delay {
                 tokio::time::sleep(delay).await;
             }
             let (version, id) = (claim.version, claim.id);
             let written = self.write(Record::Schema(claim.clone())).await;
+            self.metrics.claims_in_flight.dec();
             if let Some(identity) = planning {
                 self.planned_ids
                     .lock()

@@ -129,3 +129,32 @@ async fn unknown_id_floods_share_log_syncs() {
     .await;
     assert_eq!(found.status, 200, "{found:?}");
 }
+
+/// Oversized request heads and bodies are refused in Confluent's error shape before any work.
+#[tokio::test]
+#[ignore = "needs Kafka"]
+async fn oversized_requests_are_refused() {
+    let replica = Replica::start(&[]).await;
+    let long = format!("{}/subjects/{}/versions", replica.url, "s".repeat(10_000));
+    let answer = http::call("GET", &long, None, &[]).await;
+    assert_eq!(answer.status, 414, "{answer:?}");
+    assert_eq!(answer.body["error_code"], 41400, "{answer:?}");
+    let big = "v".repeat(8_000);
+    let headers: Vec<(String, String)> = (0..5)
+        .map(|i| (format!("x-pad-{i}"), big.clone()))
+        .collect();
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let answer = http::call("GET", &format!("{}/subjects", replica.url), None, &headers).await;
+    assert_eq!(answer.status, 431, "{answer:?}");
+    assert_eq!(answer.body["error_code"], 43100, "{answer:?}");
+    // A 3 MB registration: 413, and the registry still serves.
+    let schema = format!(r#"{{"schema": "\"{}\""}}"#, "x".repeat(3 << 20));
+    let url = format!("{}/subjects/big/versions", replica.url);
+    let answer = http::call("POST", &url, Some(&schema), &[]).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    let answer = http::call("GET", &format!("{}/subjects", replica.url), None, &[]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Api, Replica, record, unique};
 use serde_json::{Value, json};
@@ -91,14 +91,18 @@ async fn frozen_replica_loses_its_claim_and_retries() {
     let (sa, schema_x) = (subject_a.clone(), schema(1));
     let registering =
         tokio::spawn(async move { Api { base: &url_a }.register(&sa, &schema_x).await });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Freeze A once it holds a planned claim (inside its 1.5 s window).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.metric("rivulet_registry_claims_in_flight").await < 1.0 {
+        assert!(Instant::now() < deadline, "A never planned its claim");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     a.pause();
     // While A is frozen holding a planned claim, B registers another schema: it takes the id A
     // planned.
     let id_y = Api { base: &b.url }
         .register_ok(&subject_b, &schema(2))
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     a.resume();
     let answer = registering.await.unwrap();
     assert_eq!(answer.status, 200, "{answer:?}");

@@ -58,10 +58,11 @@ fn month(value: &str) -> Result<u32, String> {
     }
 }
 
-/// A SKU name: 1 to 64 printable characters without `|` (the key separator).
+/// A SKU name: 1 to 64 characters (not bytes: what the OpenAPI document's `maxLength`
+/// counts), no control character and no `|` (the key separator).
 pub fn sku(value: &str) -> Result<String, String> {
     let ok = !value.is_empty()
-        && value.len() <= 64
+        && value.chars().count() <= 64
         && value.chars().all(|c| !c.is_control() && c != '|');
     if ok {
         Ok(value.to_owned())

@@ -328,7 +328,16 @@ async fn blue_green_rollout_and_rollback_keep_every_total_exact() {
         assert!(Instant::now() < deadline, "green never caught up");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(6)).await; // a statistics interval for the lag
+    // Its lag is exported once measured: wait until Prometheus has scraped a measured 0.
+    let deadline = Instant::now() + WAIT;
+    while prometheus
+        .query("sum(rivulet_backend_lag{service=\"backend-preview\"})")
+        .await
+        != Some(0.0)
+    {
+        assert!(Instant::now() < deadline, "green's lag never read 0");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     say("pre-promotion analysis on backend-preview (green), and the UI canary's");
     let absent_until_used = ["rivulet_backend_dead_letters_total"];

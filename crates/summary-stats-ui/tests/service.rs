@@ -289,3 +289,29 @@ fn group(n: i64) -> String {
     }
     out
 }
+
+/// The served OpenAPI document matches what the server does, checked by schemathesis on a UI
+/// serving real totals.
+#[tokio::test]
+#[ignore = "needs Kafka, the registry and schemathesis: run scripts/test"]
+async fn the_openapi_document_matches_the_server() {
+    let t = setup(1).await;
+    let model = Model::new(31, 2);
+    let records: Vec<Record> = model.sweep().take_while(|r| r.month == 1).collect();
+    produce(&t.raw, &records, by_day).await;
+    write_base_cost(&t.base_costs, 2000, 25).await;
+    let mut backend = backend(&t, "v3");
+    let want = expected(&records, by_day);
+    assert_same(&want, &wait_for(&t, &want).await, "backend");
+    let ui = ui(&t, "v3");
+    ui.wait_ok("/readyz", WAIT).await;
+    let url = ui.url("");
+    let examples = rivulet_testkit::schemathesis::examples();
+    let (passed, report) =
+        tokio::task::spawn_blocking(move || rivulet_testkit::schemathesis::run(&url, examples))
+            .await
+            .unwrap();
+    backend.kill();
+    println!("{report}");
+    assert!(passed, "schemathesis found problems:\n{report}");
+}

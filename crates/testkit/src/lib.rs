@@ -4,6 +4,8 @@
 //! addresses; tests read them here and isolate themselves with [`unique`] names.
 
 pub mod golden;
+pub mod registry;
+pub mod schemathesis;
 pub mod synthetic;
 pub mod widgets;
 

@@ -73,6 +73,11 @@ pub struct Cluster {
     pub end: i64,
     /// Hard resource quotas by namespace.
     pub quotas: BTreeMap<String, Quota>,
+    /// Samples on whole minutes (a 60 s scrape aligned to the clock), so every fifteenth lands
+    /// exactly on a 15-minute boundary, where Prometheus 2.x and 3.x windows differ. The
+    /// default (`false`, samples at `:30`) makes every window hold the same 15 samples either
+    /// way; the ground truths ([`Cluster::expected`]) assume it.
+    pub aligned: bool,
 }
 
 /// A namespace's hard resource quota: (cores, bytes) of requests and of limits.
@@ -91,6 +96,16 @@ pub fn minute_time(end: i64, m: i64) -> i64 {
 }
 
 impl Cluster {
+    /// Sample time of minute `m` before the end: [`minute_time`], or on the whole minute when
+    /// [`aligned`](Cluster::aligned).
+    pub fn sample_time(&self, m: i64) -> i64 {
+        if self.aligned {
+            self.end - m * 60
+        } else {
+            minute_time(self.end, m)
+        }
+    }
+
     /// Writes the cluster as OpenMetrics text, usage every minute.
     pub fn write_openmetrics(&self, out: &mut impl Write) -> std::io::Result<()> {
         self.write_openmetrics_every(out, 1)
@@ -131,7 +146,7 @@ impl Cluster {
                     let _ = writeln!(
                         t,
                         "kube_namespace_status_phase{{namespace=\"{ns}\",phase=\"Active\"}} 1 {}",
-                        minute_time(self.end, m)
+                        self.sample_time(m)
                     );
                 }
             }
@@ -143,12 +158,7 @@ impl Cluster {
                     value: f64| {
             for p in 0..c.pods {
                 for m in span(c.minutes).rev().filter(|m| m % slow_every == 0) {
-                    let _ = writeln!(
-                        t,
-                        "{name}{{{}}} {value} {}",
-                        labels(p),
-                        minute_time(self.end, m)
-                    );
+                    let _ = writeln!(t, "{name}{{{}}} {value} {}", labels(p), self.sample_time(m));
                 }
             }
         };
@@ -203,7 +213,7 @@ impl Cluster {
                             "kube_pod_info{{namespace=\"{}\",pod=\"{}\"}} 1 {}",
                             c.namespace,
                             c.pod(p),
-                            minute_time(self.end, m)
+                            self.sample_time(m)
                         );
                     }
                 }
@@ -222,7 +232,7 @@ impl Cluster {
                         let _ = writeln!(
                             t,
                             "kube_resourcequota{{namespace=\"{ns}\",resourcequota=\"quota\",resource=\"{resource}\",type=\"hard\"}} {value} {}",
-                            minute_time(self.end, m)
+                            self.sample_time(m)
                         );
                     }
                 }
@@ -265,7 +275,7 @@ impl Cluster {
                             c.pod(p),
                             c.container,
                             value(c, p, m),
-                            minute_time(self.end, m)
+                            self.sample_time(m)
                         );
                     }
                 }
@@ -339,10 +349,20 @@ impl Cluster {
             .unwrap_or(0)
     }
 
-    /// The ground truth of namespace `ns`: per interval, the mean, min and max over its 15
-    /// minutes of the namespace-wide sums, the pods counted, and the quotas as current
-    /// requests and limits.
+    /// The ground truth of namespace `ns` as the tests' Prometheus (2.x) computes it:
+    /// [`expected_namespace_with`](Cluster::expected_namespace_with) closed windows.
     pub fn expected_namespace(&self, ns: &str) -> Series {
+        self.expected_namespace_with(ns, true)
+    }
+
+    /// The ground truth of namespace `ns`: per interval, the mean, min and max of the
+    /// namespace-wide sums evaluated every minute, the pods counted, and the quotas as current
+    /// requests and limits. The sums are evaluated on whole minutes, so an interval's start is
+    /// always an evaluation: `closed` (Prometheus 2.x, `[t − 15m, t]`) counts it, 16 minutes;
+    /// left-open (3.x) 15.
+    pub fn expected_namespace_with(&self, ns: &str, closed: bool) -> Series {
+        assert!(!self.aligned, "the ground truths assume samples at :30");
+        let span = if closed { 16 } else { 15 };
         let members: Vec<&Container> = self
             .containers
             .iter()
@@ -357,7 +377,7 @@ impl Cluster {
             // Per minute of the interval, the sum over the running containers' pods.
             let sums = |live: &dyn Fn(&Container, i64) -> bool,
                         value: &dyn Fn(&Container, u32, i64) -> f64| {
-                let values: Vec<f64> = (lo..lo + 15)
+                let values: Vec<f64> = (lo..lo + span)
                     .filter(|&m| members.iter().any(|c| live(c, m)))
                     .map(|m| {
                         members
@@ -398,6 +418,7 @@ impl Cluster {
     /// The ground truth: what the recommendation queries must yield for `c`, interval by
     /// interval over the 15 days before the end, computed from the samples as PromQL would.
     pub fn expected(&self, c: &Container) -> Series {
+        assert!(!self.aligned, "the ground truths assume samples at :30");
         let mut out = Series::new();
         let step = STEP_SECS;
         for k in 0..=(15 * 86_400 / step) {

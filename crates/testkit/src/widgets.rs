@@ -71,7 +71,14 @@ pub async fn setup(partitions: i32) -> Topics {
     ] {
         ensure_topic(&admin, topic, n, &[]).await.expect("topic");
     }
-    let sr = registry().settings().expect("registry settings");
+    register_contracts(&t, &registry()).await;
+    t
+}
+
+/// Registers every version of the raw, summary and base-cost schemas for `t`'s topics on
+/// `registry`.
+pub async fn register_contracts(t: &Topics, registry: &RegistryArgs) {
+    let sr = registry.settings().expect("registry settings");
     let raw = [Version::V1, Version::V2, Version::V3].map(|v| (t.raw.clone(), raw::text(v)));
     let sum =
         [Version::V1, Version::V2, Version::V3].map(|v| (t.summary.clone(), summary::text(v)));
@@ -85,7 +92,6 @@ pub async fn setup(partitions: i32) -> Topics {
         .await
         .expect("registering a schema");
     }
-    t
 }
 
 /// A binary of the workspace, built by `cargo test --workspace` next to the test executables.
@@ -209,12 +215,15 @@ fn spawn(binary: PathBuf, args: &[&str], log_var: &str, default_log: &str) -> Pr
             "--kafka-profile",
             "test",
         ])
-        .args([
-            "--kafka-bootstrap-servers",
-            &kafka().bootstrap_servers,
-            "--schema-registry-url",
-            &registry().urls[0],
-        ])
+        .args(["--kafka-bootstrap-servers", &kafka().bootstrap_servers])
+        .args(if args.contains(&"--schema-registry-url") {
+            vec![]
+        } else {
+            vec![
+                "--schema-registry-url".to_owned(),
+                registry().urls[0].clone(),
+            ]
+        })
         .env(
             "RUST_LOG",
             std::env::var(log_var).unwrap_or_else(|_| default_log.into()),
@@ -314,35 +323,64 @@ pub fn ui_following(t: &Topics, version: &str, source: Option<&str>) -> Process 
 
 /// Writes `records`, each with the schema version `version_of` picks, keyed by SKU.
 pub async fn produce(topic: &str, records: &[Record], version_of: impl Fn(&Record) -> Version) {
-    let sr = registry().settings().expect("registry settings");
-    let mut ids = HashMap::new();
-    for v in [Version::V1, Version::V2, Version::V3] {
-        let schema = raw::schema(v).expect("schema");
-        let found = avro::lookup(&sr, &avro::value_subject(topic), &schema).await;
-        ids.insert(v, found.expect("registered raw schema"));
+    Feed::new(topic).await.send(records, version_of).await;
+}
+
+/// A producer of raw records into one topic, for tests that write in many steps (a steady
+/// rate): the registered ids are looked up once.
+pub struct Feed {
+    topic: String,
+    producer: FutureProducer,
+    ids: HashMap<Version, avro::RegisteredSchema>,
+}
+
+impl Feed {
+    /// Looks up the registered raw schemas of `topic` (on the test stack's registry).
+    pub async fn new(topic: &str) -> Feed {
+        Feed::on(topic, &registry()).await
     }
-    let producer: FutureProducer = kafka()
-        .producer(&ProducerSettings::new("test-producer"))
-        .expect("producer");
-    let mut deliveries = Vec::new();
-    for r in records {
-        let v = version_of(r);
-        let payload =
-            avro::encode(ids[&v].id, &ids[&v].schema, raw::value(v, &r.raw())).expect("encode");
-        let record = FutureRecord::to(topic).key(&r.sku).payload(&payload);
-        deliveries.push(
-            producer
-                .send_result(record)
-                .map_err(|(e, _)| e)
-                .expect("enqueue"),
-        );
+
+    /// The same, on the registry `registry` names.
+    pub async fn on(topic: &str, registry: &RegistryArgs) -> Feed {
+        let sr = registry.settings().expect("registry settings");
+        let mut ids = HashMap::new();
+        for v in [Version::V1, Version::V2, Version::V3] {
+            let schema = raw::schema(v).expect("schema");
+            let found = avro::lookup(&sr, &avro::value_subject(topic), &schema).await;
+            ids.insert(v, found.expect("registered raw schema"));
+        }
+        let producer: FutureProducer = kafka()
+            .producer(&ProducerSettings::new("test-producer"))
+            .expect("producer");
+        Feed {
+            topic: topic.to_owned(),
+            producer,
+            ids,
+        }
     }
-    for d in deliveries {
-        d.await.expect("delivery").expect("delivered");
+
+    /// Writes `records`, each with the version `version_of` picks, keyed by SKU; returns once
+    /// every one is acknowledged.
+    pub async fn send(&self, records: &[Record], version_of: impl Fn(&Record) -> Version) {
+        let mut deliveries = Vec::new();
+        for r in records {
+            let v = version_of(r);
+            let id = &self.ids[&v];
+            let payload = avro::encode(id.id, &id.schema, raw::value(v, &r.raw())).expect("encode");
+            let record = FutureRecord::to(&self.topic).key(&r.sku).payload(&payload);
+            deliveries.push(
+                self.producer
+                    .send_result(record)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
+        }
+        for d in deliveries {
+            d.await.expect("delivery").expect("delivered");
+        }
     }
 }
 
-/// Writes one message as given.
 pub async fn produce_raw(topic: &str, key: &str, payload: Option<&[u8]>) {
     let producer: FutureProducer = kafka()
         .producer(&ProducerSettings::new("test-producer"))

@@ -34,7 +34,7 @@ pub(crate) fn commit_all(
         let Some(metadata) = consumer.group_metadata() else {
             return;
         };
-        let batch = owned.batch(settings);
+        let batch = owned.batch(settings, partition);
         owned.writer.start(
             settings.clone(),
             partition,

@@ -33,7 +33,7 @@ impl ClientContext for Context {
                     .sum()
             })
             .unwrap_or(0);
-        self.metrics.lag.set(lag);
+        self.metrics.set_lag(lag);
     }
 }
 

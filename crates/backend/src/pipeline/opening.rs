@@ -71,6 +71,8 @@ pub(crate) fn advance_openings(
                             next: None,
                             dirty: false,
                             dead_letters: Vec::new(),
+                            pending: restored.pending,
+                            pending_changed: false,
                         },
                     );
                     let mut resume = TopicPartitionList::new();
@@ -92,7 +94,7 @@ fn joined<T>(thread: JoinHandle<Result<T, Failure>>) -> Result<T, Failure> {
 }
 
 fn retry(partition: i32, error: Failure, metrics: &Metrics) -> Opening {
-    if let Failure::UnreadableSummary { .. } = error {
+    if let Failure::UnreadableSummary { .. } | Failure::UnreadableState { .. } = error {
         // An operator has to act: say so loudly, count it, and try again less often.
         metrics.restore_failures.inc();
         tracing::error!(partition, %error, "Cannot restore a partition; retrying in 10 s.");

@@ -11,7 +11,9 @@ use rivulet_common::kafka::read_range;
 use rivulet_contracts::summary;
 use rivulet_contracts::topics::headers;
 
+use super::state::state_key;
 use crate::aggregate::Aggregator;
+use crate::pending::Pending;
 use crate::settings::{Failure, Settings};
 use crate::txn::Writer;
 
@@ -19,6 +21,7 @@ use crate::txn::Writer;
 pub(crate) struct Restored {
     pub(crate) writer: Writer,
     pub(crate) aggregator: Aggregator,
+    pub(crate) pending: Pending,
 }
 
 /// A key's latest summary record: its offset and payload (`None` for a tombstone).
@@ -96,7 +99,59 @@ pub(crate) fn restore(
             .ok_or_else(|| unreadable("not a summary of the expected shape".into()))?;
         aggregator.restore(key, totals);
     }
-    Ok(Restored { writer, aggregator })
+    let pending = restore_pending(settings, partition, covered_limit)?;
+    Ok(Restored {
+        writer,
+        aggregator,
+        pending,
+    })
+}
+
+/// The partition's pending dead letters: its latest state record covering no more than the
+/// committed input offset (none: nothing pending, as after a rewind to the start).
+fn restore_pending(
+    settings: &Settings,
+    partition: i32,
+    covered_limit: i64,
+) -> Result<Pending, Failure> {
+    let reader = settings
+        .kafka
+        .reader(&format!("backend-restore-state-{partition}"))?;
+    let key = state_key(&settings.group, partition);
+    let mut latest: Option<(i64, Vec<u8>)> = None;
+    read_range(
+        &reader,
+        &settings.state,
+        0,
+        0,
+        None,
+        Duration::from_secs(120),
+        |message| {
+            if message.key() != Some(key.as_bytes()) {
+                return;
+            }
+            let covers = header(message, headers::INPUT_OFFSET)
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
+            match (covers, message.payload()) {
+                (Some(covers), Some(payload)) if covers <= covered_limit => {
+                    latest = Some((message.offset(), payload.to_vec()));
+                }
+                (_, None) => latest = None,
+                _ => {}
+            }
+        },
+    )?;
+    match latest {
+        None => Ok(Pending::default()),
+        Some((offset, bytes)) => {
+            Pending::decode(&bytes).map_err(|reason| Failure::UnreadableState {
+                topic: settings.state.clone(),
+                partition,
+                offset,
+                reason,
+            })
+        }
+    }
 }
 
 /// The value of header `name` of `message`.

@@ -15,6 +15,7 @@ use rivulet_contracts::topics::headers;
 use super::restore::Restored;
 use crate::aggregate::Aggregator;
 use crate::metrics::Metrics;
+use crate::pending::Pending;
 use crate::settings::{Failure, Settings};
 use crate::txn::{Batch, Outgoing, Writer};
 
@@ -28,12 +29,16 @@ pub(crate) struct Owned {
     pub(crate) dirty: bool,
     /// Dead letters for the next batch.
     pub(crate) dead_letters: Vec<Outgoing>,
+    /// Dead-lettered offsets a replayed copy may still count (`pending.rs`).
+    pub(crate) pending: Pending,
+    /// `pending` changed since the last batch (its state record goes into the next one).
+    pub(crate) pending_changed: bool,
 }
 
 impl Owned {
     /// Everything consumed since the last batch: the changed totals as summaries, the dead
     /// letters and the input offset they cover.
-    pub(crate) fn batch(&mut self, settings: &Settings) -> Batch {
+    pub(crate) fn batch(&mut self, settings: &Settings, partition: i32) -> Batch {
         let (version, id, schema) = &settings.summary;
         let covered = self.next.map(|n| n.to_string()).unwrap_or_default();
         let mut summaries = Vec::new();
@@ -53,12 +58,26 @@ impl Owned {
             }
         }
         self.dirty = false;
+        let state = std::mem::take(&mut self.pending_changed).then(|| Outgoing {
+            key: Some(state_key(&settings.group, partition).into_bytes()),
+            payload: Some(self.pending.encode()),
+            headers: OwnedHeaders::new().insert(Header {
+                key: headers::INPUT_OFFSET,
+                value: Some(covered.as_str()),
+            }),
+        });
         Batch {
             summaries,
             dead_letters: std::mem::take(&mut self.dead_letters),
+            state,
             next: self.next,
         }
     }
+}
+
+/// The key of a partition's record in the state topic.
+pub(crate) fn state_key(group: &str, partition: i32) -> String {
+    format!("{group}|{partition}")
 }
 
 /// What the rebalance callbacks and the loop share (always on the same thread).
@@ -100,7 +119,7 @@ pub(crate) fn finish(
     metadata: Option<&ConsumerGroupMetadata>,
     metrics: &Metrics,
 ) {
-    let batch = owned.batch(settings);
+    let batch = owned.batch(settings, partition);
     let result = metadata.ok_or(Failure::NoGroup).and_then(|m| {
         owned
             .writer

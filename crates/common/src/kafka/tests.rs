@@ -62,6 +62,45 @@ fn security_settings_and_overrides_come_from_flags() {
 }
 
 #[test]
+fn the_password_comes_from_a_file_and_credential_options_are_redacted() {
+    let file = std::env::temp_dir().join(format!("rivulet-kafka-pw-{}", std::process::id()));
+    std::fs::write(&file, "from-file\n").unwrap();
+    let cli = Cli::parse_from([
+        "x".to_string(),
+        format!("--kafka-sasl-password-file={}", file.display()),
+        "--kafka-option=sasl.jaas.config=jaas-value".into(),
+        "--kafka-option=ssl.key.password=key-value".into(),
+        "--kafka-option=linger.ms=7".into(),
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    let config = cli.kafka.producer_config(&ProducerSettings::new("p"));
+    assert_eq!(config.get("sasl.password"), Some("from-file"));
+    assert_eq!(config.get("ssl.key.password"), Some("key-value"));
+    let shown = format!("{:?}", cli.kafka);
+    for secret in ["from-file", "jaas-value", "key-value"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(
+        shown.contains("linger.ms") && shown.contains('7'),
+        "{shown}"
+    );
+    // Both ways at once is an error, as is a file that is not there.
+    assert!(
+        Cli::try_parse_from([
+            "x",
+            "--kafka-sasl-password=a",
+            "--kafka-sasl-password-file=/etc/hostname"
+        ])
+        .is_err()
+    );
+    let missing = Cli::try_parse_from(["x", "--kafka-sasl-password-file=/nonexistent/pw"])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(missing.contains("/nonexistent/pw"), "{missing}");
+}
+
+#[test]
 fn murmur2_matches_the_java_client() {
     // Vectors from Kafka's UtilsTest.testMurmur2.
     let cases: [(&str, i32); 6] = [

@@ -114,37 +114,56 @@ impl Grid {
         slot[channel as usize].push(v);
     }
 
-    /// One pod's raw samples (time order): per 15-minute interval `(t − 15m, t]`, the pod's
+    /// One pod's raw samples (time order): per 15-minute interval ending at `t`, the pod's
     /// mean, min and max go to the `[mean, min, max]` channels, as `avg_over_time`,
-    /// `min_over_time` and `max_over_time` give them per series.
+    /// `min_over_time` and `max_over_time` give them per series. Intervals are `(t − 15m, t]`,
+    /// or `[t − 15m, t]` when `closed` (Prometheus 2.x: a sample exactly on a boundary is in
+    /// both neighbouring intervals; `prometheus::Windows`).
     pub(super) fn add_samples(
         &mut self,
         start: i64,
         samples: &[(f64, f64)],
         channels: [Channel; 3],
+        closed: bool,
     ) {
         let mut current: Option<(usize, Acc)> = None;
         let step = STEP_SECS as f64;
         for &(t, v) in samples.iter().filter(|(_, v)| v.is_finite()) {
-            let k = ((t - start as f64) / step).ceil();
-            if k < 0.0 || k >= SLOTS as f64 {
-                continue;
-            }
-            let k = k as usize;
-            match &mut current {
-                Some((slot, acc)) if *slot == k => acc.push(v),
-                _ => {
-                    if let Some((slot, acc)) = current.take() {
-                        self.add_window(slot, &acc, channels);
-                    }
-                    let mut acc = Acc::default();
-                    acc.push(v);
-                    current = Some((k, acc));
-                }
+            let position = (t - start as f64) / step;
+            let k = position.ceil();
+            self.push_sample(&mut current, k, v, channels);
+            if closed && k == position {
+                // The start of the next interval too.
+                self.push_sample(&mut current, k + 1.0, v, channels);
             }
         }
         if let Some((slot, acc)) = current {
             self.add_window(slot, &acc, channels);
+        }
+    }
+
+    /// Adds `v` to slot `k`'s window in progress (`current`), closing the previous one.
+    fn push_sample(
+        &mut self,
+        current: &mut Option<(usize, Acc)>,
+        k: f64,
+        v: f64,
+        channels: [Channel; 3],
+    ) {
+        if k < 0.0 || k >= SLOTS as f64 {
+            return;
+        }
+        let k = k as usize;
+        match current {
+            Some((slot, acc)) if *slot == k => acc.push(v),
+            _ => {
+                if let Some((slot, acc)) = current.take() {
+                    self.add_window(slot, &acc, channels);
+                }
+                let mut acc = Acc::default();
+                acc.push(v);
+                *current = Some((k, acc));
+            }
         }
     }
 
@@ -196,5 +215,39 @@ impl Grid {
             out.insert(start + k as i64 * STEP_SECS, interval);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Samples at 0, 300, 600 and 900 s after `start` (the last on the boundary), then 1200.
+    fn memory(closed: bool) -> Series {
+        let start = 1_000_000_200; // a multiple of 900
+        let samples: Vec<(f64, f64)> = [(0, 1.0), (300, 2.0), (600, 3.0), (900, 4.0), (1200, 8.0)]
+            .iter()
+            .map(|&(dt, v)| ((start + dt) as f64, v))
+            .collect();
+        let mut grid = Grid::new();
+        let channels = Channel::windowed(Raw::Memory).unwrap();
+        grid.add_samples(start, &samples, channels, closed);
+        grid.series(start)
+    }
+
+    #[test]
+    fn a_boundary_sample_is_in_both_intervals_only_when_closed() {
+        let start = 1_000_000_200;
+        let open = memory(false);
+        // (t − 15m, t]: the sample at `start` ends slot 0; 300, 600, 900 make slot 1.
+        assert_eq!(open[&(start + 900)].memory_usage.avg, Some(3.0));
+        assert_eq!(open[&(start + 1800)].memory_usage.avg, Some(8.0));
+        let closed = memory(true);
+        // [t − 15m, t]: slot 1 also holds the sample at `start`; slot 2 the one at 900.
+        assert_eq!(closed[&(start + 900)].memory_usage.avg, Some(2.5));
+        assert_eq!(closed[&(start + 900)].memory_usage.min, Some(1.0));
+        assert_eq!(closed[&(start + 1800)].memory_usage.avg, Some(6.0));
+        assert_eq!(closed[&(start + 1800)].memory_usage.min, Some(4.0));
+        assert_eq!(closed[&start].memory_usage.max, Some(1.0));
     }
 }

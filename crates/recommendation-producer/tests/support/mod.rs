@@ -76,6 +76,7 @@ pub fn cluster() -> Cluster {
             },
         )]
         .into(),
+        aligned: false,
     }
 }
 

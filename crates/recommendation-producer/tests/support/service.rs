@@ -141,6 +141,23 @@ pub async fn raw_messages(topic: &str) -> Vec<(String, Vec<u8>)> {
     .unwrap()
 }
 
+/// The sum of a metric over its label sets, from the service's `/metrics`.
+pub async fn metric(s: &Service, name: &str) -> f64 {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let text = client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    rivulet_testkit::metric_sum(&text, name)
+}
+
 /// Every message of a one-partition JSON topic: (key, JSON).
 pub async fn messages(topic: &str) -> Vec<(String, Value)> {
     raw_messages(topic)
