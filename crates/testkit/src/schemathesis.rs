@@ -20,7 +20,10 @@ pub fn run(base: &str, examples: u32) -> (bool, String) {
         .args(["--warnings", "off"])
         .env("NO_COLOR", "1")
         // The rules JSON Schema cannot state (`schemathesis/rivulet_hooks.py`).
-        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis"))
+        .env(
+            "PYTHONPATH",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis"),
+        )
         .env("SCHEMATHESIS_HOOKS", "rivulet_hooks")
         .output()
         .expect("running schemathesis");

@@ -302,6 +302,11 @@ pub fn ui(t: &Topics, version: &str) -> Process {
 /// A UI serving `version` from the summary topic `source` names (a backend's
 /// `/api/v1/output`), or from `t.summary` without one.
 pub fn ui_following(t: &Topics, version: &str, source: Option<&str>) -> Process {
+    ui_with(t, version, source, &[])
+}
+
+/// [`ui_following`] with `extra` arguments (e.g. another `--schema-registry-url`).
+pub fn ui_with(t: &Topics, version: &str, source: Option<&str>, extra: &[&str]) -> Process {
     let mut args = vec![
         "--summary-topic",
         &t.summary,
@@ -313,6 +318,7 @@ pub fn ui_following(t: &Topics, version: &str, source: Option<&str>) -> Process 
     if let Some(url) = source {
         args.extend(["--source-url", url, "--source-poll-ms", "300"]);
     }
+    args.extend_from_slice(extra);
     spawn(
         binary("summary-stats-ui"),
         &args,
