@@ -185,8 +185,9 @@ async fn reprocess_rebuilds_every_total_exactly() {
     let want = expected(&records, by_day);
     let mut running = backend(&t, "v3");
     assert_eq!(wait_for(&t, &want).await, want);
-    running.kill();
-    tokio::time::sleep(Duration::from_secs(7)).await; // the killed member's session expires
+    // SIGTERM: it commits and leaves the group, so the rewind can take every partition.
+    running.signal("TERM");
+    assert!(running.child.wait().unwrap().success());
     let rewind = Command::new(env!("CARGO_BIN_EXE_backend"))
         .args([
             "reprocess",
@@ -203,8 +204,19 @@ async fn reprocess_rebuilds_every_total_exactly() {
         .unwrap();
     assert!(rewind.status.success(), "{rewind:?}");
     let mut rebuilt = backend(&t, "v3");
-    // The rebuild starts from nothing: wait until it has written its own summaries again.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The old summaries already show these totals: wait until the rebuild has read every
+    // record again (and committed what it wrote), then read the summaries.
+    rebuilt.wait_ok("/healthz", Duration::from_secs(60)).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while rebuilt.metric("rivulet_backend_records_total").await < records.len() as f64
+        || rebuilt.metric("rivulet_backend_commits_total").await < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rebuild never read every record"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let got = wait_for(&t, &want).await;
     let reread = rebuilt.metric("rivulet_backend_records_total").await;
     let restored = rebuilt.metric("rivulet_backend_restored_keys_total").await;
