@@ -1,6 +1,7 @@
-//! The registry gone while the UI meets a summary schema version it has not seen: the record
-//! waits (counted as a registry error, never rejected or skipped) and is served once the
-//! registry is back.
+//! Faults under the UI: the registry gone while it meets a summary schema version it has not
+//! seen (the record waits, counted as a registry error, never rejected or skipped, and is
+//! served once the registry is back), and the UI itself killed with SIGKILL (a restart reads
+//! the topics again and serves the same totals).
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -11,9 +12,13 @@ use std::time::{Duration, Instant};
 use rivulet_common::avro;
 use rivulet_contracts::Version;
 use rivulet_contracts::summary::{self, MonthKey, Totals};
+use rivulet_testkit::model::{Model, Record};
 use rivulet_testkit::registry::Replica;
-use rivulet_testkit::widgets::{Process, produce_raw, register_contracts, setup, ui_with};
-use support::get;
+use rivulet_testkit::widgets::{
+    Process, assert_same, backend, by_day, expected, produce, produce_raw, register_contracts,
+    setup, ui, ui_with, wait_for,
+};
+use support::{as_seen_by, get, wait_for_ui};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -81,4 +86,33 @@ async fn a_summary_version_met_while_the_registry_is_down_waits_for_it() {
         "{body}"
     );
     assert_eq!(ui.metric_sum("rivulet_ui_rejected_total").await, 0.0);
+}
+
+#[tokio::test]
+#[ignore = "needs Kafka and the test stack: run scripts/test"]
+async fn a_ui_killed_with_sigkill_serves_the_same_totals_after_a_restart() {
+    let t = setup(1).await;
+    let model = Model::new(43, 2);
+    let records: Vec<Record> = model.sweep().take_while(|r| r.month == 1).collect();
+    produce(&t.raw, &records, by_day).await;
+    let mut backend = backend(&t, "v3");
+    let want = expected(&records, by_day);
+    assert_same(&want, &wait_for(&t, &want).await, "backend");
+    let truth = as_seen_by(&want, "v3");
+    let mut first = ui(&t, "v3");
+    first.wait_ok("/readyz", WAIT).await;
+    assert_same(
+        &truth,
+        &wait_for_ui(&first, &truth).await.0,
+        "before the kill",
+    );
+    first.kill();
+    let second = ui(&t, "v3");
+    second.wait_ok("/readyz", WAIT).await;
+    assert_same(
+        &truth,
+        &wait_for_ui(&second, &truth).await.0,
+        "after a restart",
+    );
+    backend.kill();
 }
