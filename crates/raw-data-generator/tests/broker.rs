@@ -8,24 +8,13 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rivulet_common::kafka::ConsumerSettings;
 use rivulet_contracts::{Version, raw};
+use rivulet_testkit::signal_broker;
 use support::{generator, kafka, read_all, registry, text, topic_with_schemas};
-
-fn broker(signal: &str) {
-    let pid = std::env::var("RIVULET_BROKER_PID")
-        .expect("RIVULET_BROKER_PID: the pid of the test broker (scripts/test sets it)");
-    let ok = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(&pid)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "kill -{signal} {pid}");
-}
 
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
@@ -78,10 +67,10 @@ async fn a_frozen_broker_delays_the_generator_but_loses_and_doubles_nothing() {
     }
     // The fault: the broker answers nothing for 8 s (longer than the test profile's 6 s
     // session and any single request's patience), then comes back.
-    broker("STOP");
+    signal_broker("STOP");
     let frozen = Instant::now();
     std::thread::sleep(Duration::from_secs(8));
-    broker("CONT");
+    signal_broker("CONT");
     let status = tokio::task::spawn_blocking(move || running.wait().unwrap())
         .await
         .unwrap();

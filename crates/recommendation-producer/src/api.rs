@@ -44,7 +44,11 @@ pub fn router(runner: Arc<Runner>, credentials: Credentials, scope: Scope) -> Ro
         Scope::All => reads.route_layer(guard),
     };
     let datasources: Vec<&str> = runner.datasources.keys().map(String::as_str).collect();
-    let document: Arc<str> = crate::openapi::document(&datasources, &runner.webhook_allow).into();
+    // Built once; each answer shares the bytes.
+    let document = Bytes::from(crate::openapi::document(
+        &datasources,
+        &runner.webhook_allow,
+    ));
     reads
         .route(
             "/openapi.json",
@@ -53,7 +57,7 @@ pub fn router(runner: Arc<Runner>, credentials: Credentials, scope: Scope) -> Ro
                 async move {
                     (
                         [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        document.to_string(),
+                        document,
                     )
                 }
             }),

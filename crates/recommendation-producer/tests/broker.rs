@@ -7,23 +7,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use rivulet_testkit::signal_broker;
 use serde_json::json;
 use support::cluster;
 use support::service::{Setup, messages, messages_at_least, post, ready, wait_done};
-
-fn broker(signal: &str) {
-    let pid = std::env::var("RIVULET_BROKER_PID")
-        .expect("RIVULET_BROKER_PID: the pid of the test broker (scripts/test sets it)");
-    let ok = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(&pid)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "kill -{signal} {pid}");
-}
 
 #[tokio::test]
 #[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
@@ -38,11 +27,11 @@ async fn a_frozen_broker_delays_publication_but_publishes_each_experiment_once()
         "filter": {"exclude": {"namespace": ["tmp-.*"]}},
     });
     // The fault: the broker answers nothing for 8 s from just before the job starts.
-    broker("STOP");
+    signal_broker("STOP");
     let frozen = Instant::now();
     let (status, answer) = post(format!("{}/bulk", s.url), &body.to_string()).await;
     std::thread::sleep(Duration::from_secs(8).saturating_sub(frozen.elapsed()));
-    broker("CONT");
+    signal_broker("CONT");
     assert_eq!(status, 200, "{answer}");
     let job = answer["job_id"].as_str().unwrap().to_owned();
     let summary = wait_done(&s, &job).await;

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use rivulet_contracts::Version;
@@ -80,16 +79,6 @@ async fn upgrade_rehearsal_v1_to_v3_never_loses_or_double_counts() {
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
 async fn a_frozen_broker_delays_but_never_loses_or_double_counts() {
-    let broker = std::env::var("RIVULET_BROKER_PID")
-        .expect("RIVULET_BROKER_PID: the pid of the test broker (scripts/test sets it)");
-    let freeze = |signal: &str| {
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(&broker)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -{signal} {broker}");
-    };
     let t = setup(2).await;
     let model = Model::new(93, 2);
     let records: Vec<Record> = model.sweep().take_while(|r| r.month <= 2).collect();
@@ -114,9 +103,9 @@ async fn a_frozen_broker_delays_but_never_loses_or_double_counts() {
     };
     // Freeze the broker mid-stream for longer than the session timeout, then let it go.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    freeze("STOP");
+    rivulet_testkit::signal_broker("STOP");
     tokio::time::sleep(Duration::from_secs(8)).await;
-    freeze("CONT");
+    rivulet_testkit::signal_broker("CONT");
     writer.await.unwrap();
     let (got, _) = wait_for_ui(&ui, &truth).await;
     assert_same(&truth, &got, "exact after the broker froze and resumed");

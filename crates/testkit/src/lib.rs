@@ -26,6 +26,20 @@ pub fn registry_url() -> String {
     std::env::var("SCHEMA_REGISTRY_URL").unwrap_or_else(|_| "http://localhost:8081".into())
 }
 
+/// Sends `signal` (`STOP`, `CONT`) to the test stack's broker (`RIVULET_BROKER_PID`, set by
+/// `scripts/test`): a frozen broker is how tests take the broker away, as Tansu's memory
+/// storage would lose everything on a restart. Freeze only from a test binary of its own.
+pub fn signal_broker(signal: &str) {
+    let pid = std::env::var("RIVULET_BROKER_PID")
+        .expect("RIVULET_BROKER_PID: the pid of the test broker (scripts/test sets it)");
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(&pid)
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill -{signal} {pid}");
+}
+
 /// A name no other test (in this or another process) uses: `prefix-pid-nanos-counter`.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
