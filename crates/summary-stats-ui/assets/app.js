@@ -1,13 +1,23 @@
-// Rivulet dashboard: reads /api/v1/status and /api/v1/summary and draws them. No libraries.
+// Rivulet dashboard: follows /api/v1/summary/stream (Server-Sent Events: each changed month is
+// pushed as the service indexes it) and draws the months; falls back to polling
+// /api/v1/status and /api/v1/summary when the stream fails (?live=poll polls from the start).
+// No libraries.
 "use strict";
 
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf"];
 const params = new URLSearchParams(location.search);
 const REFRESH_MS = Math.max(250, Number(params.get("refresh_ms")) || 3000);
+const STREAM_RETRY_MS = 30000;
 const $ = (id) => document.getElementById(id);
 let refreshes = 0;
+let pushes = 0;
 let timer = null;
+let stream = null;
+let failures = 0;
+let mode = params.get("live") === "poll" || !window.EventSource ? "poll" : "stream";
+const months = new Map();
+let drawPending = false;
 
 function fmt(v) { return v === null || v === undefined ? "—" : Number(v).toLocaleString("en-US"); }
 function cell(row, v, cls) {
@@ -169,10 +179,96 @@ async function refresh() {
 
 function schedule() {
   clearInterval(timer);
-  if ($("live").checked) timer = setInterval(refresh, REFRESH_MS);
+  if ($("live").checked && mode === "poll") timer = setInterval(refresh, REFRESH_MS);
 }
 
-$("year").addEventListener("change", refresh);
-$("sku").addEventListener("change", refresh);
-$("live").addEventListener("change", schedule);
-refresh().then(schedule);
+function setMode(m) {
+  mode = m;
+  document.body.dataset.live = m;
+}
+
+// ---- Pushed updates ----------------------------------------------------------------------
+
+function monthKey(m) { return `${m.year}-${m.month}`; }
+
+function draw() {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    const data = [...months.values()].sort((a, b) => a.year - b.year || a.month - b.month);
+    render({ data });
+  });
+}
+
+function connect() {
+  if (stream) stream.close();
+  stream = null;
+  if (!$("live").checked) return;
+  const q = new URLSearchParams();
+  if ($("year").value) q.set("year", $("year").value);
+  if ($("sku").value) q.set("sku", $("sku").value);
+  const source = new EventSource(`/api/v1/summary/stream?${q}`);
+  stream = source;
+  source.addEventListener("open", () => { failures = 0; setMode("stream"); clearInterval(timer); });
+  source.addEventListener("reset", () => { months.clear(); draw(); });
+  source.addEventListener("month", (e) => { const m = JSON.parse(e.data); months.set(monthKey(m), m); draw(); });
+  source.addEventListener("removed", (e) => { months.delete(monthKey(JSON.parse(e.data))); draw(); });
+  source.addEventListener("status", (e) => {
+    const status = JSON.parse(e.data);
+    showStatus(status);
+    fillSelect($("year"), status.years, params.get("year"));
+    fillSelect($("sku"), status.skus, params.get("sku"));
+    $("error").hidden = true;
+    pushes += 1;
+    document.body.dataset.pushes = String(pushes);
+  });
+  source.addEventListener("error", () => {
+    // The browser retries by itself (sending Last-Event-ID) unless the answer was an error
+    // status; a refused or repeatedly failing stream falls back to polling, and the stream is
+    // tried again later.
+    failures += 1;
+    if (source.readyState === EventSource.CLOSED || failures >= 3) {
+      source.close();
+      if (stream === source) stream = null;
+      setMode("poll");
+      $("error").textContent = "Live updates are unavailable; refreshing every few seconds instead.";
+      $("error").hidden = false;
+      refresh().then(schedule);
+      setTimeout(() => { if (mode === "poll" && !stream) connect(); }, STREAM_RETRY_MS);
+    }
+  });
+}
+
+function changed() {
+  if (mode === "stream") connect(); else refresh();
+}
+
+async function start() {
+  // One status read picks the default year (the latest); after that the stream carries it.
+  if (mode === "stream") {
+    try {
+      const status = await getJson("/api/v1/status");
+      showStatus(status);
+      fillSelect($("year"), status.years, params.get("year"));
+      if (!$("year").value && !params.has("year") && status.years.length) {
+        $("year").value = String(status.years[status.years.length - 1]);
+      }
+      fillSelect($("sku"), status.skus, params.get("sku"));
+    } catch (e) {
+      $("error").textContent = `Could not read the status: ${e.message}`;
+      $("error").hidden = false;
+    }
+    setMode("stream");
+    connect();
+  } else {
+    setMode("poll");
+    await refresh();
+    schedule();
+  }
+}
+
+$("year").addEventListener("change", changed);
+$("sku").addEventListener("change", changed);
+$("live").addEventListener("change", () => { if (mode === "stream") connect(); else schedule(); });
+start();

@@ -32,6 +32,8 @@ pub struct Api {
     pub version: Version,
     /// Rendered `/api/v1/summary` answers.
     pub cache: Arc<Cache>,
+    /// The open `/api/v1/summary/stream` connections and their settings.
+    pub streams: Arc<crate::stream::Streams>,
 }
 
 /// Rendered answers by query, valid while the data's generation stays the same. Only queries
@@ -65,6 +67,7 @@ impl Cache {
 pub fn router(api: Api) -> Router {
     Router::new()
         .route("/api/v1/summary", get(summary))
+        .route("/api/v1/summary/stream", get(crate::stream::stream))
         .route("/api/v1/status", get(status))
         .route("/sku_names", get(sku_names))
         .route("/query/{sku}/{year}", get(query_year))
@@ -85,7 +88,7 @@ pub struct ServedBy {
 }
 
 impl Api {
-    fn served_by(&self) -> ServedBy {
+    pub(crate) fn served_by(&self) -> ServedBy {
         ServedBy {
             app: "summary-stats-ui",
             version: env!("CARGO_PKG_VERSION"),
@@ -158,7 +161,7 @@ struct SummaryDto<'a> {
 }
 
 #[derive(Serialize)]
-struct MonthDto<'a> {
+pub(crate) struct MonthDto<'a> {
     year: i32,
     month: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,7 +199,7 @@ struct CoverageDto {
 }
 
 impl Api {
-    fn month_dto<'a>(&self, view: &'a MonthView) -> MonthDto<'a> {
+    pub(crate) fn month_dto<'a>(&self, view: &'a MonthView) -> MonthDto<'a> {
         let v3 = self.has(Version::V3);
         MonthDto {
             year: view.year,
@@ -278,7 +281,7 @@ fn json_bytes(body: Bytes) -> Response {
 // ---- GET /api/v1/status --------------------------------------------------------------------
 
 #[derive(Serialize)]
-struct StatusDto {
+pub(crate) struct StatusDto {
     served_by: ServedBy,
     /// The summary topic served (the active backend colour's).
     source: String,
@@ -287,23 +290,22 @@ struct StatusDto {
     years: Vec<i32>,
 }
 
+impl Api {
+    /// The answer of `/api/v1/status` (also the stream's `status` event).
+    pub(crate) fn status_dto(&self, index: &Index) -> StatusDto {
+        StatusDto {
+            served_by: self.served_by(),
+            source: self.shared.source(),
+            freshness: self.shared.snapshot().into(),
+            skus: index.skus().map(str::to_owned).collect(),
+            years: index.years(),
+        }
+    }
+}
+
 async fn status(State(api): State<Api>) -> Response {
-    let freshness: FreshnessDto = api.shared.snapshot().into();
-    let (skus, years) = {
-        let index = api.shared.index();
-        (
-            index.skus().map(str::to_owned).collect::<Vec<_>>(),
-            index.years(),
-        )
-    };
-    Json(StatusDto {
-        served_by: api.served_by(),
-        source: api.shared.source(),
-        freshness,
-        skus,
-        years,
-    })
-    .into_response()
+    let dto = api.status_dto(&api.shared.index());
+    Json(dto).into_response()
 }
 
 // ---- The reference's endpoints -------------------------------------------------------------
@@ -464,6 +466,12 @@ mod tests {
             shared: shared.clone(),
             version: Version::V3,
             cache: Arc::default(),
+            streams: Arc::new(crate::stream::Streams::new(
+                1,
+                std::time::Duration::ZERO,
+                std::time::Duration::from_secs(15),
+                tokio_util::sync::CancellationToken::new(),
+            )),
         });
         let qty = |body: &serde_json::Value| {
             body["data"][0]["manufacturing"][0]["totals"]["manufactured_qty"].as_i64()

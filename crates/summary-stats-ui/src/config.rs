@@ -39,4 +39,14 @@ pub struct Config {
     /// of its answers.
     #[arg(long, env = "UI_SCHEMA_VERSION", value_enum, default_value_t = Version::V3)]
     pub schema_version: Version,
+    /// Most `/api/v1/summary/stream` connections open at once (503 beyond).
+    #[arg(long, env = "UI_STREAM_LIMIT", default_value_t = 512)]
+    pub stream_limit: usize,
+    /// Least time between two pushed batches of one stream, in milliseconds: a burst of
+    /// records becomes one batch.
+    #[arg(long, env = "UI_STREAM_INTERVAL_MS", default_value_t = 200)]
+    pub stream_interval_ms: u64,
+    /// Seconds between heartbeat comments on an idle stream (proxies close silent connections).
+    #[arg(long, env = "UI_STREAM_HEARTBEAT_SECS", default_value_t = 15)]
+    pub stream_heartbeat_secs: u64,
 }

@@ -25,6 +25,7 @@ use rivulet_contracts::base_cost;
 use rivulet_contracts::summary::{self, MonthKey};
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::At;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::state::{FeedKind, Target};
@@ -182,9 +183,13 @@ fn apply(
     token: &CancellationToken,
 ) {
     let key = message.key().map(String::from_utf8_lossy);
+    let at = At {
+        partition: message.partition(),
+        offset: message.offset(),
+    };
     let Some(payload) = message.payload() else {
         // A tombstone: the key is gone.
-        let removed = key.as_deref().and_then(|k| tombstone(feed.kind, k));
+        let removed = key.as_deref().and_then(|k| tombstone(feed.kind, k, at));
         match removed {
             Some(change) => target.with(|s| s.update(change)),
             None => reject(
@@ -215,10 +220,11 @@ fn apply(
         }
     };
     let change = match feed.kind {
-        FeedKind::Summary => summary::from_value(&value)
-            .map(|(key, totals)| Box::new(move |i: &mut Index| i.upsert(key, totals)) as Change),
+        FeedKind::Summary => summary::from_value(&value).map(|(key, totals)| {
+            Box::new(move |i: &mut Index| i.upsert_at(key, totals, at)) as Change
+        }),
         FeedKind::BaseCosts => base_cost::from_value(&value).map(|(year, cost)| {
-            Box::new(move |i: &mut Index| i.set_base_cost(year, cost)) as Change
+            Box::new(move |i: &mut Index| i.set_base_cost_at(year, cost, at)) as Change
         }),
     };
     match change {
@@ -238,15 +244,17 @@ fn apply(
 
 type Change = Box<dyn FnOnce(&mut Index)>;
 
-fn tombstone(kind: FeedKind, key: &str) -> Option<Change> {
+fn tombstone(kind: FeedKind, key: &str, at: At) -> Option<Change> {
     match kind {
         FeedKind::Summary => {
             let key = MonthKey::parse(key)?;
-            Some(Box::new(move |i: &mut Index| i.remove(&key)))
+            Some(Box::new(move |i: &mut Index| i.remove_at(&key, at)))
         }
         FeedKind::BaseCosts => {
             let year = base_cost::parse_key(key)?;
-            Some(Box::new(move |i: &mut Index| i.remove_base_cost(year)))
+            Some(Box::new(move |i: &mut Index| {
+                i.remove_base_cost_at(year, at)
+            }))
         }
     }
 }
@@ -274,9 +282,13 @@ mod tests {
 
     #[test]
     fn tombstones_need_a_usable_key() {
-        assert!(tombstone(FeedKind::Summary, "2020-03|SKU_1").is_some());
-        assert!(tombstone(FeedKind::Summary, "garbage").is_none());
-        assert!(tombstone(FeedKind::BaseCosts, "2020").is_some());
-        assert!(tombstone(FeedKind::BaseCosts, "x").is_none());
+        let at = At {
+            partition: 0,
+            offset: 0,
+        };
+        assert!(tombstone(FeedKind::Summary, "2020-03|SKU_1", at).is_some());
+        assert!(tombstone(FeedKind::Summary, "garbage", at).is_none());
+        assert!(tombstone(FeedKind::BaseCosts, "2020", at).is_some());
+        assert!(tombstone(FeedKind::BaseCosts, "x", at).is_none());
     }
 }

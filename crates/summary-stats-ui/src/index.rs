@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rivulet_contracts::summary::{MonthKey, Totals};
+
+use crate::changes::{At, Changes, Cursor};
 use rivulet_contracts::topics::{HOURS_PER_DAY, days_in_month};
 
 /// One SKU in a month.
@@ -39,9 +41,59 @@ pub struct Index {
     months: BTreeMap<(i32, u32), BTreeMap<String, Totals>>,
     skus: BTreeSet<String>,
     base_costs: BTreeMap<i32, i64>,
+    changes: Changes,
 }
 
 impl Index {
+    /// Applies a summary upsert read at `at`.
+    pub fn upsert_at(&mut self, key: MonthKey, totals: Totals, at: At) {
+        self.changes.month((key.year, key.month), at);
+        self.upsert(key, totals);
+    }
+
+    /// Removes a key (a tombstone read at `at`).
+    pub fn remove_at(&mut self, key: &MonthKey, at: At) {
+        self.changes.month((key.year, key.month), at);
+        self.remove(key);
+    }
+
+    /// Applies a yearly base cost read at `at`.
+    pub fn set_base_cost_at(&mut self, year: i32, hourly: i64, at: At) {
+        self.changes.year(year, at);
+        self.set_base_cost(year, hourly);
+    }
+
+    /// Forgets a year's base cost (a tombstone read at `at`).
+    pub fn remove_base_cost_at(&mut self, year: i32, at: At) {
+        self.changes.year(year, at);
+        self.remove_base_cost(year);
+    }
+
+    /// How far the feeds have been applied.
+    pub fn cursor(&self) -> &Cursor {
+        self.changes.cursor()
+    }
+
+    /// Bumped by every switch of summary source.
+    pub fn epoch(&self) -> u64 {
+        self.changes.epoch()
+    }
+
+    /// The months whose view may differ from what it was at `from`, oldest first: changed
+    /// summary rows, and every month of a year whose base cost changed. A month in the list may
+    /// no longer exist (its last key was removed).
+    pub fn changed_since(&self, from: &Cursor, year: Option<i32>) -> Vec<(i32, u32)> {
+        let since = self.changes.since(from);
+        let mut months = since.months;
+        for y in since.years {
+            months.extend(self.months.range((y, 0)..=(y, u32::MAX)).map(|(m, _)| *m));
+        }
+        months
+            .into_iter()
+            .filter(|(y, _)| year.is_none_or(|wanted| *y == wanted))
+            .collect()
+    }
+
     /// Applies a summary upsert (the latest value of its key wins).
     pub fn upsert(&mut self, key: MonthKey, totals: Totals) {
         self.skus.insert(key.sku.clone());
@@ -71,6 +123,7 @@ impl Index {
     pub fn replace_summaries(&mut self, other: &Index) {
         self.months = other.months.clone();
         self.skus = other.skus.clone();
+        self.changes.replace_summaries(&other.changes);
     }
 
     /// Whether `other` knows every key this index knows, with totals at least as large in
@@ -265,6 +318,26 @@ mod tests {
         assert!(index.query(None, None, None).is_empty());
         assert!(index.years().is_empty());
         assert!(index.knows("A"), "the catalogue keeps the SKU");
+    }
+
+    #[test]
+    fn changes_since_a_cursor_cover_late_base_costs_and_removals() {
+        let at = |partition, offset| At { partition, offset };
+        let mut index = Index::default();
+        index.upsert_at(key(2020, 1, "A"), totals(1, None, 1, 0), at(0, 0));
+        index.upsert_at(key(2020, 2, "A"), totals(1, None, 1, 0), at(1, 0));
+        index.upsert_at(key(2021, 2, "A"), totals(1, None, 1, 0), at(1, 1));
+        let start = index.cursor().clone();
+        assert!(index.changed_since(&start, None).is_empty());
+        index.set_base_cost_at(2020, 9, at(0, 0));
+        assert_eq!(
+            index.changed_since(&start, None),
+            vec![(2020, 1), (2020, 2)]
+        );
+        index.remove_at(&key(2021, 2, "A"), at(1, 2));
+        assert_eq!(index.changed_since(&start, Some(2021)), vec![(2021, 2)]);
+        assert!(index.query(Some(2021), Some(2), None).is_empty(), "removed");
+        assert_eq!(index.changed_since(&Cursor::default(), None).len(), 3);
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! - [`feed`]: the two consumers that keep the index current.
 //! - [`state`]: the index and its freshness, shared by the feeds and the handlers.
 //! - [`api`] and [`query`]: the REST API and its parameter parsing.
+//! - [`changes`] and [`stream`]: what changed since an event id, and the pushed summary
+//!   (`/api/v1/summary/stream`, Server-Sent Events).
 //! - [`dashboard`]: the web page, served from the binary.
 
 pub mod api;
+pub mod changes;
 pub mod config;
 pub mod dashboard;
 pub mod feed;
@@ -17,6 +20,7 @@ mod metrics;
 pub mod query;
 pub mod source;
 pub mod state;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -62,12 +66,25 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The whole HTTP surface over `shared`.
-pub fn app(shared: Arc<Shared>, config: &Config, health: Health) -> axum::Router {
+/// The whole HTTP surface over `shared`; `token` ends the summary streams.
+pub fn app(
+    shared: Arc<Shared>,
+    config: &Config,
+    health: Health,
+    token: CancellationToken,
+) -> axum::Router {
+    let streams = stream::Streams::new(
+        config.stream_limit,
+        std::time::Duration::from_millis(config.stream_interval_ms),
+        std::time::Duration::from_secs(config.stream_heartbeat_secs.max(1)),
+        token,
+    );
+    metrics::Metrics::register_streams(&health, &streams);
     let api = api::Api {
         shared,
         version: config.schema_version,
         cache: Arc::default(),
+        streams: Arc::new(streams),
     };
     let app = api::router(api)
         .merge(dashboard::router())
@@ -103,7 +120,7 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
         .await
         .map_err(|e| Error::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, schema_version = ?config.schema_version, "Serving.");
-    let app = app(shared.clone(), &config, health.clone());
+    let app = app(shared.clone(), &config, health.clone(), token.clone());
     let server_token = token.clone();
     let server = tokio::spawn(rivulet_common::http::serve(
         listener,

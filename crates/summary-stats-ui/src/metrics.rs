@@ -23,6 +23,27 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Registers the summary streams' metrics with `health`'s registry.
+    pub fn register_streams(health: &Health, streams: &crate::stream::Streams) {
+        health.with_registry(|r| {
+            r.register(
+                "streams",
+                "Open /api/v1/summary/stream connections",
+                streams.open.clone(),
+            );
+            r.register(
+                "stream_events",
+                "Events sent on summary streams",
+                streams.events.clone(),
+            );
+            r.register(
+                "streams_refused",
+                "Summary streams refused at --stream-limit",
+                streams.refused.clone(),
+            );
+        });
+    }
+
     /// Creates the metrics and registers them with `health`'s registry.
     pub fn register(health: &Health) -> Self {
         let m = Self::default();

@@ -39,6 +39,45 @@ pub fn summary(raw: Option<&str>) -> Result<SummaryQuery, String> {
     Ok(query)
 }
 
+/// Filters of `GET /api/v1/summary/stream`, and where a client resumes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamQuery {
+    /// Year.
+    pub year: Option<i32>,
+    /// SKU.
+    pub sku: Option<String>,
+    /// The last event id seen, for clients that cannot send `Last-Event-ID`.
+    pub last_event_id: Option<String>,
+}
+
+/// Parses the query string of `GET /api/v1/summary/stream`, by the rules of [`summary`].
+pub fn stream(raw: Option<&str>) -> Result<StreamQuery, String> {
+    let mut query = StreamQuery::default();
+    let mut seen = Vec::new();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if seen.contains(&name) {
+            return Err(format!("parameter `{name}` is given more than once"));
+        }
+        seen.push(name.clone());
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        match name.as_ref() {
+            "year" => query.year = Some(year(value)?),
+            "sku" => query.sku = Some(sku(value)?),
+            "last_event_id" if value.len() <= 4096 => query.last_event_id = Some(value.to_owned()),
+            "last_event_id" => return Err("last_event_id is longer than 4096 bytes".into()),
+            other => {
+                return Err(format!(
+                    "unknown parameter `{other}`: expected year, sku and/or last_event_id"
+                ));
+            }
+        }
+    }
+    Ok(query)
+}
+
 /// A year: 1 to 9999.
 pub fn year(value: &str) -> Result<i32, String> {
     match value.parse::<i32>() {
@@ -117,5 +156,27 @@ mod tests {
             let error = summary(Some(raw)).unwrap_err();
             assert!(error.contains(needle), "{raw}: {error}");
         }
+    }
+
+    #[test]
+    fn stream_queries() {
+        assert_eq!(
+            stream(Some("year=2020&sku=A&last_event_id=t%400%3A1%3B")),
+            Ok(StreamQuery {
+                year: Some(2020),
+                sku: Some("A".into()),
+                last_event_id: Some("t@0:1;".into()),
+            })
+        );
+        for (raw, needle) in [
+            ("month=3", "unknown parameter `month`"),
+            ("year=x", "year must be"),
+            ("sku=&sku=", "more than once"),
+        ] {
+            let error = stream(Some(raw)).unwrap_err();
+            assert!(error.contains(needle), "{raw}: {error}");
+        }
+        let long = format!("last_event_id={}", "x".repeat(4097));
+        assert!(stream(Some(&long)).is_err());
     }
 }

@@ -55,6 +55,8 @@ pub struct Shared {
     /// Bumped by every change of what an answer shows (data or freshness), so answers can be
     /// cached until it moves.
     generation: AtomicU64,
+    /// Wakes the summary streams at every bump (cheap when none waits).
+    changed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -79,6 +81,13 @@ impl Shared {
 
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next change after it was enabled (`Notified::enable`) or first polled:
+    /// enable it, then read the state, then await it, and no change is missed.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// A copy of the freshness figures.

@@ -238,7 +238,7 @@ fn check_dashboard(ui: &Process, truth: &rivulet_testkit::widgets::Truth, sku: &
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(ui.url("/?year=2000&refresh_ms=1000"))
+        .arg(ui.url("/?year=2000&refresh_ms=1000&live=poll"))
         .output()
         .expect("Debian's chromium (scripts/test installs it)");
     let _ = std::fs::remove_dir_all(&profile);

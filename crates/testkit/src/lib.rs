@@ -3,6 +3,7 @@
 //! `scripts/test` starts one broker, one registry and one PostgreSQL and exports their
 //! addresses; tests read them here and isolate themselves with [`unique`] names.
 
+pub mod browser;
 pub mod gate;
 pub mod golden;
 pub mod registry;
