@@ -57,7 +57,7 @@ ENV
 
 stop() {
   local run_dir=$1 name pid
-  for name in summary-stats-ui backend schema-registry tansu; do
+  for name in recommendation-producer prometheus summary-stats-ui backend schema-registry tansu; do
     if [[ -f $run_dir/$name.pid ]]; then
       pid=$(cat "$run_dir/$name.pid")
       kill -CONT "$pid" 2>/dev/null || true

@@ -4,6 +4,7 @@
 //! addresses; tests read them here and isolate themselves with [`unique`] names.
 
 pub mod browser;
+pub mod fleet;
 pub mod gate;
 pub mod golden;
 pub mod registry;

@@ -114,9 +114,27 @@ pub async fn serve(cluster: &Cluster) -> Server {
             std::fs::File::create(&metrics).unwrap(),
         ))
         .unwrap();
+    import(&metrics, &data);
+    start(dir).await
+}
+
+/// A Prometheus serving a long-running cluster's blocks, loaded two hours at a time (promtool
+/// reads its whole input once per block it writes), usage every minute.
+pub async fn serve_sliced(cluster: &Cluster) -> Server {
+    let dir = TempDir(std::env::temp_dir().join(rivulet_testkit::unique("prometheus")));
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for slice in cluster.write_slices(&dir.0.join("slices"), 1).unwrap() {
+        import(&slice, &data);
+        std::fs::remove_file(&slice).unwrap();
+    }
+    start(dir).await
+}
+
+fn import(metrics: &Path, data: &Path) {
     let made = Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .args([&metrics, &data])
+        .args([metrics, data])
         .output()
         .expect("promtool (Debian package prometheus; scripts/test installs it)");
     assert!(
@@ -124,6 +142,10 @@ pub async fn serve(cluster: &Cluster) -> Server {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+}
+
+async fn start(dir: TempDir) -> Server {
+    let data = dir.0.join("data");
     let config = dir.0.join("prometheus.yml");
     std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
     let port = free_port();
