@@ -239,6 +239,9 @@ pub fn report(
         for c in committed {
             let entry = per_topic.entry(c.topic.as_str()).or_default();
             entry.0 += c.offset;
+            // Clamped: on Tansu a committed offset can exceed the high watermark (it reports
+            // the base offset of the last batch + 1). On Kafka committed <= high always holds,
+            // so the clamp changes nothing there.
             entry.1 += (high(&c.topic, c.partition) - c.offset).max(0);
             entry.2 += 1;
         }
