@@ -147,7 +147,7 @@ pub fn tail(
         Plan::Last { n, .. } => {
             let mut kept: Vec<VecDeque<Kept>> = vec![VecDeque::new(); partitions.len()];
             let slot = |p: i32| partitions.iter().position(|&q| q == p);
-            let done = poll_until(&consumer, &mut ends, deadline, |m| {
+            let done = poll_stream(&consumer, &mut ends, Some(deadline), |m| {
                 if let (true, Some(i)) = (wanted(m), slot(m.partition())) {
                     if kept[i].len() == n {
                         kept[i].pop_front();
@@ -199,17 +199,7 @@ pub fn tail(
 }
 
 /// Polls until every partition has reported its end (`true`), `deadline` passes (`false`) or
-/// `each` returns `false` (`true`).
-fn poll_until<C: rdkafka::consumer::ConsumerContext>(
-    consumer: &rdkafka::consumer::BaseConsumer<C>,
-    ends: &mut Ends,
-    deadline: Instant,
-    each: impl FnMut(&BorrowedMessage<'_>) -> bool,
-) -> Result<bool, Error> {
-    poll_stream(consumer, ends, Some(deadline), each)
-}
-
-/// Like [`poll_until`]; without a deadline it never stops at the ends (following).
+/// `each` returns `false` (`true`); without a deadline it never stops at the ends (following).
 fn poll_stream<C: rdkafka::consumer::ConsumerContext>(
     consumer: &rdkafka::consumer::BaseConsumer<C>,
     ends: &mut Ends,

@@ -10,9 +10,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use rivulet_recommendation_producer::collect::Discovered;
 use rivulet_recommendation_producer::engine::{Settings, recommend};
-use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
 use rivulet_testkit::fleet::DEMO;
 use serde_json::Value;
 use support::same_json;
@@ -43,14 +41,7 @@ async fn the_demo_job_publishes_what_the_model_implies() {
     let by_key: BTreeMap<&str, &Value> = recs.iter().map(|(k, v)| (k.as_str(), v)).collect();
     assert_eq!(by_key.len(), DEMO.containers, "one message per container");
     for c in &cluster.containers {
-        let d = Discovered {
-            namespace: c.namespace.clone(),
-            workload: c.workload.clone(),
-            workload_type: c.workload_type.clone(),
-            container: c.container.clone(),
-            image: c.image.clone(),
-        };
-        let name = experiment_name(DEFAULT_FORMAT, "prometheus-1", &d, &BTreeMap::new());
+        let name = support::experiment_of(c);
         let message = by_key[format!("{job}|{name}").as_str()];
         let response = &message["experiments"][&name]["apis"]["recommendations"]["response"][0];
         let got = &response["kubernetes_objects"][0]["containers"][0]["recommendations"];

@@ -10,9 +10,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rivulet_recommendation_producer::collect::Discovered;
 use rivulet_recommendation_producer::engine::{Settings, recommend};
-use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
 use rivulet_testkit::synthetic::Cluster;
 use serde_json::{Value, json};
 use support::service::{
@@ -139,14 +137,7 @@ async fn a_bulk_job_publishes_exact_recommendations_once() {
         .iter()
         .filter(|c| c.namespace != "tmp-build")
     {
-        let d = Discovered {
-            namespace: c.namespace.clone(),
-            workload: c.workload.clone(),
-            workload_type: c.workload_type.clone(),
-            container: c.container.clone(),
-            image: c.image.clone(),
-        };
-        let name = experiment_name(DEFAULT_FORMAT, "prometheus-1", &d, &BTreeMap::new());
+        let name = support::experiment_of(c);
         let message = by_key[format!("{job}|{name}").as_str()];
         assert_eq!(message["summary"]["job_id"], job.as_str());
         let response = &message["experiments"][&name]["apis"]["recommendations"]["response"][0];

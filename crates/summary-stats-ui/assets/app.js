@@ -55,6 +55,17 @@ function showStatus(status) {
   $("freshness").classList.toggle("stale", !f.caught_up || (f.lag || 0) > 0);
 }
 
+// The status line and the filters' choices; `pickYear` selects the latest year when none was
+// chosen (at load, and on every poll).
+function applyStatus(status, pickYear) {
+  showStatus(status);
+  fillSelect($("year"), status.years, params.get("year"));
+  if (pickYear && !$("year").value && !params.has("year") && status.years.length) {
+    $("year").value = String(status.years[status.years.length - 1]);
+  }
+  fillSelect($("sku"), status.skus, params.get("sku"));
+}
+
 function chart(title, metric, months, skus) {
   const W = 480, H = 220, L = 56, R = 16, T = 8, B = 28;
   const series = skus.map((sku) => months.map((m) => {
@@ -157,13 +168,7 @@ function render(summary) {
 
 async function refresh() {
   try {
-    const status = await getJson("/api/v1/status");
-    showStatus(status);
-    fillSelect($("year"), status.years, params.get("year"));
-    if (!$("year").value && !params.has("year") && status.years.length) {
-      $("year").value = String(status.years[status.years.length - 1]);
-    }
-    fillSelect($("sku"), status.skus, params.get("sku"));
+    applyStatus(await getJson("/api/v1/status"), true);
     const q = new URLSearchParams();
     if ($("year").value) q.set("year", $("year").value);
     if ($("sku").value) q.set("sku", $("sku").value);
@@ -215,10 +220,7 @@ function connect() {
   source.addEventListener("month", (e) => { const m = JSON.parse(e.data); months.set(monthKey(m), m); draw(); });
   source.addEventListener("removed", (e) => { months.delete(monthKey(JSON.parse(e.data))); draw(); });
   source.addEventListener("status", (e) => {
-    const status = JSON.parse(e.data);
-    showStatus(status);
-    fillSelect($("year"), status.years, params.get("year"));
-    fillSelect($("sku"), status.skus, params.get("sku"));
+    applyStatus(JSON.parse(e.data), false);
     $("error").hidden = true;
     pushes += 1;
     document.body.dataset.pushes = String(pushes);
@@ -248,13 +250,7 @@ async function start() {
   // One status read picks the default year (the latest); after that the stream carries it.
   if (mode === "stream") {
     try {
-      const status = await getJson("/api/v1/status");
-      showStatus(status);
-      fillSelect($("year"), status.years, params.get("year"));
-      if (!$("year").value && !params.has("year") && status.years.length) {
-        $("year").value = String(status.years[status.years.length - 1]);
-      }
-      fillSelect($("sku"), status.skus, params.get("sku"));
+      applyStatus(await getJson("/api/v1/status"), true);
     } catch (e) {
       $("error").textContent = `Could not read the status: ${e.message}`;
       $("error").hidden = false;

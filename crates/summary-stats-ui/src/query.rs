@@ -15,17 +15,8 @@ pub struct SummaryQuery {
 /// left blank); unknown or repeated parameters are errors, so a typo is not a silent "all".
 pub fn summary(raw: Option<&str>) -> Result<SummaryQuery, String> {
     let mut query = SummaryQuery::default();
-    let mut seen = Vec::new();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if seen.contains(&name) {
-            return Err(format!("parameter `{name}` is given more than once"));
-        }
-        seen.push(name.clone());
-        let value = value.trim();
-        if value.is_empty() {
-            continue;
-        }
-        match name.as_ref() {
+    parameters(raw, |name, value| {
+        match name {
             "year" => query.year = Some(year(value)?),
             "month" => query.month = Some(month(value)?),
             "sku" => query.sku = Some(sku(value)?),
@@ -35,8 +26,29 @@ pub fn summary(raw: Option<&str>) -> Result<SummaryQuery, String> {
                 ));
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(query)
+}
+
+/// Calls `each` with every parameter that has a (trimmed) non-empty value; a repeated
+/// parameter is an error.
+fn parameters(
+    raw: Option<&str>,
+    mut each: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut seen = Vec::new();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if seen.contains(&name) {
+            return Err(format!("parameter `{name}` is given more than once"));
+        }
+        seen.push(name.clone());
+        let value = value.trim();
+        if !value.is_empty() {
+            each(&name, value)?;
+        }
+    }
+    Ok(())
 }
 
 /// Filters of `GET /api/v1/summary/stream`, and where a client resumes.
@@ -53,17 +65,8 @@ pub struct StreamQuery {
 /// Parses the query string of `GET /api/v1/summary/stream`, by the rules of [`summary`].
 pub fn stream(raw: Option<&str>) -> Result<StreamQuery, String> {
     let mut query = StreamQuery::default();
-    let mut seen = Vec::new();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if seen.contains(&name) {
-            return Err(format!("parameter `{name}` is given more than once"));
-        }
-        seen.push(name.clone());
-        let value = value.trim();
-        if value.is_empty() {
-            continue;
-        }
-        match name.as_ref() {
+    parameters(raw, |name, value| {
+        match name {
             "year" => query.year = Some(year(value)?),
             "sku" => query.sku = Some(sku(value)?),
             "last_event_id" if value.len() <= 4096 => query.last_event_id = Some(value.to_owned()),
@@ -74,7 +77,8 @@ pub fn stream(raw: Option<&str>) -> Result<StreamQuery, String> {
                 ));
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(query)
 }
 

@@ -16,7 +16,7 @@ use rivulet_testkit::widgets::{
     Process, assert_same, backend, by_day, expected, produce, produce_raw, registry, setup, ui,
     wait_for,
 };
-use support::{as_seen_by, get, totals_of, wait_for_ui};
+use support::{as_seen_by, get, group, totals_of, wait_for_ui};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -225,18 +225,8 @@ async fn check_openapi(ui: &Process) {
 fn check_dashboard(ui: &Process, truth: &rivulet_testkit::widgets::Truth, sku: &str) {
     let profile = std::env::temp_dir().join(rivulet_testkit::unique("chromium"));
     let output = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=6000",
-            "--dump-dom",
-        ])
+        .args(rivulet_testkit::browser::HEADLESS)
+        .args(["--virtual-time-budget=6000", "--dump-dom"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(ui.url("/?year=2000&refresh_ms=1000&live=poll"))
         .output()
@@ -275,19 +265,6 @@ fn check_dashboard(ui: &Process, truth: &rivulet_testkit::widgets::Truth, sku: &
         .matches(&format!("data-sku=\"{sku}\" data-values="))
         .count();
     assert_eq!(lines, 3, "one line per chart for {sku}");
-}
-
-/// 12345 as the dashboard writes it: 12,345.
-fn group(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The served OpenAPI document matches what the server does, checked by schemathesis on a UI

@@ -20,7 +20,7 @@ use rivulet_testkit::widgets::{
     Process, Topics, backend, by_day, expected, produce, produce_raw, registry, setup, ui, ui_with,
 };
 use serde_json::Value;
-use support::wait_for_ui;
+use support::{group, wait_for_ui};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -369,17 +369,4 @@ async fn the_dashboard_shows_a_new_month_without_reloading_or_polling() {
             .unwrap()
             >= 2.0
     );
-}
-
-/// 12345 as the dashboard writes it: 12,345.
-fn group(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -24,6 +24,18 @@ pub struct Browser {
     dir: PathBuf,
 }
 
+/// Chromium's flags for a quiet headless run in a test (no sandbox: tests run as root).
+pub const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// How long one command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -37,22 +49,12 @@ impl Browser {
             let made = Command::new("mkfifo").arg(fifo).status().expect("mkfifo");
             assert!(made.success(), "mkfifo {}", fifo.display());
         }
-        let flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-pipe",
-        ];
         let child = Command::new("sh")
             .arg("-c")
             .arg(r#"exec chromium "$@" --user-data-dir="$PROFILE" 3<"$IN" 4>"$OUT" 2>"$LOG""#)
             .arg("chromium")
-            .args(flags)
+            .args(HEADLESS)
+            .arg("--remote-debugging-pipe")
             .env("PROFILE", dir.join("profile"))
             .env("IN", &to_browser)
             .env("OUT", &from_browser)

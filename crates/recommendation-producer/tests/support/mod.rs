@@ -254,3 +254,23 @@ pub fn same_json(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
         _ => assert_eq!(a, b, "{path}"),
     }
 }
+
+/// The experiment name the service gives container `c` of datasource `prometheus-1` (the
+/// default name format).
+pub fn experiment_of(c: &Container) -> String {
+    use rivulet_recommendation_producer::collect::Discovered;
+    use rivulet_recommendation_producer::naming::{DEFAULT_FORMAT, experiment_name};
+    let d = Discovered {
+        namespace: c.namespace.clone(),
+        workload: c.workload.clone(),
+        workload_type: c.workload_type.clone(),
+        container: c.container.clone(),
+        image: c.image.clone(),
+    };
+    experiment_name(
+        DEFAULT_FORMAT,
+        "prometheus-1",
+        &d,
+        &std::collections::BTreeMap::new(),
+    )
+}

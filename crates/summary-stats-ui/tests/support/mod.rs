@@ -177,3 +177,16 @@ impl Phases {
         }
     }
 }
+
+/// 12345 as the dashboard writes it: 12,345.
+pub fn group(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
