@@ -6,7 +6,8 @@
 #
 # Broker and registry listen on free loopback ports. RIVULET_TANSU=durable uses the durable
 # Tansu build with sqlite storage in RUN_DIR (no transactions) instead of the memory one;
-# RIVULET_PROFILE=release runs release builds (benchmarks).
+# RIVULET_PROFILE=release runs release builds (benchmarks); RIVULET_KUBE=1 also starts a real
+# Kubernetes API server with its etcd (scripts/kube.sh) and puts KUBECONFIG in RUN_DIR/env.
 . "$(dirname "$0")/lib.sh"
 
 start() {
@@ -53,11 +54,15 @@ export DATABASE_URL=$database_url
 export KAFKA_PROFILE=test
 export RIVULET_BROKER_PID=$(cat "$run_dir/tansu.pid")
 ENV
+  if [[ ${RIVULET_KUBE:-0} == 1 ]]; then
+    "$RIVULET_ROOT/scripts/kube.sh" start "$run_dir/kube"
+    cat "$run_dir/kube/kube.env" >>"$run_dir/env"
+  fi
 }
 
 stop() {
   local run_dir=$1 name pid
-  for name in recommendation-producer prometheus summary-stats-ui backend schema-registry tansu; do
+  for name in k8s-monitor recommendation-producer prometheus summary-stats-ui backend schema-registry tansu; do
     if [[ -f $run_dir/$name.pid ]]; then
       pid=$(cat "$run_dir/$name.pid")
       kill -CONT "$pid" 2>/dev/null || true
@@ -74,6 +79,7 @@ stop() {
     "${as[@]}" "$bindir/pg_ctl" -D "$(cat "$run_dir/pg.datadir")" -m fast stop >/dev/null 2>&1 || true
     rm -f "$run_dir/pg.datadir"
   fi
+  [[ -d $run_dir/kube ]] && "$RIVULET_ROOT/scripts/kube.sh" stop "$run_dir/kube"
   rm -f "$run_dir/env"
 }
 

@@ -40,6 +40,9 @@ pub enum Error {
         /// Next offset that was expected.
         offset: i64,
     },
+    /// A topic the broker does not have (or has without partitions).
+    #[error("topic {0} does not exist")]
+    NoTopic(String),
     /// Creating a topic failed.
     #[error("could not create topic {topic}: {reason}")]
     CreateTopic {

@@ -18,7 +18,7 @@ mod partitioner;
 mod read;
 
 pub use partitioner::{murmur2, partition_for_key};
-pub use read::{Ends, ReadEnd, ReaderContext, read_range, read_to_end};
+pub use read::{Ends, ReadEnd, ReaderContext, partition_ids, read_range, read_to_end};
 
 /// How the client talks to the brokers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

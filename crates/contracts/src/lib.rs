@@ -10,12 +10,14 @@
 //! - [`raw`]: the hourly production record (`raw-data-in`, v1/v2/v3) and its validation.
 //! - [`summary`]: the monthly totals per SKU (`summary-stats`, v1/v2/v3) and their key.
 //! - [`base_cost`]: the yearly hourly base cost (`base-costs`).
+//! - [`kubernetes`]: `k8s-monitor`'s change and snapshot messages, topics and keys.
 //! - [`recommendations`]: the recommender's three topics: schemas, the JSON-to-Avro
 //!   conversion, and the consumer-side model of their messages.
 //!
 //! [`Value`]: apache_avro::types::Value
 
 pub mod base_cost;
+pub mod kubernetes;
 pub mod raw;
 pub mod recommendations;
 pub mod summary;

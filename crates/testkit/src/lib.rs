@@ -7,6 +7,8 @@ pub mod browser;
 pub mod fleet;
 pub mod gate;
 pub mod golden;
+#[cfg(feature = "kube")]
+pub mod kube;
 pub mod registry;
 pub mod schemathesis;
 pub mod synthetic;

@@ -135,6 +135,25 @@ impl Ends {
     }
 }
 
+/// The partition ids of `topic` from the broker's metadata; [`Error::NoTopic`] when the broker
+/// does not have it. Blocking.
+pub fn partition_ids<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(Error::kafka("reading metadata"))?;
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+        .filter(|ps| !ps.is_empty())
+        .ok_or_else(|| Error::NoTopic(topic.to_owned()))
+}
+
 /// What [`read_to_end`] saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadEnd {
