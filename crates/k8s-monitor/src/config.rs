@@ -9,7 +9,7 @@ use rivulet_common::{KafkaArgs, LogArgs};
 use rivulet_kube_common::{KubeArgs, LeaseArgs, Permission};
 
 use crate::redact::{Redactor, Rule};
-use crate::resources::{DEFAULT_RESOURCES, Spec, Watched};
+use crate::resources::{DEFAULT_RESOURCES, Selectors, Spec, Watched};
 use crate::{Error, Result};
 
 /// `k8s-monitor`'s command line.
@@ -128,6 +128,14 @@ impl Config {
         self.transactional_id
             .clone()
             .unwrap_or_else(|| format!("k8s-monitor-{}", self.cluster_name))
+    }
+
+    /// `--label-selector` and `--field-selector`.
+    pub fn selectors(&self) -> Selectors {
+        Selectors {
+            label: self.label_selector.clone(),
+            field: self.field_selector.clone(),
+        }
     }
 
     /// `--max-event-age`.

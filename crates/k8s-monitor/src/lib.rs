@@ -169,3 +169,11 @@ pub(crate) fn watch_permissions(
     }
     wanted
 }
+
+/// Sleeps `wait` unless `token` is cancelled first; returns whether to go on.
+pub(crate) async fn pause(token: &CancellationToken, wait: Duration) -> bool {
+    tokio::select! {
+        () = token.cancelled() => false,
+        () = tokio::time::sleep(wait) => true,
+    }
+}

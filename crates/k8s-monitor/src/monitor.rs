@@ -108,7 +108,7 @@ impl Monitor {
                 Ok(()) => break,
                 Err(error) => {
                     tracing::warn!(%error, "Could not prepare the topics: retrying.");
-                    if !pause(&token, Duration::from_secs(2)).await {
+                    if !crate::pause(&token, Duration::from_secs(2)).await {
                         return Ok(());
                     }
                 }
@@ -268,7 +268,7 @@ impl Monitor {
                 }
                 Err(join) => tracing::error!(error = %join, "The start-up task failed."),
             }
-            if !pause(token, wait).await {
+            if !crate::pause(token, wait).await {
                 return Err(TermEnd::Stop);
             }
             wait = (wait * 2).min(Duration::from_secs(10));
@@ -301,8 +301,7 @@ impl Monitor {
                 client: self.client.clone(),
                 watched,
                 namespace,
-                label_selector: self.config.label_selector.clone(),
-                field_selector: self.config.field_selector.clone(),
+                selectors: self.config.selectors(),
                 store: self.store.clone(),
                 redactor: self.redactor.clone(),
                 metrics: self.metrics.clone(),
@@ -416,13 +415,5 @@ impl Monitor {
                 }
             }
         }
-    }
-}
-
-/// Sleeps `wait` unless `token` is cancelled first; returns whether to go on.
-async fn pause(token: &CancellationToken, wait: Duration) -> bool {
-    tokio::select! {
-        () = token.cancelled() => false,
-        () = tokio::time::sleep(wait) => true,
     }
 }

@@ -3,9 +3,12 @@
 //! core group as `v1/Kind`), and discovery on the API server resolves each to its plural and
 //! scope.
 
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::{Api, DynamicObject, ListParams, WatchParams};
+use kube::core::{ApiResource, GroupVersionKind, TypeMeta};
 use kube::discovery::Scope;
 use rivulet_contracts::kubernetes;
+
+use crate::redact::Redactor;
 
 /// What the monitor watches by default (the reference's list, plus events and namespaces).
 pub const DEFAULT_RESOURCES: &str =
@@ -99,6 +102,67 @@ impl Watched {
             resource_type,
             events,
         }
+    }
+}
+
+impl Watched {
+    /// The API of this type in `namespace` (`None`, or a cluster-scoped type: everywhere).
+    pub fn api(&self, client: &kube::Client, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) if self.namespaced => Api::namespaced_with(client.clone(), ns, &self.resource),
+            _ => Api::all_with(client.clone(), &self.resource),
+        }
+    }
+
+    /// `object` as it is published: with apiVersion and kind (list items come without
+    /// them), redacted. Returns the value and how many values were redacted.
+    pub fn clean(
+        &self,
+        redactor: &Redactor,
+        mut object: DynamicObject,
+    ) -> (serde_json::Value, usize) {
+        object.types = Some(TypeMeta {
+            api_version: self.resource.api_version.clone(),
+            kind: self.resource.kind.clone(),
+        });
+        let mut value = serde_json::to_value(&object).unwrap_or(serde_json::Value::Null);
+        let redacted = redactor.apply(&self.resource.group, &self.resource.kind, &mut value);
+        (value, redacted)
+    }
+}
+
+/// `--label-selector` and `--field-selector`, applied to lists and watches alike.
+#[derive(Clone, Debug, Default)]
+pub struct Selectors {
+    /// Label selector.
+    pub label: Option<String>,
+    /// Field selector.
+    pub field: Option<String>,
+}
+
+impl Selectors {
+    /// List parameters with the selectors, `limit` objects per page.
+    pub fn list(&self, limit: u32) -> ListParams {
+        let mut params = ListParams::default().limit(limit);
+        if let Some(s) = &self.label {
+            params = params.labels(s);
+        }
+        if let Some(s) = &self.field {
+            params = params.fields(s);
+        }
+        params
+    }
+
+    /// Watch parameters with the selectors and a server-side timeout (bookmarks on).
+    pub fn watch(&self, timeout_secs: u32) -> WatchParams {
+        let mut params = WatchParams::default().timeout(timeout_secs);
+        if let Some(s) = &self.label {
+            params = params.labels(s);
+        }
+        if let Some(s) = &self.field {
+            params = params.fields(s);
+        }
+        params
     }
 }
 

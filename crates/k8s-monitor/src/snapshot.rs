@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::TypeMeta;
 use rdkafka::producer::FutureRecord;
 use rivulet_common::Health;
 use rivulet_common::kafka::ProducerSettings;
@@ -140,28 +138,14 @@ async fn list(
     redactor: &Redactor,
     metrics: &Metrics,
 ) -> Result<Vec<Value>, kube::Error> {
-    let api: Api<DynamicObject> = match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &w.resource),
-        None => Api::all_with(client.clone(), &w.resource),
-    };
-    let mut params = ListParams::default().limit(500);
-    if let Some(s) = &config.label_selector {
-        params = params.labels(s);
-    }
-    if let Some(s) = &config.field_selector {
-        params = params.fields(s);
-    }
+    let api = w.api(client, namespace);
+    let mut params = config.selectors().list(500);
     let mut out = Vec::new();
     loop {
         let page = api.list(&params).await?;
-        for mut object in page.items {
-            object.types = Some(TypeMeta {
-                api_version: w.resource.api_version.clone(),
-                kind: w.resource.kind.clone(),
-            });
-            let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
-            let n = redactor.apply(&w.resource.group, &w.resource.kind, &mut value);
-            metrics.redacted.inc_by(n as u64);
+        for object in page.items {
+            let (value, redacted) = w.clean(redactor, object);
+            metrics.redacted.inc_by(redacted as u64);
             out.push(value);
         }
         match page.metadata.continue_ {

@@ -11,15 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, ListParams, WatchEvent, WatchParams};
-use kube::core::TypeMeta;
+use kube::api::{Api, DynamicObject, WatchEvent};
 use rivulet_contracts::kubernetes;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, Metrics};
 use crate::redact::Redactor;
-use crate::resources::Watched;
+use crate::resources::{Selectors, Watched};
 use crate::state::{Body, Effect, Item, Version};
 use crate::store::Store;
 
@@ -36,10 +35,8 @@ pub struct Watch {
     pub watched: Arc<Watched>,
     /// The namespace (`None`: all, or a cluster-scoped type).
     pub namespace: Option<String>,
-    /// `--label-selector`.
-    pub label_selector: Option<String>,
-    /// `--field-selector`.
-    pub field_selector: Option<String>,
+    /// `--label-selector`, `--field-selector`.
+    pub selectors: Selectors,
     /// The books.
     pub store: Arc<Store>,
     /// Redaction.
@@ -63,11 +60,7 @@ enum Ended {
 
 impl Watch {
     fn api(&self) -> Api<DynamicObject> {
-        let resource = &self.watched.resource;
-        match (&self.namespace, self.watched.namespaced) {
-            (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, resource),
-            _ => Api::all_with(self.client.clone(), resource),
-        }
+        self.watched.api(&self.client, self.namespace.as_deref())
     }
 
     fn in_scope(&self, key: &str) -> bool {
@@ -103,7 +96,7 @@ impl Watch {
                     Ok(None) => return,
                     Err(error) => {
                         self.report(&error, "list");
-                        if !sleep(&token, pause).await {
+                        if !crate::pause(&token, pause).await {
                             return;
                         }
                         pause = (pause * 2).min(Duration::from_secs(30));
@@ -123,7 +116,7 @@ impl Watch {
                 Ended::Failed(v, error) => {
                     tracing::warn!(%resource, namespace = ?self.namespace, %error, "Watch failed: resuming.");
                     version = Some(v);
-                    if !sleep(&token, pause).await {
+                    if !crate::pause(&token, pause).await {
                         return;
                     }
                     pause = (pause * 2).min(Duration::from_secs(30));
@@ -156,13 +149,7 @@ impl Watch {
     /// A full list; returns its resourceVersion (`None` when cancelled).
     async fn relist(&self, token: &CancellationToken) -> Result<Option<String>, kube::Error> {
         let api = self.api();
-        let mut params = ListParams::default().limit(PAGE);
-        if let Some(s) = &self.label_selector {
-            params = params.labels(s);
-        }
-        if let Some(s) = &self.field_selector {
-            params = params.fields(s);
-        }
+        let mut params = self.selectors.list(PAGE);
         let mut listed = HashSet::new();
         let version = loop {
             let page = tokio::select! {
@@ -223,13 +210,7 @@ impl Watch {
     }
 
     async fn watch(&self, from: &str, token: &CancellationToken) -> Ended {
-        let mut params = WatchParams::default().timeout(WATCH_TIMEOUT_SECS);
-        if let Some(s) = &self.label_selector {
-            params = params.labels(s);
-        }
-        if let Some(s) = &self.field_selector {
-            params = params.fields(s);
-        }
+        let params = self.selectors.watch(WATCH_TIMEOUT_SECS);
         let api = self.api();
         let stream = tokio::select! {
             () = token.cancelled() => return Ended::Cancelled,
@@ -282,7 +263,7 @@ impl Watch {
     }
 
     /// Queues what `object` says; returns its key.
-    fn observe(&self, mut object: DynamicObject, kind: Kind) -> Option<String> {
+    fn observe(&self, object: DynamicObject, kind: Kind) -> Option<String> {
         let name = object.metadata.name.clone()?;
         let namespace = object.metadata.namespace.clone();
         let key = kubernetes::key(namespace.as_deref(), &name);
@@ -293,16 +274,7 @@ impl Watch {
         if self.watched.events && kind == Kind::Listed && self.too_old(&object) {
             return Some(key);
         }
-        let resource = &self.watched.resource;
-        // List items come without apiVersion and kind: every message carries them.
-        object.types = Some(TypeMeta {
-            api_version: resource.api_version.clone(),
-            kind: resource.kind.clone(),
-        });
-        let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
-        let redacted = self
-            .redactor
-            .apply(&resource.group, &resource.kind, &mut value);
+        let (value, redacted) = self.watched.clean(&self.redactor, object);
         self.metrics.redacted.inc_by(redacted as u64);
         let seen = Instant::now();
         let coalesce = self.store.degraded();
@@ -379,13 +351,5 @@ fn split_key(key: &str, namespaced: bool) -> (Option<&str>, &str) {
     match key.split_once('/') {
         Some((ns, name)) if namespaced => (Some(ns), name),
         _ => (None, key),
-    }
-}
-
-/// Sleeps `pause` unless `token` is cancelled first; returns whether to go on.
-async fn sleep(token: &CancellationToken, pause: Duration) -> bool {
-    tokio::select! {
-        () = token.cancelled() => false,
-        () = tokio::time::sleep(pause) => true,
     }
 }

@@ -24,13 +24,15 @@ pub fn unprivileged_kubeconfig() -> PathBuf {
         .expect("RIVULET_KUBECONFIG_UNPRIVILEGED: set by scripts/test")
 }
 
-/// A client from `kubeconfig`.
+/// A client from `kubeconfig`, built the way the binaries build theirs.
 pub async fn client_for(kubeconfig: &Path) -> kube::Client {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+    let args = rivulet_kube_common::KubeArgs {
+        kubeconfig: Some(kubeconfig.to_owned()),
+        kube_context: None,
+    };
+    rivulet_kube_common::client(&args)
         .await
-        .expect("kube config");
-    kube::Client::try_from(config).expect("kube client")
+        .expect("kube client")
 }
 
 /// An admin client of the test stack's API server.
