@@ -120,9 +120,24 @@ pub struct Config {
     /// Health and metrics address.
     #[arg(long, env = "K8S_MONITOR_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+    /// Test-only fault injection: keep publishing after the Lease is lost, as a leader whose
+    /// view of the Lease is stale (a long pause, a skewed clock) would; only the transactional
+    /// fencing then stops it. Only in builds with the `testing` feature (scripts/test builds
+    /// with it; release builds and images never have it).
+    #[cfg(feature = "testing")]
+    #[arg(long, env = "RIVULET_FAULT_IGNORE_LEASE_LOSS", hide = true)]
+    pub fault_ignore_lease_loss: bool,
 }
 
 impl Config {
+    /// Whether a lost Lease ends a term (always, but for the `testing` fault injection).
+    pub fn heeds_lease_loss(&self) -> bool {
+        #[cfg(feature = "testing")]
+        return !self.fault_ignore_lease_loss;
+        #[cfg(not(feature = "testing"))]
+        true
+    }
+
     /// The transactional id of the deployment.
     pub fn transactional_id(&self) -> String {
         self.transactional_id

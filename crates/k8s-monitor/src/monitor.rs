@@ -171,7 +171,10 @@ impl Monitor {
             tokio::select! {
                 () = token.cancelled() => break TermEnd::Stop,
                 changed = leadership.changed() => {
-                    if changed.is_err() || !leadership.borrow().leader {
+                    if changed.is_err() {
+                        break TermEnd::Lost;
+                    }
+                    if !leadership.borrow().leader && self.config.heeds_lease_loss() {
                         break TermEnd::Lost;
                     }
                 }

@@ -73,18 +73,25 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Whether `code` says a newer producer with our transactional id exists. librdkafka
+/// reports the broker's PRODUCER_FENCED / INVALID_PRODUCER_EPOCH as its own fatal `_FENCED`
+/// once it has seen them (found against Tansu; the same with Kafka): missing it would make a
+/// stale leader re-initialise and fence the real one.
+fn is_fenced(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+    )
+}
+
 fn classify(error: KafkaError) -> Failure {
-    let fenced = match &error {
-        KafkaError::Transaction(e) => matches!(
-            e.code(),
-            RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch
-        ),
-        other => matches!(
-            other.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
-        ),
+    let code = match &error {
+        KafkaError::Transaction(e) => Some(e.code()),
+        other => other.rdkafka_error_code(),
     };
-    if fenced {
+    if code.is_some_and(is_fenced) {
         Failure::Fenced(error)
     } else {
         Failure::Other(error)
@@ -331,6 +338,29 @@ mod tests {
     use crate::state::{Item, Version};
     use serde_json::json;
     use std::time::Instant;
+
+    #[test]
+    fn fencing_is_recognised_in_each_form_librdkafka_reports() {
+        for code in [
+            RDKafkaErrorCode::Fenced,
+            RDKafkaErrorCode::ProducerFenced,
+            RDKafkaErrorCode::InvalidProducerEpoch,
+        ] {
+            assert!(matches!(
+                classify(KafkaError::MessageProduction(code)),
+                Failure::Fenced(_)
+            ));
+        }
+        for code in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::AllBrokersDown,
+        ] {
+            assert!(matches!(
+                classify(KafkaError::MessageProduction(code)),
+                Failure::Other(_)
+            ));
+        }
+    }
 
     fn outgoing(size: usize) -> Outgoing {
         Outgoing {

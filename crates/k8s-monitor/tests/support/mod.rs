@@ -33,6 +33,9 @@ pub struct Options {
     pub deployment: String,
     /// Kubeconfig.
     pub kubeconfig: PathBuf,
+    /// Lease duration, renew deadline and retry period (ms): short, so that failover tests
+    /// are quick.
+    pub lease_ms: [u64; 3],
     /// More flags.
     pub extra: Vec<String>,
 }
@@ -45,6 +48,7 @@ impl Options {
             resources: resources.to_owned(),
             deployment: rivulet_testkit::unique("mon"),
             kubeconfig: rivulet_testkit::kube::kubeconfig(),
+            lease_ms: [2000, 1500, 300],
             extra: Vec::new(),
         }
     }
@@ -86,11 +90,11 @@ pub fn start(options: &Options) -> Monitor {
         ])
         .args([
             "--lease-duration-ms",
-            "2000",
+            &options.lease_ms[0].to_string(),
             "--lease-renew-deadline-ms",
-            "1500",
+            &options.lease_ms[1].to_string(),
             "--lease-retry-period-ms",
-            "300",
+            &options.lease_ms[2].to_string(),
         ])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args([
