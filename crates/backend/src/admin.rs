@@ -118,7 +118,7 @@ pub fn dlq_replay(kafka: &KafkaArgs, dlq: &str, group: &str) -> Result<u64, Fail
         let metadata = consumer.group_metadata().ok_or(Failure::NoGroup)?;
         producer.send_offsets_to_transaction(&next, &metadata, TIMEOUT)?;
     }
-    producer.commit_transaction(TIMEOUT)?;
+    rivulet_common::kafka::commit_transaction(&producer, TIMEOUT)?;
     tracing::info!(replayed, "Dead letters replayed.");
     Ok(replayed)
 }

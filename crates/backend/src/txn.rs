@@ -158,7 +158,7 @@ fn write(
         offsets.add_partition_offset(&settings.input, partition, Offset::Offset(next))?;
         producer.send_offsets_to_transaction(&offsets, metadata, TXN_TIMEOUT)?;
     }
-    producer.commit_transaction(TXN_TIMEOUT)?;
+    rivulet_common::kafka::commit_transaction(producer, TXN_TIMEOUT)?;
     producer.begin_transaction()?;
     tracing::debug!(partition, next = ?batch.next, "Committed a transaction.");
     metrics.commits.inc();

@@ -16,9 +16,11 @@ use crate::{Error, Result, Secret};
 
 mod partitioner;
 mod read;
+mod txn;
 
 pub use partitioner::{murmur2, partition_for_key};
 pub use read::{Ends, ReadEnd, ReaderContext, partition_ids, read_range, read_to_end};
+pub use txn::commit_transaction;
 
 /// How the client talks to the brokers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

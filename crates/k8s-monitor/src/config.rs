@@ -118,7 +118,7 @@ pub struct Config {
     #[arg(long, env = "K8S_MONITOR_PARTITIONS", default_value_t = 3)]
     pub partitions: i32,
     /// Health and metrics address.
-    #[arg(long, env = "K8S_MONITOR_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "K8S_MONITOR_LISTEN", default_value = "0.0.0.0:8084")]
     pub listen: SocketAddr,
     /// Test-only fault injection: keep publishing after the Lease is lost, as a leader whose
     /// view of the Lease is stale (a long pause, a skewed clock) would; only the transactional

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub change_to_publish: Histogram,
     /// Transactions committed.
     pub transactions: Counter,
+    /// Seconds of one transaction, begin to commit.
+    pub transaction_seconds: Histogram,
 }
 
 impl Metrics {
@@ -67,6 +69,9 @@ impl Metrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             ]),
             transactions: Counter::default(),
+            transaction_seconds: Histogram::new([
+                0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0, 30.0,
+            ]),
         };
         health.with_registry(|r| {
             r.register(
@@ -135,6 +140,11 @@ impl Metrics {
                 "transactions",
                 "Transactions committed",
                 m.transactions.clone(),
+            );
+            r.register(
+                "transaction_seconds",
+                "One transaction, begin to commit",
+                m.transaction_seconds.clone(),
             );
         });
         m

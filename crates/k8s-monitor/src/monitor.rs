@@ -355,6 +355,7 @@ impl Monitor {
             let cluster = cluster.to_owned();
             let publisher = self.identity.clone();
             let producer = producer.clone();
+            let began = std::time::Instant::now();
             let (batch, outcome) = tokio::task::spawn_blocking(move || {
                 let refs: Vec<(&Topic, Vec<Outgoing>)> = batch
                     .iter()
@@ -374,6 +375,9 @@ impl Monitor {
             .map_err(|_| Failure::Other(rdkafka::error::KafkaError::Canceled))?;
             match outcome {
                 Ok(truncated) => {
+                    self.metrics
+                        .transaction_seconds
+                        .observe(began.elapsed().as_secs_f64());
                     self.store.with(|books| {
                         for (i, items) in &batch {
                             if let Some(book) = books.by_topic.get_mut(&self.topics[*i].name) {

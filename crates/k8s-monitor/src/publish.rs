@@ -268,7 +268,7 @@ pub fn send(
             }
         }
     }
-    if let Err(error) = producer.commit_transaction(TXN_TIMEOUT) {
+    if let Err(error) = rivulet_common::kafka::commit_transaction(producer, TXN_TIMEOUT) {
         let failure = classify(error);
         if !matches!(failure, Failure::Fenced(_)) {
             let _ = producer.abort_transaction(TXN_TIMEOUT);
