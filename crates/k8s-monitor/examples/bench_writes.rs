@@ -74,11 +74,18 @@ type Seen = Arc<Mutex<HashMap<(String, String), Instant>>>;
 fn follow(args: &Args, seen: Seen, bytes: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
     let consumer: BaseConsumer = args
         .kafka
-        // A short broker-side fetch wait: with librdkafka's default (500 ms) a fetch may sit
-        // at the broker for it after the record is there, which would be measured as the
-        // monitor's latency.
+        // librdkafka's broker-side fetch wait (500 ms) unless BENCH_FETCH_WAIT_MS says
+        // otherwise: on Tansu a short one (10 ms) has the consumer's fetches take most of the
+        // broker's CPU and the delivery falls seconds behind (measured: broker CPU 32 s vs 9 s
+        // for 10,000 records); with 500 ms Tansu still holds a fetch for part of it, which
+        // the figures include (the monitor's own part is its seen_to_commit column).
         .consumer_config(&ConsumerSettings {
-            fetch_wait_max: Some(Duration::from_millis(5)),
+            fetch_wait_max: Some(Duration::from_millis(
+                std::env::var("BENCH_FETCH_WAIT_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(500),
+            )),
             ..ConsumerSettings::new("bench-monitor", None)
         })
         .create()

@@ -102,6 +102,11 @@ pub struct Config {
     /// Changes per transaction at most.
     #[arg(long, env = "K8S_MONITOR_BATCH_SIZE", default_value_t = 1000)]
     pub batch_size: usize,
+    /// Milliseconds to gather changes before a transaction starts (0: at once). A transaction
+    /// costs the broker a fixed amount (partitions added, markers written) whatever its size:
+    /// a short wait makes fewer, larger ones when changes come in streams.
+    #[arg(long, env = "K8S_MONITOR_LINGER_MS", default_value_t = 25)]
+    pub linger_ms: u64,
     /// The largest message the monitor writes (bytes); a topic's `max.message.bytes` lowers
     /// it. Bigger objects are published without `object`, flagged `truncated`.
     #[arg(

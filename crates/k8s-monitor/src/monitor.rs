@@ -178,7 +178,12 @@ impl Monitor {
                         break TermEnd::Lost;
                     }
                 }
-                () = self.store.work() => {}
+                () = self.store.work() => {
+                    let linger = Duration::from_millis(self.config.linger_ms);
+                    if !linger.is_zero() && !crate::pause(token, linger).await {
+                        break TermEnd::Stop;
+                    }
+                }
                 // A state put back by a failed transaction raises no new wake-up.
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
@@ -351,6 +356,9 @@ impl Monitor {
             if batch.is_empty() {
                 return Ok(());
             }
+            // A full batch: more may wait, go on; otherwise what arrives next waits for the
+            // next wake-up and its linger, so that transactions are not one per change.
+            let full = batch.iter().map(|(_, items)| items.len()).sum::<usize>() >= budget;
             let topics = self.topics.clone();
             let cluster = cluster.to_owned();
             let publisher = self.identity.clone();
@@ -407,6 +415,9 @@ impl Monitor {
                                 .get_or_create(&metrics::resource(resource))
                                 .inc_by(truncated as u64);
                         }
+                    }
+                    if !full {
+                        return Ok(());
                     }
                 }
                 Err(failure) => {
