@@ -66,7 +66,8 @@ impl Metrics {
             pending: Gauge::default(),
             pending_full: Counter::default(),
             change_to_publish: Histogram::new([
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+                30.0,
             ]),
             transactions: Counter::default(),
             transaction_seconds: Histogram::new([
