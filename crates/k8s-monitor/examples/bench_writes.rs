@@ -166,7 +166,7 @@ async fn reference(
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::producer::{FutureRecord, Producer};
+    use rdkafka::producer::FutureRecord;
     let admin = args.kafka.admin("bench-reference")?;
     admin
         .create_topics(
@@ -234,7 +234,6 @@ async fn reference(
                     .map_err(|(e, _)| e)
                     .expect("publishing a snapshot");
             }
-            producer.flush(Duration::from_secs(10)).ok();
         }
     });
     Ok(())

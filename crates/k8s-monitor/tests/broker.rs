@@ -81,9 +81,5 @@ async fn changes_made_while_the_broker_is_frozen_all_reach_the_topic() {
     }
     let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "published twice: {doubled:?}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while monitor.process.metric("rivulet_k8s_monitor_pending").await > 0.0 {
-        assert!(Instant::now() < deadline, "states still pending");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    monitor.drained(Duration::from_secs(30)).await;
 }

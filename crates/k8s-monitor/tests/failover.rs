@@ -7,11 +7,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
+use std::time::Duration;
 use support::{Message, Monitor, Options, wait_for};
 
 const TOPIC: &str = "k8s-configmaps";
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// A replica of `options`' deployment named `identity`.
 fn replica(options: &Options, identity: &str, extra: &[&str]) -> Monitor {
@@ -33,24 +33,10 @@ fn publisher(m: &Message) -> &str {
 fn counted(messages: &[Message]) -> BTreeMap<(String, String, String), usize> {
     let mut out = BTreeMap::new();
     for m in messages {
-        // A DELETED change carries the object's last state; its resourceVersion depends on
-        // whether the watch or a re-list saw the delete, so only the event is compared.
-        let rv = match m.event().as_str() {
-            "ADDED" | "MODIFIED" => m.resource_version(),
-            _ => String::new(),
-        };
-        *out.entry((m.key.clone(), m.event(), rv)).or_default() += 1;
+        let (event, rv) = m.change();
+        *out.entry((m.key.clone(), event, rv)).or_default() += 1;
     }
     out
-}
-
-/// Waits until the replica has nothing left to publish.
-async fn drained(monitor: &Monitor) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while monitor.process.metric("rivulet_k8s_monitor_pending").await > 0.0 {
-        assert!(Instant::now() < deadline, "still pending after 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -89,7 +75,7 @@ async fn the_leader_killed_mid_stream_is_replaced_and_nothing_is_lost_or_doubled
     let total: usize = expected.values().sum();
 
     wait_for(TOPIC, &ns, "every change", |m| m.len() >= total).await;
-    drained(&b).await;
+    b.drained(MINUTE).await;
     let got = support::messages(TOPIC, &ns).await;
     assert_eq!(
         counted(&got),
@@ -140,23 +126,20 @@ async fn a_paused_leader_that_lost_its_lease_is_fenced_and_publishes_nothing() {
 
     // Woken, `a`'s watches hand it those five changes: its transaction is refused.
     a.process.signal("CONT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let fenced = "rivulet_k8s_monitor_publish_errors_total{reason=\"fenced\"}";
-    while a.process.metric(fenced).await < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "a was not fenced within 60 s:\n{}",
-            a.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    a.until(
+        "rivulet_k8s_monitor_publish_errors_total{reason=\"fenced\"}",
+        "a fenced",
+        MINUTE,
+        |v| v >= 1.0,
+    )
+    .await;
     for i in 0..3 {
         let name = format!("after-{i}");
         let rv = support::create_config_map(&client, &ns, &name, "v1").await;
         expected.insert((format!("{ns}/{name}"), "ADDED".into(), rv), 1);
     }
     wait_for(TOPIC, &ns, "the changes after a woke", |m| m.len() >= 9).await;
-    drained(&b).await;
+    b.drained(MINUTE).await;
     assert!(b.leads().await, "b lost the lead to the fenced replica");
     let got = support::messages(TOPIC, &ns).await;
     assert_eq!(counted(&got), expected, "each change once");

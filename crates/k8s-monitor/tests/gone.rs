@@ -8,7 +8,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rivulet_testkit::kube::PrivateApiServer;
 use support::{Options, wait_for};
@@ -43,20 +43,14 @@ async fn a_watch_expired_by_compaction_is_relisted_without_loss() {
     server.compact();
     monitor.process.signal("CONT");
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while monitor
-        .process
-        .metric_sum("rivulet_k8s_monitor_watch_gone_total")
-        .await
-        < 1.0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no 410 within 60 s:\n{}",
-            monitor.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    monitor
+        .until(
+            "rivulet_k8s_monitor_watch_gone_total",
+            "a 410",
+            Duration::from_secs(60),
+            |v| v >= 1.0,
+        )
+        .await;
     let cluster = support::config_maps(&client, &ns).await;
     let got = wait_for(TOPIC, &ns, "the state after the re-list", |m| {
         support::latest(m) == cluster
@@ -73,12 +67,8 @@ async fn a_watch_expired_by_compaction_is_relisted_without_loss() {
             first.insert(m.key.as_str(), true);
             continue;
         }
-        let rv = if m.event() == "ADDED" || m.event() == "MODIFIED" {
-            m.resource_version()
-        } else {
-            String::new()
-        };
-        after.push((m.key.clone(), format!("{} {rv}", m.event())));
+        let (event, rv) = m.change();
+        after.push((m.key.clone(), format!("{event} {rv}")));
     }
     after.sort();
     assert_eq!(

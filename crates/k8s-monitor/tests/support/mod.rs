@@ -155,6 +155,42 @@ impl Monitor {
         self.ready().await;
     }
 
+    /// Waits (`within` at most) until `done` holds for `metric`: a sample with its labels
+    /// (`name{a="b"}`) or, without labels, the sum over them.
+    pub async fn until(
+        &self,
+        metric: &str,
+        what: &str,
+        within: Duration,
+        done: impl Fn(f64) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
+        loop {
+            let value = if metric.contains('{') {
+                self.process.metric(metric).await
+            } else {
+                self.process.metric_sum(metric).await
+            };
+            if done(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {metric} is {value} after {within:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (`within` at most) until nothing waits to be published.
+    pub async fn drained(&self, within: Duration) {
+        self.until("rivulet_k8s_monitor_pending", "drained", within, |v| {
+            v == 0.0
+        })
+        .await;
+    }
+
     /// Its log so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -181,6 +217,18 @@ impl Message {
             Some(v) => v["event_type"].as_str().unwrap_or("?").to_owned(),
             None => "TOMBSTONE".to_owned(),
         }
+    }
+
+    /// `(event, resourceVersion)`; the version only for ADDED and MODIFIED: a DELETED change
+    /// carries the object's last state, whose version depends on whether the watch or a
+    /// re-list saw the delete, and a tombstone has none.
+    pub fn change(&self) -> (String, String) {
+        let event = self.event();
+        let rv = match event.as_str() {
+            "ADDED" | "MODIFIED" => self.resource_version(),
+            _ => String::new(),
+        };
+        (event, rv)
     }
 
     /// The published resourceVersion.
