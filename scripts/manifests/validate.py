@@ -34,6 +34,7 @@ CORE = {
     "networking.k8s.io/v1",
     "rbac.authorization.k8s.io/v1",
     "autoscaling/v2",
+    "apiextensions.k8s.io/v1",
 }
 CRD_GROUPS = ("argoproj.io/", "monitoring.coreos.com/")
 STRIMZI = "kafka.strimzi.io/"

@@ -32,6 +32,20 @@ impl Health {
         }
     }
 
+    /// A not-yet-ready health state whose metrics carry no common prefix (a binary that
+    /// exports names of another project's, such as `konsumerator_*`, beside its own).
+    pub fn unprefixed() -> Self {
+        Self {
+            ready: Arc::new(AtomicBool::new(false)),
+            registry: Arc::new(Mutex::new(Registry::default())),
+        }
+    }
+
+    /// The metrics as `/metrics` serves them (OpenMetrics text).
+    pub fn render_text(&self) -> String {
+        self.render().unwrap_or_default()
+    }
+
     /// Marks the binary ready (or not) to serve.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);

@@ -14,10 +14,12 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::{Error, Result, Secret};
 
+mod lag;
 mod partitioner;
 mod read;
 mod txn;
 
+pub use lag::{GroupOffsets, LagReader};
 pub use partitioner::{murmur2, partition_for_key};
 pub use read::{Ends, ReadEnd, ReaderContext, partition_ids, read_range, read_to_end};
 pub use txn::commit_transaction;

@@ -4,6 +4,10 @@
 //! resourceVersion; with `--snapshot`, the first snapshot listing that resourceVersion) was
 //! received. Prints one JSON line of figures.
 //!
+//! To split that latency, the bench also watches the namespace itself (one more watch on the
+//! API server, like the monitor's) and times each write to its watch event: `watch_p50_ms`,
+//! `watch_p99_ms` are the API server's share, before any monitor or broker.
+//!
 //! With `--reference-kubectl`, it also plays the reference monitor, the anchor: every
 //! `--poll-interval` seconds `kubectl get configmaps -o json` of the namespace, the whole list
 //! published as one reference envelope to `--topic` (split into parts under 900 kB: the
@@ -17,8 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -74,17 +81,19 @@ type Seen = Arc<Mutex<HashMap<(String, String), Instant>>>;
 fn follow(args: &Args, seen: Seen, bytes: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
     let consumer: BaseConsumer = args
         .kafka
-        // librdkafka's broker-side fetch wait (500 ms) unless BENCH_FETCH_WAIT_MS says
-        // otherwise: on Tansu a short one (10 ms) has the consumer's fetches take most of the
-        // broker's CPU and the delivery falls seconds behind (measured: broker CPU 32 s vs 9 s
-        // for 10,000 records); with 500 ms Tansu still holds a fetch for part of it, which
-        // the figures include (the monitor's own part is its seen_to_commit column).
+        // A 100 ms broker-side fetch wait unless BENCH_FETCH_WAIT_MS says otherwise. Tansu
+        // answers a waiting fetch late when records arrive (measured with librdkafka's 500 ms
+        // default: p50 166 ms, p99 304 ms write -> consumer, though the API server delivered
+        // the watch event within 2 ms and the monitor committed within 75 ms); a 10 ms wait
+        // has the fetches take most of the broker's CPU and delivery falls seconds behind
+        // (broker CPU 32 s vs 9 s per 10,000 records); 100 ms gives p99 115 ms at 1.5x the
+        // 500 ms wait's broker CPU.
         .consumer_config(&ConsumerSettings {
             fetch_wait_max: Some(Duration::from_millis(
                 std::env::var("BENCH_FETCH_WAIT_MS")
                     .ok()
                     .and_then(|v| v.parse().ok())
-                    .unwrap_or(500),
+                    .unwrap_or(100),
             )),
             ..ConsumerSettings::new("bench-monitor", None)
         })
@@ -239,6 +248,67 @@ async fn reference(
     Ok(())
 }
 
+/// The bench's own watch of the namespace's ConfigMaps, from now on: when each
+/// (name, resourceVersion) was first announced by the API server.
+async fn probe(api: Api<ConfigMap>, seen: Seen, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let mut from = api
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(stream) = api.watch(&WatchParams::default().timeout(60), &from).await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                let now = Instant::now();
+                let object = match event {
+                    Ok(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
+                        o
+                    }
+                    Ok(WatchEvent::Bookmark(b)) => {
+                        from = b.metadata.resource_version;
+                        continue;
+                    }
+                    _ => break,
+                };
+                let (Some(name), Some(rv)) =
+                    (object.metadata.name, object.metadata.resource_version)
+                else {
+                    continue;
+                };
+                from.clone_from(&rv);
+                seen.lock().unwrap().entry((name, rv)).or_insert(now);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Milliseconds from each write's return to its entry in `seen`, sorted, and the last arrival.
+fn delays(
+    written: &[(String, String, Instant)],
+    seen: &Seen,
+    since: Instant,
+) -> (Vec<f64>, Instant) {
+    let seen = seen.lock().unwrap();
+    let mut latencies = Vec::with_capacity(written.len());
+    let mut last = since;
+    for (name, rv, returned) in written {
+        if let Some(at) = seen.get(&(name.clone(), rv.clone())) {
+            // A record can arrive before the API's answer does: that is 0 ms after it.
+            latencies.push(at.saturating_duration_since(*returned).as_secs_f64() * 1000.0);
+            last = last.max(*at);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    (latencies, last)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return -1.0;
@@ -271,6 +341,8 @@ async fn main() -> anyhow::Result<()> {
     follow(&args, seen.clone(), bytes.clone(), stop.clone());
 
     let api: Api<ConfigMap> = Api::namespaced(client, &args.namespace);
+    let watched: Seen = Arc::default();
+    probe(api.clone(), watched.clone(), stop.clone()).await?;
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     // Each run writes values of its own: an update that changes nothing is no change (the API
     // server keeps the resourceVersion and sends no event).
@@ -350,17 +422,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, Ordering::Relaxed);
-    let seen = seen.lock().unwrap();
-    let mut latencies = Vec::with_capacity(written.len());
-    let mut last = started;
-    for (name, rv, returned) in &written {
-        if let Some(at) = seen.get(&(name.clone(), rv.clone())) {
-            // A record can arrive before the API's answer does: that is 0 ms after it.
-            latencies.push(at.saturating_duration_since(*returned).as_secs_f64() * 1000.0);
-            last = last.max(*at);
-        }
-    }
-    latencies.sort_by(f64::total_cmp);
+    let (latencies, last) = delays(&written, &seen, started);
+    let (watch, _) = delays(&written, &watched, started);
     let received = latencies.len();
     let span = (last - started).as_secs_f64();
     let figures = serde_json::json!({
@@ -375,6 +438,8 @@ async fn main() -> anyhow::Result<()> {
         "published_per_s": if span > 0.0 { (received as f64 / span * 10.0).round() / 10.0 } else { 0.0 },
         "p50_ms": (percentile(&latencies, 0.50) * 10.0).round() / 10.0,
         "p99_ms": (percentile(&latencies, 0.99) * 10.0).round() / 10.0,
+        "watch_p50_ms": (percentile(&watch, 0.50) * 10.0).round() / 10.0,
+        "watch_p99_ms": (percentile(&watch, 0.99) * 10.0).round() / 10.0,
         "max_ms": (latencies.last().copied().unwrap_or(-1.0) * 10.0).round() / 10.0,
         "bytes": bytes.load(Ordering::Relaxed),
         "bytes_per_change": bytes.load(Ordering::Relaxed) / (written.len().max(1) as u64),

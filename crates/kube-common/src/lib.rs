@@ -7,6 +7,7 @@
 //! - [`leader`]: leader election on a `coordination.k8s.io/v1` Lease.
 //! - [`access`]: what the binary's account may do, asked of the API server
 //!   (SelfSubjectAccessReview), so a missing RBAC rule is reported by name at start.
+//! - [`units`]: Kubernetes quantities and Go durations as numbers.
 //! - [`serve_health`]: `/healthz`, `/readyz` and `/metrics` on their own port, stopped with the
 //!   shutdown token.
 //!
@@ -15,6 +16,7 @@
 
 pub mod access;
 pub mod leader;
+pub mod units;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
