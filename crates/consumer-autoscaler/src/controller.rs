@@ -6,28 +6,33 @@
 //! resourceVersion precondition, create fails if the name exists), so a paused ex-leader that
 //! wakes up with a stale view cannot undo its successor's work: its writes conflict.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::crd::{Condition, Consumer, ConsumerStatus, InstanceState, Mode};
+use crate::crd::{Condition, Consumer, ConsumerStatus};
 use crate::metrics::{self, Metrics as Exported};
-use crate::plan::{self, Plan};
+use crate::plan;
 use crate::predict::Metrics;
-use crate::providers::{kafka, prometheus};
+use crate::providers::prometheus;
 use crate::spec::Settings;
 use crate::{Config, instances};
+
+mod sync;
+mod writes;
+
+use sync::sync_metrics;
+use writes::{carry_out, export, write_status};
 
 /// What a reconcile can fail with (it is retried).
 #[derive(Debug, thiserror::Error)]
@@ -370,327 +375,4 @@ async fn validated(
         }
         Err(e) => Err(api("dry-running the Deployment template")(e)),
     }
-}
-
-/// The metrics: read now if `minSyncPeriod` passed since the last sync (`fresh`), else the
-/// status's last ones. A failed read keeps the last ones, counted and shown in the status.
-async fn sync_metrics(
-    ctx: &Context,
-    consumer: &Consumer,
-    settings: &Settings,
-    status: &mut ConsumerStatus,
-    old: &ConsumerStatus,
-    now: DateTime<Utc>,
-    stamp: &str,
-) -> (Metrics, bool) {
-    let last = last_metrics(old);
-    let Some(sizing) = &settings.sizing else {
-        if settings.mode == Mode::Vpa {
-            set_condition(status, condition("False", "MetricsAvailable", "Unsupported", "autoscaler mode vpa is not implemented (nor is it in Konsumerator): Deployments are kept, not sized".into(), &old.conditions, stamp));
-        }
-        return (last, false);
-    };
-    let due = old
-        .last_sync_time
-        .as_deref()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .is_none_or(|t| {
-            (now - t.with_timezone(&Utc)).to_std().unwrap_or_default() >= sizing.min_sync
-        });
-    if !due || settings.paused {
-        return (last, false);
-    }
-    let name = consumer.name_any();
-    let autoscaler = consumer.spec.autoscaler.clone().unwrap_or_default();
-    let read = match settings.mode {
-        Mode::Prometheus => match &autoscaler.prometheus {
-            Some(p) => ctx
-                .prometheus
-                .sync(&name, p, &ctx.metrics)
-                .await
-                .map_err(|e| e.to_string()),
-            None => Err("no prometheus settings".into()),
-        },
-        Mode::Kafka => match &autoscaler.kafka {
-            Some(k) => read_kafka(ctx, consumer, k, old, status).await,
-            None => Err("no kafka settings".into()),
-        },
-        Mode::Vpa | Mode::None => return (last, false),
-    };
-    match read {
-        Ok(m) => {
-            for (p, lag) in settings
-                .assignments
-                .iter()
-                .flatten()
-                .map(|p| (*p, m.lag(*p)))
-            {
-                ctx.metrics
-                    .lag_observed
-                    .get_or_create(&metrics::with(&name, "partition", p.to_string()))
-                    .set(lag.as_secs() as i64);
-            }
-            status.last_sync_time = Some(stamp.to_owned());
-            status.last_sync_state = Some(
-                (0..settings.num_partitions)
-                    .map(|p| {
-                        let get = |x: &BTreeMap<i32, i64>| x.get(&p).copied().unwrap_or(0);
-                        (
-                            p.to_string(),
-                            InstanceState {
-                                production_rate: get(&m.production),
-                                consumption_rate: get(&m.consumption),
-                                messages_behind: get(&m.behind),
-                            },
-                        )
-                    })
-                    .collect(),
-            );
-            set_condition(
-                status,
-                condition(
-                    "True",
-                    "MetricsAvailable",
-                    "Synced",
-                    "metrics read".into(),
-                    &old.conditions,
-                    stamp,
-                ),
-            );
-            (m, true)
-        }
-        Err(why) => {
-            tracing::warn!(consumer = %name, error = %why, "Could not read metrics: the last decisions stay.");
-            set_condition(
-                status,
-                condition(
-                    "False",
-                    "MetricsAvailable",
-                    "SyncFailed",
-                    why.clone(),
-                    &old.conditions,
-                    stamp,
-                ),
-            );
-            if old.conditions.iter().all(|c| c.message != why) {
-                ctx.warn(consumer, "MetricsUnavailable", why).await;
-            }
-            (last, false)
-        }
-    }
-}
-
-fn last_metrics(status: &ConsumerStatus) -> Metrics {
-    let mut m = Metrics::default();
-    for (p, s) in status.last_sync_state.iter().flatten() {
-        let Ok(p) = p.parse::<i32>() else { continue };
-        m.production.insert(p, s.production_rate);
-        m.consumption.insert(p, s.consumption_rate);
-        m.behind.insert(p, s.messages_behind);
-    }
-    m
-}
-
-async fn read_kafka(
-    ctx: &Context,
-    consumer: &Consumer,
-    spec: &crate::crd::KafkaSpec,
-    old: &ConsumerStatus,
-    status: &mut ConsumerStatus,
-) -> Result<Metrics, String> {
-    let name = consumer.name_any();
-    let labels = metrics::consumer(&name);
-    ctx.metrics.kafka_syncs.get_or_create(&labels).inc();
-    let mut secret_values = BTreeMap::new();
-    if let Some(r) = &spec.secret_ref {
-        let secrets: Api<Secret> = Api::namespaced(
-            ctx.client.clone(),
-            &consumer.namespace().unwrap_or_default(),
-        );
-        ctx.metrics.api("get");
-        let secret = secrets
-            .get(&r.name)
-            .await
-            .map_err(|e| format!("reading Secret {}: {e}", r.name))?;
-        for (k, v) in secret.data.unwrap_or_default() {
-            secret_values.insert(k, String::from_utf8_lossy(&v.0).into_owned());
-        }
-    }
-    let args = kafka::args(spec, &secret_values);
-    let (spec, timeout) = (
-        spec.clone(),
-        Duration::from_millis(ctx.config.kafka_timeout_ms),
-    );
-    let started = Instant::now();
-    let reading = tokio::task::spawn_blocking(move || kafka::read(&args, &spec, timeout))
-        .await
-        .map_err(|e| format!("the Kafka read stopped: {e}"))
-        .and_then(|r| r.map_err(|e| e.to_string()));
-    ctx.metrics
-        .kafka_sync_seconds
-        .observe(&labels, started.elapsed().as_secs_f64());
-    let reading = reading.inspect_err(|_| {
-        ctx.metrics.kafka_sync_errors.get_or_create(&labels).inc();
-    })?;
-    let (m, offsets) = kafka::metrics(&reading, old.kafka_offsets.as_ref());
-    for (p, behind) in &m.behind {
-        let l = metrics::with(&name, "partition", p.to_string());
-        ctx.metrics.messages_behind.get_or_create(&l).set(*behind);
-        ctx.metrics
-            .production_rate
-            .get_or_create(&l)
-            .set(m.production.get(p).copied().unwrap_or(0));
-    }
-    status.kafka_offsets = Some(offsets);
-    Ok(m)
-}
-
-/// Carries `plan` out; the first failure, if any (the others are counted).
-async fn carry_out(
-    ctx: &Context,
-    settings: &Settings,
-    deployments: &Api<Deployment>,
-    plan: &Plan,
-    existing: &[Deployment],
-) -> Option<String> {
-    let labels = metrics::consumer(&settings.consumer);
-    let mut first: Option<String> = None;
-    let mut fail = |e: String| {
-        tracing::warn!(consumer = %settings.consumer, error = %e, "A Deployment write failed.");
-        first.get_or_insert(e);
-    };
-    for d in &plan.create {
-        let n = d.name_any();
-        ctx.metrics.api("create");
-        match deployments.create(&PostParams::default(), d).await {
-            Ok(_) => {
-                ctx.metrics.create.get_or_create(&labels).inc();
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => {
-                ctx.metrics.create_errors.get_or_create(&labels).inc();
-                fail(format!("creating Deployment {n}: {e}"));
-            }
-        }
-    }
-    for (n, why) in &plan.delete {
-        tracing::info!(consumer = %settings.consumer, deployment = %n, why, "Deleting a Deployment.");
-        ctx.metrics.api("delete");
-        // Only the Deployment as read: if it changed since, this view is stale.
-        let read = existing
-            .iter()
-            .find(|d| d.metadata.name.as_ref() == Some(n));
-        let params = DeleteParams {
-            preconditions: read.map(|d| Preconditions {
-                resource_version: d.metadata.resource_version.clone(),
-                uid: d.metadata.uid.clone(),
-            }),
-            ..DeleteParams::default()
-        };
-        match deployments.delete(n, &params).await {
-            Ok(_) => {
-                ctx.metrics.delete.get_or_create(&labels).inc();
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-            Err(e) => {
-                ctx.metrics.delete_errors.get_or_create(&labels).inc();
-                fail(format!("deleting Deployment {n}: {e}"));
-            }
-        }
-    }
-    for d in &plan.replace {
-        let n = d.name_any();
-        ctx.metrics.api("replace");
-        match deployments.replace(&n, &PostParams::default(), d).await {
-            Ok(_) => {
-                ctx.metrics.update.get_or_create(&labels).inc();
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => {
-                ctx.metrics.update_errors.get_or_create(&labels).inc();
-                fail(format!("updating Deployment {n}: {e}"));
-            }
-        }
-    }
-    let untouched = plan.counts.expected as u64
-        - (plan.create.len() + plan.replace.len()).min(plan.counts.expected as usize) as u64;
-    ctx.metrics
-        .unchanged
-        .get_or_create(&labels)
-        .inc_by(untouched);
-    first
-}
-
-fn export(ctx: &Context, settings: &Settings, plan: &Plan) {
-    let m = &ctx.metrics;
-    let name = &settings.consumer;
-    let c = &plan.counts;
-    for (t, v) in [
-        ("running", c.running),
-        ("paused", c.paused),
-        ("lagging", c.lagging),
-        ("outdated", c.outdated),
-        ("expected", c.expected),
-        ("missing", c.missing),
-        ("redundant", c.redundant),
-    ] {
-        m.status
-            .get_or_create(&metrics::with(name, "type", t))
-            .set(i64::from(v));
-    }
-    for i in &plan.instances {
-        let l = metrics::with(name, "deployment", i.deployment.clone());
-        m.deployment_status.get_or_create(&l).set(i.state.metric());
-        m.deployment_saturation.get_or_create(&l).set(i.saturation);
-    }
-    for (n, _) in &plan.delete {
-        let l = metrics::with(name, "deployment", n.clone());
-        m.deployment_status.remove(&l);
-        m.deployment_saturation.remove(&l);
-    }
-    let l = metrics::consumer(name);
-    m.global_cpu_allocated
-        .get_or_create(&l)
-        .set(plan.allocated.0);
-    m.global_memory_allocated
-        .get_or_create(&l)
-        .set(plan.allocated.1 / 1000);
-    if let Some((cpu, memory)) = settings.global {
-        m.global_cpu_limit.get_or_create(&l).set(cpu);
-        m.global_memory_limit.get_or_create(&l).set(memory / 1000);
-    }
-}
-
-async fn write_status(
-    ctx: &Context,
-    consumer: &Consumer,
-    old: &ConsumerStatus,
-    new: &ConsumerStatus,
-) -> Result<(), Error> {
-    if old == new {
-        return Ok(());
-    }
-    let consumers: Api<Consumer> = Api::namespaced(
-        ctx.client.clone(),
-        &consumer.namespace().unwrap_or_default(),
-    );
-    let started = Instant::now();
-    ctx.metrics.api("patch");
-    let patch = serde_json::json!({"status": new});
-    consumers
-        .patch_status(
-            &consumer.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(api(format!(
-            "writing the status of {}",
-            consumer.name_any()
-        )))?;
-    ctx.metrics.status_update_duration.observe(
-        &metrics::consumer(&consumer.name_any()),
-        started.elapsed().as_secs_f64(),
-    );
-    Ok(())
 }
