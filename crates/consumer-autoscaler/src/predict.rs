@@ -265,9 +265,12 @@ pub fn limit(
         Some(b) => b.apply(estimate),
         None => *estimate,
     };
+    // What the bounds withhold; never negative: at critical lag the bounds' maximum exceeds the
+    // estimate, and the reference's negative difference there hides a shortage of the pool
+    // (an instance starved by the global limit showed as RUNNING).
     let mut shortage = Shortage {
-        cpu: estimate.cpu_request - bounded.cpu_request,
-        memory: estimate.memory_request - bounded.memory_request,
+        cpu: (estimate.cpu_request - bounded.cpu_request).max(0),
+        memory: (estimate.memory_request - bounded.memory_request).max(0),
     };
     let Some(pool) = pool else {
         return (bounded, shortage);
@@ -449,13 +452,12 @@ mod tests {
         let estimate = Resources::both(2000, 2 * G);
         let (got, shortage) = limit(&estimate, Some(&b), true, &Resources::default(), None);
         assert_eq!(got, Resources::both(4000, 4 * G));
-        assert_eq!(
-            shortage,
-            Shortage {
-                cpu: -2000,
-                memory: -2 * G
-            }
-        );
+        assert_eq!(shortage, Shortage::default());
+        // Critical and short of the pool: the pool's shortage shows.
+        let mut pool = Pool { cpu: 500, memory: 10 * G };
+        let current = Resources::both(1000, G);
+        let (got, shortage) = limit(&estimate, Some(&b), true, &current, Some(&mut pool));
+        assert_eq!((got.cpu_request, shortage.cpu), (1500, 2500));
     }
 
     #[test]

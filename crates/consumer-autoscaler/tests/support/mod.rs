@@ -2,6 +2,8 @@
 //! Deployments on the test stack's real API server.
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part; tests
 
+pub mod load;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
