@@ -454,7 +454,10 @@ mod tests {
         assert_eq!(got, Resources::both(4000, 4 * G));
         assert_eq!(shortage, Shortage::default());
         // Critical and short of the pool: the pool's shortage shows.
-        let mut pool = Pool { cpu: 500, memory: 10 * G };
+        let mut pool = Pool {
+            cpu: 500,
+            memory: 10 * G,
+        };
         let current = Resources::both(1000, G);
         let (got, shortage) = limit(&estimate, Some(&b), true, &current, Some(&mut pool));
         assert_eq!((got.cpu_request, shortage.cpu), (1500, 2500));

@@ -9,6 +9,7 @@ pub mod gate;
 pub mod golden;
 #[cfg(feature = "kube")]
 pub mod kube;
+pub mod prometheus;
 pub mod registry;
 pub mod schemathesis;
 pub mod synthetic;

@@ -3,9 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part; a failed unwrap fails the test
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod proxy;
 pub mod service;
@@ -80,107 +78,33 @@ pub fn cluster() -> Cluster {
     }
 }
 
-/// A Prometheus serving the cluster's blocks, stopped when dropped.
-pub struct Server {
-    pub child: Child,
-    pub url: String,
-    _dir: TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub struct TempDir(pub PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+pub use rivulet_testkit::prometheus::Server;
+use rivulet_testkit::prometheus::import;
 pub use rivulet_testkit::widgets::free_port;
 
+/// A Prometheus serving the cluster's blocks, stopped when dropped.
 pub async fn serve(cluster: &Cluster) -> Server {
-    let dir = TempDir(std::env::temp_dir().join(rivulet_testkit::unique("prometheus")));
-    let data = dir.0.join("data");
-    std::fs::create_dir_all(&data).unwrap();
+    let dir = Server::dir();
     let metrics = dir.0.join("cluster.om");
     cluster
         .write_openmetrics(&mut std::io::BufWriter::new(
             std::fs::File::create(&metrics).unwrap(),
         ))
         .unwrap();
-    import(&metrics, &data);
-    start(dir).await
+    import(&metrics, &dir.0.join("data"));
+    Server::start(dir).await
 }
 
 /// A Prometheus serving a long-running cluster's blocks, loaded two hours at a time (promtool
 /// reads its whole input once per block it writes), usage every minute.
 pub async fn serve_sliced(cluster: &Cluster) -> Server {
-    let dir = TempDir(std::env::temp_dir().join(rivulet_testkit::unique("prometheus")));
+    let dir = Server::dir();
     let data = dir.0.join("data");
-    std::fs::create_dir_all(&data).unwrap();
     for slice in cluster.write_slices(&dir.0.join("slices"), 1).unwrap() {
         import(&slice, &data);
         std::fs::remove_file(&slice).unwrap();
     }
-    start(dir).await
-}
-
-fn import(metrics: &Path, data: &Path) {
-    let made = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .args([metrics, data])
-        .output()
-        .expect("promtool (Debian package prometheus; scripts/test installs it)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-}
-
-async fn start(dir: TempDir) -> Server {
-    let data = dir.0.join("data");
-    let config = dir.0.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .args(["--storage.tsdb.retention.time=100y", "--log.level=warn"])
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stderr(std::fs::File::create(dir.0.join("prometheus.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{url}/-/ready")).await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus not ready: {}",
-            log(&dir.0)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Server {
-        child,
-        url,
-        _dir: dir,
-    }
-}
-
-pub fn log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+    Server::start(dir).await
 }
 
 pub fn datasource(url: &str) -> Prometheus {
