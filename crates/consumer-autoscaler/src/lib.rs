@@ -83,7 +83,7 @@ pub struct Config {
     #[arg(long, env = "AUTOSCALER_NAMESPACE")]
     pub namespace: Option<String>,
     /// `/healthz`, `/readyz` and `/metrics`.
-    #[arg(long, env = "AUTOSCALER_LISTEN", default_value = "0.0.0.0:8086")]
+    #[arg(long, env = "AUTOSCALER_LISTEN", default_value = "0.0.0.0:8085")]
     pub listen: SocketAddr,
     /// Longest wait for one Prometheus request, in milliseconds (the reference: 30 s).
     #[arg(
