@@ -113,6 +113,13 @@ pub struct RunConfig {
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "BACKEND_LISTEN", default_value = "0.0.0.0:8082")]
     pub listen: SocketAddr,
+    /// Static assignment: consume exactly these input partitions (comma-separated) instead of
+    /// joining the group by subscription, as consumer-autoscaler runs one Deployment per
+    /// partition group (it sets `KONSUMERATOR_PARTITION`). Offsets still go to the group id in
+    /// each partition's transaction; two backends must not own the same partition: the later one
+    /// fences the earlier, which then exits 1.
+    #[arg(long, env = "KONSUMERATOR_PARTITION", value_delimiter = ',')]
+    pub partitions: Vec<i32>,
     /// This deployment's colour in a blue/green rollout (reported by `/api/v1/output`, which
     /// the UI follows; docs/rollouts.md).
     #[arg(long, env = "BACKEND_COLOUR", default_value = "blue")]

@@ -174,6 +174,7 @@ async fn loop_settings(
         summaries: std::sync::Mutex::new(summaries),
         commit_interval: Duration::from_millis(config.commit_interval_ms),
         max_skus: config.max_skus,
+        partitions: config.partitions.clone(),
     })
 }
 

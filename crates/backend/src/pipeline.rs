@@ -65,8 +65,12 @@ pub fn run(
     consumer_settings.statistics_interval = Some(Duration::from_secs(5));
     let consumer: BaseConsumer<Context> =
         settings.kafka.base_consumer(&consumer_settings, context)?;
-    consumer.subscribe(&[&settings.input])?;
-    tracing::info!(group = %settings.group, input = %settings.input, output = %settings.output, "Backend consuming.");
+    if settings.partitions.is_empty() {
+        consumer.subscribe(&[&settings.input])?;
+    } else {
+        assign(&consumer, &settings, &shared)?;
+    }
+    tracing::info!(group = %settings.group, input = %settings.input, output = %settings.output, partitions = ?settings.partitions, "Backend consuming.");
 
     let mut last_commit = Instant::now();
     while !token.is_cancelled() {
@@ -85,7 +89,11 @@ pub fn run(
             }
         }
         if last_commit.elapsed() >= settings.commit_interval {
-            commit_all(&consumer, &settings, &shared, &metrics);
+            if let Err(fatal) = commit_all(&consumer, &settings, &shared, &metrics) {
+                tracing::error!(error = %fatal, "Stopping.");
+                lock(&shared).owned.clear();
+                return Err(fatal);
+            }
             last_commit = Instant::now();
         }
     }
@@ -94,8 +102,32 @@ pub fn run(
     for (partition, owned) in owned {
         finish(&settings, partition, owned, metadata.as_ref(), &metrics);
     }
-    consumer.unsubscribe();
+    if settings.partitions.is_empty() {
+        consumer.unsubscribe();
+    } else {
+        let _ = consumer.unassign();
+    }
     tracing::info!("Backend stopped.");
+    Ok(())
+}
+
+/// Static assignment: the partitions assigned directly (no group join), each paused and queued
+/// for opening as a rebalance would (fence the previous owner, restore, seek, resume).
+fn assign(
+    consumer: &BaseConsumer<Context>,
+    settings: &Settings,
+    shared: &Mutex<Shared>,
+) -> Result<(), Failure> {
+    let mut list = rdkafka::TopicPartitionList::new();
+    for p in &settings.partitions {
+        list.add_partition(&settings.input, *p);
+    }
+    consumer.assign(&list)?;
+    consumer.pause(&list)?;
+    let mut shared = lock(shared);
+    for p in &settings.partitions {
+        shared.opening.insert(*p, state::Opening::queued());
+    }
     Ok(())
 }
 

@@ -35,6 +35,8 @@ pub struct Settings {
     pub commit_interval: Duration,
     /// Most distinct SKUs per input partition.
     pub max_skus: usize,
+    /// Static assignment: these input partitions, not a subscription (empty: subscribe).
+    pub partitions: Vec<i32>,
 }
 
 /// Why a partition could not be committed or opened.
@@ -49,6 +51,14 @@ pub enum Failure {
     /// The consumer has no group metadata (not in a group).
     #[error("the consumer is not in a group")]
     NoGroup,
+    /// Static assignment: another backend took the partition over (its producer fenced ours).
+    #[error(
+        "partition {partition} of the input was taken over by another backend, which fenced this one's producer: exiting. With static assignment (--partitions / KONSUMERATOR_PARTITION) no two backends may own a partition; consumer-autoscaler's Deployments use strategy Recreate so that they never do"
+    )]
+    TakenOver {
+        /// The partition.
+        partition: i32,
+    },
     /// A commit thread panicked (a defect).
     #[error("a commit thread panicked")]
     Panicked,

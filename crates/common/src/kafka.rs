@@ -22,7 +22,7 @@ mod txn;
 pub use lag::{GroupOffsets, LagReader};
 pub use partitioner::{murmur2, partition_for_key};
 pub use read::{Ends, ReadEnd, ReaderContext, partition_ids, read_range, read_to_end};
-pub use txn::commit_transaction;
+pub use txn::{commit_transaction, is_fenced};
 
 /// How the client talks to the brokers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -73,25 +73,8 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Whether `code` says a newer producer with our transactional id exists. librdkafka
-/// reports the broker's PRODUCER_FENCED / INVALID_PRODUCER_EPOCH as its own fatal `_FENCED`
-/// once it has seen them (found against Tansu; the same with Kafka): missing it would make a
-/// stale leader re-initialise and fence the real one.
-fn is_fenced(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::Fenced
-            | RDKafkaErrorCode::ProducerFenced
-            | RDKafkaErrorCode::InvalidProducerEpoch
-    )
-}
-
 fn classify(error: KafkaError) -> Failure {
-    let code = match &error {
-        KafkaError::Transaction(e) => Some(e.code()),
-        other => other.rdkafka_error_code(),
-    };
-    if code.is_some_and(is_fenced) {
+    if rivulet_common::kafka::is_fenced(&error) {
         Failure::Fenced(error)
     } else {
         Failure::Other(error)

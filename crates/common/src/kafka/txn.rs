@@ -2,8 +2,28 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Whether `error` says a newer producer with our transactional id exists (we were fenced).
+/// librdkafka reports the broker's PRODUCER_FENCED / INVALID_PRODUCER_EPOCH as its own fatal
+/// `_FENCED` once it has seen them (found against Tansu; the same with Kafka): a check that
+/// misses it would have a fenced producer re-initialise and fence the real owner in turn.
+pub fn is_fenced(error: &KafkaError) -> bool {
+    let code = match error {
+        KafkaError::Transaction(e) => Some(e.code()),
+        other => other.rdkafka_error_code(),
+    };
+    code.is_some_and(|c| {
+        matches!(
+            c,
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    })
+}
 
 /// Commits `producer`'s open transaction, waiting only as long as the broker takes.
 ///
