@@ -38,6 +38,8 @@ CORE = {
 }
 CRD_GROUPS = ("argoproj.io/", "monitoring.coreos.com/")
 STRIMZI = "kafka.strimzi.io/"
+# Rivulet's own CRDs, validated against the schema of the committed (generated) CRD.
+RIVULET_CRDS = {"rivulet.io/v1alpha1": {"Consumer": "k8s/base/consumer-autoscaler/crd.yaml"}}
 
 
 def kustomizations(root):
@@ -65,6 +67,8 @@ def validator_of(obj):
         return "crd"
     if api.startswith(STRIMZI):
         return "strimzi"
+    if api in RIVULET_CRDS:
+        return "rivulet"
     if api.startswith(("tekton.dev/", "triggers.tekton.dev/")):
         return "tekton"
     return None
@@ -85,6 +89,21 @@ def check_strimzi(obj, schemas):
     schema = schemas.get(obj.get("kind"))
     if schema is None:
         return f"no Strimzi schema for kind {obj.get('kind')}"
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(obj), key=lambda e: list(e.path)
+    )
+    if not errors:
+        return None
+    return "; ".join(f"{'/'.join(str(p) for p in e.path)}: {e.message}" for e in errors[:3])
+
+
+def check_rivulet(obj, root):
+    path = RIVULET_CRDS[obj["apiVersion"]].get(obj.get("kind"))
+    if path is None:
+        return f"no Rivulet CRD for kind {obj.get('kind')}"
+    crd = json.loads((root / path).read_text())
+    version = obj["apiVersion"].split("/")[1]
+    schema = next(v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"] if v["name"] == version)
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(obj), key=lambda e: list(e.path)
     )
@@ -138,6 +157,8 @@ def validate(objs, schemas, node_modules, here):
             results.append((obj, v, check_kubernetes(obj)))
         elif v == "strimzi":
             results.append((obj, v, check_strimzi(obj, schemas)))
+        elif v == "rivulet":
+            results.append((obj, v, check_rivulet(obj, here.parent.parent)))
         elif v == "crd":
             crd_objs.append(obj)
         elif v == "tekton":
