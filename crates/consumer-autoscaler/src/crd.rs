@@ -125,6 +125,7 @@ pub struct PredictorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub critical_lag: Option<GoDuration>,
     /// The time a lagging instance should take to catch up (at least 1s).
+    #[schemars(schema_with = "at_least_a_second")]
     pub recovery_time: GoDuration,
 }
 
@@ -304,6 +305,16 @@ pub const QUANTITY_PATTERN: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([
 /// Go's duration syntax.
 pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$";
 
+/// Go durations of at least one second: some part in `s`, `m` or `h` with a whole number other
+/// than 0 (`1s`, `30m`, `1h30m`; not `0s`, `500ms`, nor `0.5m`). The API server refuses a
+/// `recoveryTime` the predictor would divide by zero with (its whole seconds); 1.20 has no CEL
+/// for a numeric minimum on a string.
+pub const AT_LEAST_A_SECOND_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))*[0-9]*[1-9][0-9]*(\.[0-9]+)?(s|m|h)([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))*$";
+
+fn at_least_a_second(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "pattern": AT_LEAST_A_SECOND_PATTERN})
+}
+
 fn any_object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }
@@ -454,7 +465,7 @@ mod tests {
         assert_eq!(prometheus["properties"]["ratePerCore"]["minimum"], 1.0);
         assert_eq!(
             prometheus["properties"]["recoveryTime"]["pattern"],
-            DURATION_PATTERN
+            AT_LEAST_A_SECOND_PATTERN
         );
         let columns: Vec<&str> = version["additionalPrinterColumns"]
             .as_array()
