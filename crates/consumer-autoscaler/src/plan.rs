@@ -22,12 +22,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy};
 use k8s_openapi::api::core::v1::Container;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 
 use crate::instances::{self, Placement, Verdict};
 use crate::predict::{self, Metrics, Pool, Resources};
 use crate::scaling::{Saturation, Situation, State};
-use crate::spec::Settings;
+use crate::spec::{Settings, Sizing};
 
 mod objects;
 #[cfg(test)]
@@ -91,58 +91,63 @@ struct Planner<'a> {
     pool: Option<Pool>,
     /// Per container name, the requests of the existing instances (fallback).
     existing: BTreeMap<String, Vec<Resources>>,
-    existing_count: usize,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn managed(&self, container: &Container) -> bool {
         self.s.sizing.is_some() && !self.s.unmanaged.contains(&container.name)
     }
 
-    fn lagging(&self, partitions: &[i32]) -> bool {
-        let lag = self.metrics.max_lag(partitions);
+    /// The largest lag of `partitions` reaches the limit `which` picks (none set: never).
+    fn beyond(&self, partitions: &[i32], which: fn(&Sizing) -> Option<Duration>) -> bool {
         self.s
             .sizing
             .as_ref()
-            .and_then(|z| z.tolerable_lag)
-            .is_some_and(|t| lag >= t)
+            .and_then(which)
+            .is_some_and(|limit| self.metrics.max_lag(partitions) >= limit)
+    }
+
+    fn lagging(&self, partitions: &[i32]) -> bool {
+        self.beyond(partitions, |z| z.tolerable_lag)
     }
 
     fn critical(&self, partitions: &[i32]) -> bool {
-        let lag = self.metrics.max_lag(partitions);
-        self.s
-            .sizing
-            .as_ref()
-            .and_then(|z| z.critical_lag)
-            .is_some_and(|c| lag >= c)
+        self.beyond(partitions, |z| z.critical_lag)
+    }
+
+    /// The predictor's estimate for `container` of an instance of `partitions` (the fallback
+    /// when nothing was measured) and the container's bounds; `None` when there is nothing to
+    /// estimate from (the template's resources stay).
+    fn raw_estimate(
+        &self,
+        container: &Container,
+        partitions: &[i32],
+    ) -> Option<(Resources, Option<&'a predict::Bounds>)> {
+        let s: &'a Settings = self.s;
+        let sizing = s.sizing.as_ref()?;
+        let bounds = s.bounds.get(&container.name);
+        let fallback = predict::fallback(
+            sizing.fallback_max,
+            bounds,
+            s.assignments.len(),
+            self.existing
+                .get(&container.name)
+                .map_or(&[][..], Vec::as_slice),
+        );
+        let estimate = sizing
+            .predictor
+            .estimate(self.metrics, partitions, fallback);
+        (estimate != Resources::default() || bounds.is_some()).then_some((estimate, bounds))
     }
 
     /// The estimate for `container` of an instance of `partitions`, within its bounds; `None`
     /// when there is nothing to estimate from (the template's resources stay).
     fn estimate(&self, container: &Container, partitions: &[i32]) -> Option<Resources> {
-        let sizing = self.s.sizing.as_ref()?;
-        let bounds = self.s.bounds.get(&container.name);
+        self.s.sizing.as_ref()?;
         if self.s.paused {
-            return bounds.map(predict::Bounds::min);
+            return self.s.bounds.get(&container.name).map(predict::Bounds::min);
         }
-        let fallback = predict::fallback(
-            sizing.fallback_max,
-            bounds,
-            self.s.assignments.len(),
-            if self.existing_count > self.s.assignments.len() / 2 {
-                self.existing
-                    .get(&container.name)
-                    .map_or(&[][..], Vec::as_slice)
-            } else {
-                &[]
-            },
-        );
-        let estimate = sizing
-            .predictor
-            .estimate(self.metrics, partitions, fallback);
-        if estimate == Resources::default() && bounds.is_none() {
-            return None;
-        }
+        let (estimate, bounds) = self.raw_estimate(container, partitions)?;
         let (limited, _) = predict::limit(
             &estimate,
             bounds,
@@ -151,6 +156,20 @@ impl Planner<'_> {
             None,
         );
         Some(limited)
+    }
+
+    /// Instance `i`'s selector: the template's and the instance label (selectors are
+    /// immutable: a Deployment with another one is replaced).
+    fn selector(&self, i: usize) -> LabelSelector {
+        let mut selector = self.s.template.selector.clone();
+        selector
+            .match_labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(
+                instances::INSTANCE_LABEL.into(),
+                instances::label_value(&self.s.deployment_name(i)),
+            );
+        selector
     }
 
     /// A Deployment of instance `i` built from the template (new, or to replace an outdated
@@ -164,13 +183,7 @@ impl Planner<'_> {
             type_: Some("Recreate".into()),
             rolling_update: None,
         });
-        spec.selector
-            .match_labels
-            .get_or_insert_with(BTreeMap::new)
-            .insert(
-                instances::INSTANCE_LABEL.into(),
-                instances::label_value(&name),
-            );
+        spec.selector = self.selector(i);
         let pod_meta = spec
             .template
             .metadata
@@ -302,22 +315,9 @@ impl Planner<'_> {
                     None => continue,
                 }
             } else {
-                let Some(sizing) = self.s.sizing.as_ref() else {
+                let Some((estimate, bounds)) = self.raw_estimate(c, &partitions) else {
                     continue;
                 };
-                let bounds = self.s.bounds.get(&c.name);
-                let fallback = predict::fallback(
-                    sizing.fallback_max,
-                    bounds,
-                    self.s.assignments.len(),
-                    self.existing.get(&c.name).map_or(&[][..], Vec::as_slice),
-                );
-                let estimate = sizing
-                    .predictor
-                    .estimate(self.metrics, &partitions, fallback);
-                if estimate == Resources::default() && bounds.is_none() {
-                    continue;
-                }
                 // The pool is drawn on only by changes applied (the reference draws on it
                 // for every estimate, so an instance that is not scaled can starve another).
                 let mut trial = self.pool;
@@ -386,6 +386,21 @@ impl Planner<'_> {
     }
 }
 
+/// Instance `i`'s Deployment as a first reconcile without metrics would create it (the one
+/// the template's dry-run sends).
+pub fn instance(s: &Settings, i: usize, now: DateTime<Utc>) -> Deployment {
+    let metrics = Metrics::default();
+    let mut planner = Planner {
+        s,
+        metrics: &metrics,
+        fresh: false,
+        now,
+        pool: None,
+        existing: BTreeMap::new(),
+    };
+    planner.build(i, None)
+}
+
 /// The plan for `s` with its `existing` Deployments; `metrics` are the last known, `fresh`
 /// when they were read in this reconcile (only then are kept instances sized).
 pub fn plan(
@@ -421,7 +436,6 @@ pub fn plan(
             memory: memory.saturating_sub(used.1),
         }),
         existing: existing_requests,
-        existing_count: existing.len(),
     };
     let mut seen = vec![false; s.assignments.len()];
     let mut states: BTreeMap<usize, Instance> = BTreeMap::new();
@@ -439,20 +453,16 @@ pub fn plan(
             }
             v => v,
         };
-        let i = match verdict {
+        let (i, outdated) = match verdict {
             Verdict::Remove(why) => {
                 out.counts.redundant += 1;
                 out.delete.push((name, why));
                 continue;
             }
-            Verdict::Keep(i) | Verdict::Outdated(i) => i,
+            Verdict::Keep(i) => (i, false),
+            Verdict::Outdated(i) => (i, true),
         };
-        let outdated = matches!(
-            instances::judge(d, &s.assignments, &s.generation),
-            Verdict::Outdated(_)
-        );
-        let rebuilt = planner.build(i, Some(d));
-        if rebuilt.spec.selector != d.spec.selector {
+        if planner.selector(i) != d.spec.selector {
             // The selector is immutable: another one means a new Deployment.
             out.counts.redundant += 1;
             out.delete.push((
@@ -472,6 +482,7 @@ pub fn plan(
         }
         if outdated {
             out.counts.outdated += 1;
+            let rebuilt = planner.build(i, Some(d));
             states.insert(
                 i,
                 Instance {
