@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use crate::crd::{Condition, Consumer, ConsumerStatus};
 use crate::metrics::{self, Metrics as Exported};
 use crate::plan;
-use crate::predict::Metrics;
 use crate::providers::prometheus;
 use crate::spec::Settings;
 use crate::{Config, instances};
@@ -154,6 +153,49 @@ fn set_condition(status: &mut ConsumerStatus, c: Condition) {
     status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
 }
 
+/// A failure shown as a condition that is `False`, and recorded as a Warning Event the first
+/// time its message appears (not again on every retry of the same failure).
+pub(crate) struct Failed {
+    condition: &'static str,
+    reason: &'static str,
+    event: &'static str,
+}
+
+impl Failed {
+    /// Condition `condition` False with `reason`; Events with reason `event`.
+    pub(crate) fn new(condition: &'static str, reason: &'static str, event: &'static str) -> Self {
+        Self {
+            condition,
+            reason,
+            event,
+        }
+    }
+
+    /// Sets the condition on `status` with `why`, and records the Event if `why` is new.
+    pub(crate) async fn report(
+        &self,
+        ctx: &Context,
+        consumer: &Consumer,
+        status: &mut ConsumerStatus,
+        old: &ConsumerStatus,
+        stamp: &str,
+        why: String,
+    ) {
+        let c = condition(
+            "False",
+            self.condition,
+            self.reason,
+            why.clone(),
+            &old.conditions,
+            stamp,
+        );
+        set_condition(status, c);
+        if old.conditions.iter().all(|c| c.message != why) {
+            ctx.warn(consumer, self.event, why).await;
+        }
+    }
+}
+
 async fn reconcile(consumer: Arc<Consumer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = consumer.name_any();
     let labels = metrics::consumer(&name);
@@ -184,21 +226,11 @@ async fn reconcile_one(consumer: &Consumer, ctx: &Context) -> Result<Action, Err
                 .invalid
                 .get_or_create(&metrics::consumer(&name))
                 .set(1);
-            set_condition(
-                &mut status,
-                condition(
-                    "False",
-                    "Ready",
-                    "InvalidSpec",
-                    why.clone(),
-                    &old.conditions,
-                    &stamp,
-                ),
-            );
+            let failed = Failed::new("Ready", "InvalidSpec", "InvalidSpec");
+            failed
+                .report(ctx, consumer, &mut status, &old, &stamp, why)
+                .await;
             write_status(ctx, consumer, &old, &status).await?;
-            if old.conditions.iter().all(|c| c.message != why) {
-                ctx.warn(consumer, "InvalidSpec", why).await;
-            }
             return Ok(Action::requeue(resync));
         }
     };
@@ -304,9 +336,7 @@ async fn validated(
     if known.as_deref() == Some(settings.generation.as_str()) {
         return Ok(true);
     }
-    let mut probe = plan::plan(settings, &[], &Metrics::default(), false, Utc::now())
-        .create
-        .swap_remove(0);
+    let mut probe = plan::instance(settings, 0, Utc::now());
     probe.metadata.name = None;
     probe.metadata.generate_name = Some(format!("{}-validate-", settings.name));
     probe.metadata.owner_references = None;
@@ -357,20 +387,9 @@ async fn validated(
                     stamp,
                 ),
             );
-            set_condition(
-                status,
-                condition(
-                    "False",
-                    "Ready",
-                    "InvalidTemplate",
-                    why.clone(),
-                    &old.conditions,
-                    stamp,
-                ),
-            );
-            if old.conditions.iter().all(|c| c.message != why) {
-                ctx.warn(consumer, "InvalidTemplate", why).await;
-            }
+            Failed::new("Ready", "InvalidTemplate", "InvalidTemplate")
+                .report(ctx, consumer, status, old, stamp, why)
+                .await;
             Ok(false)
         }
         Err(e) => Err(api("dry-running the Deployment template")(e)),

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 
-use super::{Context, condition, set_condition};
+use super::{Context, Failed, condition, set_condition};
 use crate::crd::{Consumer, ConsumerStatus, InstanceState, Mode};
 use crate::metrics;
 use crate::predict::Metrics;
@@ -104,20 +104,9 @@ pub(super) async fn sync_metrics(
         }
         Err(why) => {
             tracing::warn!(consumer = %name, error = %why, "Could not read metrics: the last decisions stay.");
-            set_condition(
-                status,
-                condition(
-                    "False",
-                    "MetricsAvailable",
-                    "SyncFailed",
-                    why.clone(),
-                    &old.conditions,
-                    stamp,
-                ),
-            );
-            if old.conditions.iter().all(|c| c.message != why) {
-                ctx.warn(consumer, "MetricsUnavailable", why).await;
-            }
+            Failed::new("MetricsAvailable", "SyncFailed", "MetricsUnavailable")
+                .report(ctx, consumer, status, old, stamp, why)
+                .await;
             (last, false)
         }
     }
