@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::discovery::ApiResource;
 use rivulet_consumer_autoscaler::crd::Consumer;
 use support::{
-    create_consumer, deployments, env, image, patch_spec, setup, start, template, until,
+    condition, create_consumer, deployments, env, image, patch_spec, setup, start, template, until,
 };
 
 const WITHIN: Duration = Duration::from_secs(30);
@@ -189,13 +189,7 @@ async fn a_bad_template_is_refused_by_dry_run_and_reported() {
     .await;
     let consumers: Api<Consumer> = Api::namespaced(client.clone(), &ns);
     until(&op, WITHIN, || async {
-        let s = consumers
-            .get("bad")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
-        match s.conditions.iter().find(|c| c.type_ == "TemplateValid") {
+        match condition(&consumers, "bad", "TemplateValid").await {
             Some(c) if c.status == "False" && c.message.contains("selector") => Ok(()),
             other => Err(format!("TemplateValid {other:?}")),
         }
@@ -211,13 +205,7 @@ async fn a_bad_template_is_refused_by_dry_run_and_reported() {
     }))
     .await;
     until(&op, WITHIN, || async {
-        let s = consumers
-            .get("elsewhere")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
-        match s.conditions.iter().find(|c| c.type_ == "Ready") {
+        match condition(&consumers, "elsewhere", "Ready").await {
             Some(c) if c.reason == "InvalidSpec" && c.message.contains("cross namespaces") => {
                 Ok(())
             }
@@ -316,13 +304,7 @@ async fn a_konsumerator_manifest_works_with_the_api_version_changed() {
     .await;
     let consumers: Api<Consumer> = Api::namespaced(client.clone(), &ns);
     until(&op, WITHIN, || async {
-        let s = consumers
-            .get("clicks")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
-        match s.conditions.iter().find(|c| c.type_ == "MetricsAvailable") {
+        match condition(&consumers, "clicks", "MetricsAvailable").await {
             Some(c) if c.status == "False" && c.message.contains("127.0.0.1:1") => Ok(()),
             other => Err(format!("MetricsAvailable {other:?}")),
         }

@@ -14,7 +14,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, WatchEvent, WatchParams};
 use rivulet_consumer_autoscaler::crd::Consumer;
 use support::load::Load;
-use support::{create_consumer, patch_spec, setup, start, template, until};
+use support::{
+    condition, create_consumer, grows, patch_spec, setup, start, template, until, versions,
+};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -205,11 +207,8 @@ async fn the_kafka_provider_measures_lag_and_the_operator_scales_the_laggards() 
     .await;
 
     // Kafka unreachable: the sync fails, is counted and shown; nothing is scaled on it.
-    let before = ["orders-0", "orders-1", "orders-2"];
-    let mut versions = Vec::new();
-    for n in before {
-        versions.push(deployments.get(n).await.unwrap().metadata.resource_version);
-    }
+    let names = ["orders-0", "orders-1", "orders-2"];
+    let before = versions(&deployments, &names).await;
     patch_spec(
         &client,
         &ns,
@@ -219,13 +218,7 @@ async fn the_kafka_provider_measures_lag_and_the_operator_scales_the_laggards() 
     )
     .await;
     until(&op, WITHIN, || async {
-        let s = consumers
-            .get("orders")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
-        match s.conditions.iter().find(|c| c.type_ == "MetricsAvailable") {
+        match condition(&consumers, "orders", "MetricsAvailable").await {
             Some(c) if c.status == "False" => Ok(()),
             other => Err(format!("MetricsAvailable {other:?}")),
         }
@@ -237,25 +230,11 @@ async fn the_kafka_provider_measures_lag_and_the_operator_scales_the_laggards() 
         .await;
     assert!(errors >= 1.0, "sync errors counted: {errors}");
     // Two more failed syncs later, the Deployments are as they were.
-    let seen = errors;
-    until(&op, WITHIN, || async {
-        let now = op
-            .process
-            .metric_sum("rivulet_autoscaler_kafka_sync_errors_total")
-            .await;
-        if now >= seen + 2.0 {
-            Ok(())
-        } else {
-            Err(format!("{now} sync errors"))
-        }
-    })
-    .await;
-    for (n, v) in before.iter().zip(versions) {
-        assert_eq!(
-            deployments.get(n).await.unwrap().metadata.resource_version,
-            v,
-            "{n} untouched while Kafka is away"
-        );
-    }
+    grows(&op, "rivulet_autoscaler_kafka_sync_errors_total", 2.0).await;
+    assert_eq!(
+        versions(&deployments, &names).await,
+        before,
+        "untouched while Kafka is away"
+    );
     drop(load);
 }

@@ -13,7 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 use rivulet_consumer_autoscaler::crd::{Consumer, InstanceState};
 use rivulet_testkit::prometheus::Server;
-use support::{create_consumer, setup, start, template, until};
+use support::{condition, create_consumer, grows, setup, start, template, until, versions};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -146,48 +146,16 @@ async fn the_prometheus_provider_reads_the_three_queries() {
     assert_eq!(lag, 30.0);
 
     // Prometheus gone: syncs fail, are counted and shown; the Deployments stay as they are.
-    let versions: Vec<_> = {
-        let mut v = Vec::new();
-        for n in ["orders-0", "orders-1", "orders-2"] {
-            v.push(deployments.get(n).await.unwrap().metadata.resource_version);
-        }
-        v
-    };
+    let names = ["orders-0", "orders-1", "orders-2"];
+    let before = versions(&deployments, &names).await;
     drop(prometheus);
     until(&op, WITHIN, || async {
-        let s = consumers
-            .get("orders")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
-        match s.conditions.iter().find(|c| c.type_ == "MetricsAvailable") {
+        match condition(&consumers, "orders", "MetricsAvailable").await {
             Some(c) if c.status == "False" && c.reason == "SyncFailed" => Ok(()),
             other => Err(format!("MetricsAvailable {other:?}")),
         }
     })
     .await;
-    let failed = op
-        .process
-        .metric_sum("konsumerator_prometheus_mp_requests_errors_total")
-        .await;
-    until(&op, WITHIN, || async {
-        let now = op
-            .process
-            .metric_sum("konsumerator_prometheus_mp_requests_errors_total")
-            .await;
-        if now >= failed + 2.0 {
-            Ok(())
-        } else {
-            Err(format!("{now} failed queries"))
-        }
-    })
-    .await;
-    for (n, v) in ["orders-0", "orders-1", "orders-2"].iter().zip(versions) {
-        assert_eq!(
-            deployments.get(n).await.unwrap().metadata.resource_version,
-            v,
-            "{n} untouched"
-        );
-    }
+    grows(&op, "konsumerator_prometheus_mp_requests_errors_total", 2.0).await;
+    assert_eq!(versions(&deployments, &names).await, before, "untouched");
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use rivulet_consumer_autoscaler::crd::Consumer;
+use rivulet_consumer_autoscaler::crd::{Condition, Consumer};
 use rivulet_testkit::widgets::{Process, binary, free_port};
 
 /// An operator process and its log file.
@@ -193,4 +193,38 @@ pub fn template(image: &str) -> serde_json::Value {
             "spec": {"containers": [{"name": "app", "image": image}]}
         }
     })
+}
+
+/// Condition `type_` of Consumer `name`'s status (`None` until it has one).
+pub async fn condition(consumers: &Api<Consumer>, name: &str, type_: &str) -> Option<Condition> {
+    let status = consumers
+        .get(name)
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    status.conditions.into_iter().find(|c| c.type_ == type_)
+}
+
+/// The resourceVersions of the Deployments `names` (equal later: none was written).
+pub async fn versions(api: &Api<Deployment>, names: &[&str]) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for n in names {
+        out.push(api.get(n).await.unwrap().metadata.resource_version);
+    }
+    out
+}
+
+/// Waits until the operator's `metric` (summed over its labels) has grown by `by`.
+pub async fn grows(op: &Operator, metric: &str, by: f64) {
+    let from = op.process.metric_sum(metric).await;
+    until(op, Duration::from_secs(60), || async {
+        let now = op.process.metric_sum(metric).await;
+        if now >= from + by {
+            Ok(())
+        } else {
+            Err(format!("{metric} is {now}, was {from}"))
+        }
+    })
+    .await;
 }
