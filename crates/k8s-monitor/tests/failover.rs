@@ -58,6 +58,15 @@ async fn the_leader_killed_mid_stream_is_replaced_and_nothing_is_lost_or_doubled
         let rv = support::create_config_map(&client, &ns, &name, "v1").await;
         expected.insert((format!("{ns}/{name}"), "ADDED".into(), rv), 1);
         if i == 14 {
+            // Mid-stream: once a has published some of what it was given (under load its
+            // first transaction can still be pending here), not at a fixed point in time.
+            a.until(
+                "rivulet_k8s_monitor_changes_published_total",
+                "a publishes before it is killed",
+                MINUTE,
+                |n| n >= 1.0,
+            )
+            .await;
             a.process.kill();
         }
     }
