@@ -12,6 +12,8 @@ pub mod kube;
 pub mod prometheus;
 pub mod registry;
 pub mod schemathesis;
+#[cfg(feature = "kube")]
+pub mod strimzi;
 pub mod synthetic;
 pub mod widgets;
 

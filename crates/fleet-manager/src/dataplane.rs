@@ -1,0 +1,169 @@
+//! The data-plane clusters: one Kubernetes client per cluster (from its kubeconfig, made on
+//! first use and kept), and the writes an instance needs. Writes are server-side applies of
+//! objects named from the instance id, so repeating one is a no-op.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::catalog::Cluster;
+use crate::strimzi::{MANAGER, POOL};
+
+/// A data-plane call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaneError {
+    /// No client could be made from the cluster's kubeconfig.
+    #[error("cluster {0}: {1}")]
+    Client(String, rivulet_kube_common::Error),
+    /// The API server refused or could not be reached.
+    #[error("cluster {0}: {1} {2}: {3}")]
+    Api(String, &'static str, String, kube::Error),
+}
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", kind),
+        plural,
+    )
+}
+
+/// The data plane.
+#[derive(Clone, Default)]
+pub struct DataPlane {
+    clients: Arc<Mutex<HashMap<String, kube::Client>>>,
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane").finish_non_exhaustive()
+    }
+}
+
+/// One cluster.
+pub struct Plane {
+    id: String,
+    client: kube::Client,
+}
+
+impl DataPlane {
+    /// The client of `cluster`.
+    pub async fn cluster(&self, cluster: &Cluster) -> Result<Plane, PlaneError> {
+        let mut clients = self.clients.lock().await;
+        if let Some(c) = clients.get(&cluster.cluster_id) {
+            return Ok(Plane {
+                id: cluster.cluster_id.clone(),
+                client: c.clone(),
+            });
+        }
+        let args = rivulet_kube_common::KubeArgs {
+            kubeconfig: Some(cluster.kubeconfig.clone()),
+            kube_context: None,
+        };
+        let client = rivulet_kube_common::client(&args)
+            .await
+            .map_err(|e| PlaneError::Client(cluster.cluster_id.clone(), e))?;
+        clients.insert(cluster.cluster_id.clone(), client.clone());
+        Ok(Plane {
+            id: cluster.cluster_id.clone(),
+            client,
+        })
+    }
+}
+
+impl Plane {
+    fn kafkas(&self, ns: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), ns, &resource("Kafka", "kafkas"))
+    }
+
+    fn pools(&self, ns: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            ns,
+            &resource("KafkaNodePool", "kafkanodepools"),
+        )
+    }
+
+    fn namespaces(&self) -> Api<Namespace> {
+        Api::all(self.client.clone())
+    }
+
+    fn err(&self, verb: &'static str, what: &str) -> impl FnOnce(kube::Error) -> PlaneError {
+        let id = self.id.clone();
+        let what = what.to_owned();
+        move |e| PlaneError::Api(id, verb, what, e)
+    }
+
+    /// Applies the namespace, the node pool and the Kafka (in that order).
+    pub async fn apply(&self, namespace: &Value, pool: &Value, kafka: &Value) -> Result<(), PlaneError> {
+        let ns = namespace["metadata"]["name"].as_str().unwrap_or_default();
+        let params = PatchParams::apply(MANAGER).force();
+        self.namespaces()
+            .patch(ns, &params, &Patch::Apply(namespace))
+            .await
+            .map_err(self.err("apply", &format!("namespace {ns}")))?;
+        self.pools(ns)
+            .patch(POOL, &params, &Patch::Apply(pool))
+            .await
+            .map_err(self.err("apply", &format!("{ns}/KafkaNodePool {POOL}")))?;
+        let name = kafka["metadata"]["name"].as_str().unwrap_or_default();
+        self.kafkas(ns)
+            .patch(name, &params, &Patch::Apply(kafka))
+            .await
+            .map_err(self.err("apply", &format!("{ns}/Kafka {name}")))?;
+        Ok(())
+    }
+
+    /// The Kafka CR `name` in namespace `name`, if it exists.
+    pub async fn kafka(&self, name: &str) -> Result<Option<Value>, PlaneError> {
+        let found = self
+            .kafkas(name)
+            .get_opt(name)
+            .await
+            .map_err(self.err("get", &format!("{name}/Kafka {name}")))?;
+        Ok(found.and_then(|o| serde_json::to_value(o).ok()))
+    }
+
+    /// One step of deleting instance `name`: the Kafka and the node pool first; once both are
+    /// gone, the namespace. True once the namespace is gone too.
+    pub async fn delete(&self, name: &str) -> Result<bool, PlaneError> {
+        let dp = DeleteParams::background();
+        let gone = |r: Result<(), kube::Error>| match r {
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            other => other,
+        };
+        let kafkas = self.kafkas(name);
+        let pools = self.pools(name);
+        gone(kafkas.delete(name, &dp).await.map(|_| ()))
+            .map_err(self.err("delete", &format!("{name}/Kafka {name}")))?;
+        gone(pools.delete(POOL, &dp).await.map(|_| ()))
+            .map_err(self.err("delete", &format!("{name}/KafkaNodePool {POOL}")))?;
+        let kafka_left = kafkas
+            .get_opt(name)
+            .await
+            .map_err(self.err("get", &format!("{name}/Kafka {name}")))?;
+        let pool_left = pools
+            .get_opt(POOL)
+            .await
+            .map_err(self.err("get", &format!("{name}/KafkaNodePool {POOL}")))?;
+        if kafka_left.is_some() || pool_left.is_some() {
+            return Ok(false);
+        }
+        let namespaces = self.namespaces();
+        let Some(ns) = namespaces
+            .get_opt(name)
+            .await
+            .map_err(self.err("get", &format!("namespace {name}")))?
+        else {
+            return Ok(true);
+        };
+        if ns.metadata.deletion_timestamp.is_none() {
+            gone(namespaces.delete(name, &dp).await.map(|_| ()))
+                .map_err(self.err("delete", &format!("namespace {name}")))?;
+        }
+        Ok(false)
+    }
+}
