@@ -134,7 +134,10 @@ pub fn router(app: Arc<App>, health: Health, limits: Limits) -> Router {
         .with_state(app.clone());
     let metrics = app.metrics.clone();
     api.merge(rivulet_common::health::router(health))
-        .layer(axum::middleware::from_fn_with_state(limits.request, time_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.request,
+            time_limit,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(limits.body))
         .layer(SizeLimitLayer::answering(&limits, refuse))
         .layer(axum::middleware::from_fn(move |req, next| {
@@ -200,7 +203,12 @@ async fn observe(metrics: Metrics, mut req: Request, next: Next) -> Response {
     let path = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().replace("{id}", ":id").replace("{provider}", ":provider").replace("{region}", ":region"))
+        .map(|p| {
+            p.as_str()
+                .replace("{id}", ":id")
+                .replace("{provider}", ":provider")
+                .replace("{region}", ":region")
+        })
         .unwrap_or_else(|| "unmatched".into());
     let mut response = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&op) {

@@ -127,8 +127,8 @@ fn b64(part: &str) -> Result<Vec<u8>, TokenError> {
 impl TokenVerifier {
     /// Keys from a JWKS document (`{"keys": [{"kty": "RSA", "kid", "n", "e"}]}`).
     pub fn from_jwks(text: &str, issuer: Option<String>) -> Result<Self, KeyError> {
-        let jwks: Jwks =
-            serde_json::from_str(text).map_err(|e| KeyError::Invalid("jwks".into(), e.to_string()))?;
+        let jwks: Jwks = serde_json::from_str(text)
+            .map_err(|e| KeyError::Invalid("jwks".into(), e.to_string()))?;
         let mut keys = HashMap::new();
         for k in jwks.keys.iter().filter(|k| k.kty == "RSA") {
             let n = B64
@@ -137,7 +137,8 @@ impl TokenVerifier {
             let e = B64
                 .decode(&k.e)
                 .map_err(|e| KeyError::Invalid("jwks".into(), format!("e: {e}")))?;
-            let rsa = Rsa::from_public_components(BigNum::from_slice(&n)?, BigNum::from_slice(&e)?)?;
+            let rsa =
+                Rsa::from_public_components(BigNum::from_slice(&n)?, BigNum::from_slice(&e)?)?;
             keys.insert(k.kid.clone(), PKey::from_rsa(rsa)?);
         }
         if keys.is_empty() {
@@ -163,7 +164,8 @@ impl TokenVerifier {
     /// The claims of a valid token, at `now` (Unix seconds).
     pub fn verify(&self, token: &str, now: i64) -> Result<Value, TokenError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed);
         };
@@ -175,9 +177,11 @@ impl TokenVerifier {
         let kid = header["kid"].as_str().map(str::to_owned);
         let key = match self.keys.get(&kid) {
             Some(k) => k,
-            None if kid.is_none() && self.keys.len() == 1 => {
-                self.keys.values().next().ok_or(TokenError::UnknownKey(None))?
-            }
+            None if kid.is_none() && self.keys.len() == 1 => self
+                .keys
+                .values()
+                .next()
+                .ok_or(TokenError::UnknownKey(None))?,
             None => return Err(TokenError::UnknownKey(kid)),
         };
         let signature = b64(s)?;
@@ -345,9 +349,15 @@ mod tests {
         let good = keys.token("a", None, false, NOW, 60).unwrap();
         let payload = good.split('.').nth(1).unwrap();
         let none = format!("{}.{payload}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#));
-        assert_eq!(v.verify(&none, NOW), Err(TokenError::Algorithm("none".into())));
+        assert_eq!(
+            v.verify(&none, NOW),
+            Err(TokenError::Algorithm("none".into()))
+        );
         let hs = format!("{}.{payload}.c2ln", B64.encode(r#"{"alg":"HS256"}"#));
-        assert_eq!(v.verify(&hs, NOW), Err(TokenError::Algorithm("HS256".into())));
+        assert_eq!(
+            v.verify(&hs, NOW),
+            Err(TokenError::Algorithm("HS256".into()))
+        );
         // The claims changed after signing.
         let forged_claims = B64.encode(r#"{"username":"root","exp":9999999999}"#);
         let mut parts: Vec<&str> = good.split('.').collect();
@@ -355,8 +365,8 @@ mod tests {
         assert_eq!(v.verify(&parts.join("."), NOW), Err(TokenError::Signature));
         assert_eq!(v.verify("a.b", NOW), Err(TokenError::Malformed));
         assert_eq!(v.verify("!!.!!.!!", NOW), Err(TokenError::Malformed));
-        let strict = TokenVerifier::from_jwks(&keys.jwks().unwrap().to_string(), Some("x".into()))
-            .unwrap();
+        let strict =
+            TokenVerifier::from_jwks(&keys.jwks().unwrap().to_string(), Some("x".into())).unwrap();
         assert_eq!(strict.verify(&good, NOW), Err(TokenError::Issuer));
         let no_user = keys.sign(&json!({"exp": NOW + 60})).unwrap();
         assert_eq!(v.caller(&no_user, NOW, &[]), Err(TokenError::NoUser));

@@ -83,16 +83,32 @@ pub struct Config {
     #[arg(long, env = "FLEET_DATABASE_TIMEOUT_SECS", default_value_t = 5)]
     pub database_timeout_secs: u64,
     /// Instance types and sizes (the reference's kafka-instance-types-configuration.yaml).
-    #[arg(long, env = "FLEET_INSTANCE_TYPES", default_value = "/etc/fleet-manager/kafka-instance-types-configuration.yaml")]
+    #[arg(
+        long,
+        env = "FLEET_INSTANCE_TYPES",
+        default_value = "/etc/fleet-manager/kafka-instance-types-configuration.yaml"
+    )]
     pub instance_types: PathBuf,
     /// Cloud providers and regions (provider-configuration.yaml).
-    #[arg(long, env = "FLEET_PROVIDERS", default_value = "/etc/fleet-manager/provider-configuration.yaml")]
+    #[arg(
+        long,
+        env = "FLEET_PROVIDERS",
+        default_value = "/etc/fleet-manager/provider-configuration.yaml"
+    )]
     pub providers: PathBuf,
     /// Data-plane clusters (dataplane-cluster-configuration.yaml).
-    #[arg(long, env = "FLEET_CLUSTERS", default_value = "/etc/fleet-manager/dataplane-cluster-configuration.yaml")]
+    #[arg(
+        long,
+        env = "FLEET_CLUSTERS",
+        default_value = "/etc/fleet-manager/dataplane-cluster-configuration.yaml"
+    )]
     pub clusters: PathBuf,
     /// The quota-management list (quota-management-list-configuration.yaml).
-    #[arg(long, env = "FLEET_QUOTA_LIST", default_value = "/etc/fleet-manager/quota-management-list-configuration.yaml")]
+    #[arg(
+        long,
+        env = "FLEET_QUOTA_LIST",
+        default_value = "/etc/fleet-manager/quota-management-list-configuration.yaml"
+    )]
     pub quota_list: PathBuf,
     /// The JWKS file bearer tokens are verified against (RS256).
     #[arg(long, env = "FLEET_JWKS_FILE")]
@@ -107,7 +123,11 @@ pub struct Config {
     #[arg(long, env = "FLEET_MAX_ALLOWED_INSTANCES", default_value_t = 1)]
     pub max_allowed_instances: u32,
     /// Developer instances per user.
-    #[arg(long, env = "FLEET_MAX_ALLOWED_DEVELOPER_INSTANCES", default_value_t = 1)]
+    #[arg(
+        long,
+        env = "FLEET_MAX_ALLOWED_DEVELOPER_INSTANCES",
+        default_value_t = 1
+    )]
     pub max_allowed_developer_instances: u32,
     /// Run the workers (off: an API-only replica).
     #[arg(long, env = "FLEET_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]

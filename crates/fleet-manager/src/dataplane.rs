@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -98,7 +100,12 @@ impl Plane {
     }
 
     /// Applies the namespace, the node pool and the Kafka (in that order).
-    pub async fn apply(&self, namespace: &Value, pool: &Value, kafka: &Value) -> Result<(), PlaneError> {
+    pub async fn apply(
+        &self,
+        namespace: &Value,
+        pool: &Value,
+        kafka: &Value,
+    ) -> Result<(), PlaneError> {
         let ns = namespace["metadata"]["name"].as_str().unwrap_or_default();
         let params = PatchParams::apply(MANAGER).force();
         self.namespaces()

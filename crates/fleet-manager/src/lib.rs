@@ -100,8 +100,14 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
     let router = api::router(app, health.clone(), rivulet_common::http::Limits::default());
     let server = tokio::spawn(api::serve(listener, router, token.clone()));
     // Migrations, then readiness, follow the database: the API answers 503 meanwhile.
-    let ready = tokio::spawn(readiness(store.clone(), health, token.clone()));
-    let workers = if config.workers {
+    let (migrated_tx, mut migrated) = tokio::sync::watch::channel(false);
+    let ready = tokio::spawn(readiness(store.clone(), health, migrated_tx, token.clone()));
+    // The workers start once the schema is there.
+    tokio::select! {
+        _ = migrated.wait_for(|m| *m) => {}
+        () = token.cancelled() => {}
+    }
+    let workers = if config.workers && !token.is_cancelled() {
         let ctx = Arc::new(workers::Context {
             store,
             catalog,
@@ -126,16 +132,24 @@ pub async fn run(config: Config, token: CancellationToken) -> Result<(), Error> 
 }
 
 /// Applies the migrations once the database answers, then keeps `/readyz` in step with it.
-async fn readiness(store: store::Store, health: Health, token: CancellationToken) {
+async fn readiness(
+    store: store::Store,
+    health: Health,
+    done: tokio::sync::watch::Sender<bool>,
+    token: CancellationToken,
+) {
     let mut migrated = false;
     loop {
         if !migrated {
             match store.migrate().await {
                 Ok(()) => {
                     migrated = true;
+                    done.send_replace(true);
                     tracing::info!("Database schema up to date.");
                 }
-                Err(e) => tracing::warn!(error = %e, "Database not ready for migrations; retrying."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Database not ready for migrations; retrying.")
+                }
             }
         }
         health.set_ready(migrated && store.ping().await);
@@ -161,7 +175,8 @@ pub fn dev_keys(out: &std::path::Path) -> Result<(), Error> {
 
 /// `fleet-manager dev-token`: a token signed with a `dev-keys` key.
 pub fn dev_token(args: &config::TokenArgs) -> Result<String, Error> {
-    let pem = std::fs::read(&args.key).map_err(|e| Error::Write(args.key.display().to_string(), e))?;
+    let pem =
+        std::fs::read(&args.key).map_err(|e| Error::Write(args.key.display().to_string(), e))?;
     let keys = auth::DevKeys::from_pem(&pem, "rivulet-dev")?;
     Ok(keys.token(
         &args.username,

@@ -21,7 +21,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::DevToken(args) => {
-            println!("{}", rivulet_fleet_manager::dev_token(&args).context("dev-token failed")?);
+            println!(
+                "{}",
+                rivulet_fleet_manager::dev_token(&args).context("dev-token failed")?
+            );
             Ok(())
         }
     }

@@ -21,7 +21,9 @@ type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
 fn api_buckets() -> Histogram {
     // 0.1 s and 1 s are the latency SLO's thresholds.
-    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0])
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+    ])
 }
 
 fn creation_buckets() -> Histogram {

@@ -80,7 +80,10 @@ impl Status {
                 | (Preparing, Provisioning)
                 | (Provisioning, Ready)
                 | (Accepted | Preparing | Provisioning, Failed)
-                | (Accepted | Preparing | Provisioning | Ready | Failed, Deprovision)
+                | (
+                    Accepted | Preparing | Provisioning | Ready | Failed,
+                    Deprovision
+                )
                 | (Deprovision, Deleting)
         )
     }
@@ -127,7 +130,12 @@ fn stamp(t: DateTime<Utc>) -> String {
 impl KafkaRow {
     /// A request of one size that is not stored: to ask placement whether it would fit, and
     /// for tests.
-    pub fn probe(provider: &str, region: &str, instance_type: &str, size: &crate::catalog::Size) -> KafkaRow {
+    pub fn probe(
+        provider: &str,
+        region: &str,
+        instance_type: &str,
+        size: &crate::catalog::Size,
+    ) -> KafkaRow {
         let now = Utc::now();
         KafkaRow {
             id: String::new(),
@@ -273,7 +281,10 @@ mod tests {
         let b = new_id(now);
         assert_ne!(a, b);
         assert_eq!(a.len(), 20);
-        assert!(a.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        );
         assert!(resource_name(&a).len() <= 63);
         assert_eq!(bytes("1Mi"), 1 << 20);
     }

@@ -190,7 +190,9 @@ fn granted(
     if grants.is_empty() {
         return (instance_type == "standard").then_some(fallback);
     }
-    let grant = grants.iter().find(|g| g.instance_type_id == instance_type)?;
+    let grant = grants
+        .iter()
+        .find(|g| g.instance_type_id == instance_type)?;
     if grant.kafka_billing_models.is_empty() {
         return Some(fallback);
     }

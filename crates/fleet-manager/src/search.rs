@@ -144,7 +144,11 @@ fn tokens(text: &str) -> Result<Vec<Token>, ParseError> {
             '=' => out.push(Token::Eq),
             '<' => match chars.next() {
                 Some((_, '>')) => out.push(Token::Ne),
-                _ => return err(format!("unexpected '<' at {i}: the operators are =, <>, LIKE, ILIKE, IN, NOT IN")),
+                _ => {
+                    return err(format!(
+                        "unexpected '<' at {i}: the operators are =, <>, LIKE, ILIKE, IN, NOT IN"
+                    ));
+                }
             },
             '\'' => {
                 let mut value = String::new();
@@ -365,7 +369,10 @@ const ORDER_COLUMNS: [OrderColumn; 17] = [
 /// Parses `orderBy` (`name asc, created_at desc`) into an ORDER BY clause; `id` last keeps
 /// pages stable. Default: `name`.
 pub fn order_by(text: Option<&str>) -> Result<String, ParseError> {
-    let text = text.map(str::trim).filter(|t| !t.is_empty()).unwrap_or("name");
+    let text = text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("name");
     if text.len() > MAX_SEARCH {
         return err("orderBy too long");
     }
@@ -389,7 +396,11 @@ pub fn order_by(text: Option<&str>) -> Result<String, ParseError> {
         if words.next().is_some() {
             return err(format!("orderBy: unexpected words in {item:?}"));
         }
-        let column = if col.0 == "version" { "kafka_version" } else { col.0 };
+        let column = if col.0 == "version" {
+            "kafka_version"
+        } else {
+            col.0
+        };
         let collate = if col.1 { " COLLATE \"C\"" } else { "" };
         out.push(format!("{column}{collate} {dir} NULLS LAST"));
     }

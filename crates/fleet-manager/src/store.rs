@@ -19,7 +19,10 @@ use crate::model::{COLUMNS, KafkaRow, Status};
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     matches!(
         e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
     ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
 }
 
@@ -111,7 +114,10 @@ impl Store {
     }
 
     fn observe(&self, op: &'static str, started: std::time::Instant, ok: bool) {
-        let labels = vec![("operation", op), ("status", if ok { "ok" } else { "error" })];
+        let labels = vec![
+            ("operation", op),
+            ("status", if ok { "ok" } else { "error" }),
+        ];
         self.metrics.count.get_or_create(&labels).inc();
         self.metrics
             .duration
@@ -141,7 +147,11 @@ impl Store {
     pub async fn create(&self, k: &NewKafka) -> Result<KafkaRow, ApiError> {
         let started = std::time::Instant::now();
         let r = self.create_tx(k).await;
-        self.observe("create", started, !matches!(r, Err(ref e) if e.code == Code::Unavailable || e.code == Code::General));
+        self.observe(
+            "create",
+            started,
+            !matches!(r, Err(ref e) if e.code == Code::Unavailable || e.code == Code::General),
+        );
         r
     }
 
@@ -227,7 +237,11 @@ impl Store {
     }
 
     /// A live request of `scope` (any scope: `None`).
-    pub async fn get(&self, id: &str, scope: Option<&str>) -> Result<Option<KafkaRow>, sqlx::Error> {
+    pub async fn get(
+        &self,
+        id: &str,
+        scope: Option<&str>,
+    ) -> Result<Option<KafkaRow>, sqlx::Error> {
         let sql = format!(
             "SELECT {COLUMNS} FROM kafka_requests WHERE id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR scope = $2)"
         );
@@ -280,7 +294,11 @@ impl Store {
         Ok((items, total))
     }
 
-    async fn count(&self, scope: &str, filter: Option<&crate::search::Filter>) -> Result<i64, sqlx::Error> {
+    async fn count(
+        &self,
+        scope: &str,
+        filter: Option<&crate::search::Filter>,
+    ) -> Result<i64, sqlx::Error> {
         let mut params = vec![scope.to_owned()];
         let condition = filter
             .map(|f| format!(" AND {}", f.to_sql(&mut params)))
@@ -335,7 +353,11 @@ impl Store {
     }
 
     /// Up to `limit` live requests in `status`, oldest first.
-    pub async fn in_status(&self, status: Status, limit: i64) -> Result<Vec<KafkaRow>, sqlx::Error> {
+    pub async fn in_status(
+        &self,
+        status: Status,
+        limit: i64,
+    ) -> Result<Vec<KafkaRow>, sqlx::Error> {
         let sql = format!(
             "SELECT {COLUMNS} FROM kafka_requests WHERE status = $1 AND deleted_at IS NULL ORDER BY created_at LIMIT $2"
         );
@@ -351,7 +373,12 @@ impl Store {
 
     /// Compare-and-set of the status, with the fields the transition sets. False: the row was
     /// not in `from` any more (another worker, or a user's DELETE, moved it first).
-    pub async fn transition(&self, id: &str, from: Status, to: &Transition) -> Result<bool, sqlx::Error> {
+    pub async fn transition(
+        &self,
+        id: &str,
+        from: Status,
+        to: &Transition,
+    ) -> Result<bool, sqlx::Error> {
         debug_assert!(from.may_become(to.status));
         let r = self
             .timed(

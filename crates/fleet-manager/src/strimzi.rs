@@ -157,7 +157,12 @@ const PROGRESS_REASONS: [&str; 3] = ["", "Creating", "Updating"];
 
 /// Decides from the `Kafka` CR (`None`: not found) whether the instance is ready, failed or
 /// still being made; `since` is when provisioning began.
-pub fn progress(kafka: Option<&Value>, since: DateTime<Utc>, now: DateTime<Utc>, p: Patience) -> Progress {
+pub fn progress(
+    kafka: Option<&Value>,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    p: Patience,
+) -> Progress {
     let timed_out = now - since > p.timeout;
     let Some(kafka) = kafka else {
         return if timed_out {

@@ -122,7 +122,9 @@ async fn run_one(worker: Worker, ctx: Arc<Context>, token: CancellationToken) {
             {
                 Ok(end) => leading_until = end,
                 // Keep what we had: it ends by itself at its deadline.
-                Err(e) => tracing::warn!(worker = worker.lease_type(), error = %e, "Lease not renewed."),
+                Err(e) => {
+                    tracing::warn!(worker = worker.lease_type(), error = %e, "Lease not renewed.")
+                }
             }
             next_election = Instant::now() + s.election_interval;
         }

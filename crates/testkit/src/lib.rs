@@ -9,7 +9,9 @@ pub mod gate;
 pub mod golden;
 #[cfg(feature = "kube")]
 pub mod kube;
+pub mod postgres;
 pub mod prometheus;
+pub mod proxy;
 pub mod registry;
 pub mod schemathesis;
 #[cfg(feature = "kube")]

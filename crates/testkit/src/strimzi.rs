@@ -7,6 +7,7 @@
 //! The CRDs are made from the project's own JSON-schema subset (`k8s/schemas/strimzi`),
 //! turned into the structural schemas the API server wants, with the status subresource.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +15,18 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::runtime::watcher;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// The kinds made from the schema files: (kind, plural, short name).
-const KINDS: [(&str, &str, &str); 2] = [("Kafka", "kafkas", "k"), ("KafkaNodePool", "kafkanodepools", "knp")];
+const KINDS: [(&str, &str, &str); 2] = [
+    ("Kafka", "kafkas", "k"),
+    ("KafkaNodePool", "kafkanodepools", "knp"),
+];
 
 fn schema_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/schemas/strimzi")
@@ -45,11 +51,14 @@ pub fn structural(node: &Value) -> Value {
     let ty = match n.get("type") {
         Some(Value::String(t)) => Some(t.clone()),
         Some(_) => return json!({"x-kubernetes-preserve-unknown-fields": true}),
-        None => enumeration.as_ref().and_then(|e| e.get(0)).map(|v| match v {
-            Value::Bool(_) => "boolean".to_owned(),
-            Value::Number(_) => "number".to_owned(),
-            _ => "string".to_owned(),
-        }),
+        None => enumeration
+            .as_ref()
+            .and_then(|e| e.get(0))
+            .map(|v| match v {
+                Value::Bool(_) => "boolean".to_owned(),
+                Value::Number(_) => "number".to_owned(),
+                _ => "string".to_owned(),
+            }),
     };
     let Some(ty) = ty else {
         return json!({"x-kubernetes-preserve-unknown-fields": true});
@@ -58,7 +67,17 @@ pub fn structural(node: &Value) -> Value {
     if let Some(e) = enumeration {
         out.insert("enum".into(), e);
     }
-    for key in ["required", "pattern", "minimum", "maximum", "minItems", "maxItems", "minLength", "maxLength", "description"] {
+    for key in [
+        "required",
+        "pattern",
+        "minimum",
+        "maximum",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "description",
+    ] {
         if let Some(v) = n.get(key) {
             out.insert(key.into(), v.clone());
         }
@@ -69,7 +88,10 @@ pub fn structural(node: &Value) -> Value {
     if ty == "object" {
         match (n.get("properties"), n.get("additionalProperties")) {
             (Some(Value::Object(props)), _) => {
-                let p: Map<String, Value> = props.iter().map(|(k, v)| (k.clone(), structural(v))).collect();
+                let p: Map<String, Value> = props
+                    .iter()
+                    .map(|(k, v)| (k.clone(), structural(v)))
+                    .collect();
                 out.insert("properties".into(), Value::Object(p));
             }
             (_, Some(extra @ Value::Object(_))) => {
@@ -131,7 +153,10 @@ pub async fn install(client: &kube::Client) {
 }
 
 fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", kind), plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", kind),
+        plural,
+    )
 }
 
 /// What the stand-in reports for one Kafka (by its `rivulet.io/kafka-id` label).
@@ -187,42 +212,82 @@ fn answered(kafka: &DynamicObject) -> bool {
 }
 
 /// Runs the stand-in until `token` is cancelled: answers each new generation of every
-/// `Kafka` in any namespace once, and finalizes empty terminating namespaces.
+/// `Kafka` in any namespace once `decide` has an answer for it (asked again every 100 ms
+/// while it is silent), and finalizes empty terminating namespaces.
 pub async fn run(client: kube::Client, decide: Decide, token: CancellationToken) {
     let kafkas: Api<DynamicObject> = Api::all_with(client.clone(), &resource("Kafka", "kafkas"));
     let namespaces = tokio::spawn(namespace_controller(client.clone(), token.clone()));
     let stream = watcher(kafkas.clone(), watcher::Config::default());
     let mut stream = std::pin::pin!(stream);
-    let params = PatchParams::default();
+    let mut pending: HashMap<(String, String), DynamicObject> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
-        let event = tokio::select! {
-            e = stream.next() => e,
+        tokio::select! {
+            e = stream.next() => match e {
+                Some(Ok(watcher::Event::Apply(k) | watcher::Event::InitApply(k))) => {
+                    let key = (k.metadata.namespace.clone().unwrap_or_default(), k.metadata.name.clone().unwrap_or_default());
+                    if answered(&k) {
+                        pending.remove(&key);
+                    } else {
+                        pending.insert(key.clone(), k);
+                        answer(&client, &decide, &mut pending, &key).await;
+                    }
+                }
+                Some(Ok(watcher::Event::Delete(k))) => {
+                    pending.remove(&(k.metadata.namespace.clone().unwrap_or_default(), k.metadata.name.clone().unwrap_or_default()));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    eprintln!("strimzi stand-in: watch: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                let keys: Vec<_> = pending.keys().cloned().collect();
+                for key in keys {
+                    answer(&client, &decide, &mut pending, &key).await;
+                }
+            }
             () = token.cancelled() => break,
-        };
-        let objects = match event {
-            Some(Ok(watcher::Event::Apply(k) | watcher::Event::InitApply(k))) => vec![k],
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => {
-                eprintln!("strimzi stand-in: watch: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            None => break,
-        };
-        for k in objects {
-            if answered(&k) {
-                continue;
-            }
-            let id = k.metadata.labels.as_ref().and_then(|l| l.get("rivulet.io/kafka-id")).cloned().unwrap_or_default();
-            let Some(status) = status(&k, &decide(&id)) else { continue };
-            let (Some(name), Some(ns)) = (k.metadata.name.clone(), k.metadata.namespace.clone()) else { continue };
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource("Kafka", "kafkas"));
-            if let Err(e) = api.patch_status(&name, &params, &Patch::Merge(json!({"status": status}))).await {
-                eprintln!("strimzi stand-in: status of {ns}/{name}: {e}");
-            }
         }
     }
     namespaces.abort();
+}
+
+/// Patches the status of the pending Kafka `key` if `decide` has an answer for it.
+async fn answer(
+    client: &kube::Client,
+    decide: &Decide,
+    pending: &mut HashMap<(String, String), DynamicObject>,
+    key: &(String, String),
+) {
+    let Some(k) = pending.get(key) else { return };
+    let id = k
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("rivulet.io/kafka-id"))
+        .cloned()
+        .unwrap_or_default();
+    let Some(status) = status(k, &decide(&id)) else {
+        return;
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &key.0, &resource("Kafka", "kafkas"));
+    match api
+        .patch_status(
+            &key.1,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+    {
+        Ok(_) => {
+            pending.remove(key);
+        }
+        Err(e) => eprintln!("strimzi stand-in: status of {}/{}: {e}", key.0, key.1),
+    }
 }
 
 /// Finalizes terminating namespaces that hold no Strimzi resources any more (what the
@@ -234,15 +299,20 @@ async fn namespace_controller(client: kube::Client, token: CancellationToken) {
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
             () = token.cancelled() => return,
         }
-        let Ok(list) = namespaces.list(&ListParams::default()).await else { continue };
+        let Ok(list) = namespaces.list(&ListParams::default()).await else {
+            continue;
+        };
         for ns in list.items {
             if ns.metadata.deletion_timestamp.is_none() {
                 continue;
             }
-            let Some(name) = ns.metadata.name.clone() else { continue };
+            let Some(name) = ns.metadata.name.clone() else {
+                continue;
+            };
             let mut empty = true;
             for (kind, plural, _) in KINDS {
-                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &name, &resource(kind, plural));
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), &name, &resource(kind, plural));
                 match api.list(&ListParams::default().limit(1)).await {
                     Ok(l) if l.items.is_empty() => {}
                     _ => empty = false,
@@ -255,7 +325,10 @@ async fn namespace_controller(client: kube::Client, token: CancellationToken) {
             if let Some(spec) = finalized.spec.as_mut() {
                 spec.finalizers = Some(Vec::new());
             }
-            if let Err(e) = namespaces.replace_subresource("finalize", &name, &PostParams::default(), &finalized).await {
+            if let Err(e) = namespaces
+                .replace_subresource("finalize", &name, &PostParams::default(), &finalized)
+                .await
+            {
                 eprintln!("strimzi stand-in: finalize namespace {name}: {e}");
             }
         }

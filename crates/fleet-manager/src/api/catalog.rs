@@ -40,11 +40,16 @@ pub async fn openapi() -> impl IntoResponse {
 /// `GET /errors`.
 pub async fn errors() -> Json<Value> {
     let items: Vec<Value> = Code::ALL.iter().map(|c| c.entry()).collect();
-    Json(json!({"kind": "ErrorList", "page": 1, "size": items.len(), "total": items.len(), "items": items}))
+    Json(
+        json!({"kind": "ErrorList", "page": 1, "size": items.len(), "total": items.len(), "items": items}),
+    )
 }
 
 /// `GET /errors/{id}`.
-pub async fn error(Path(id): Path<String>, parts: axum::http::request::Parts) -> Result<Json<Value>, Failure> {
+pub async fn error(
+    Path(id): Path<String>,
+    parts: axum::http::request::Parts,
+) -> Result<Json<Value>, Failure> {
     let op: OperationId = super::operation_id(&parts);
     id.parse::<u16>()
         .ok()
@@ -54,7 +59,9 @@ pub async fn error(Path(id): Path<String>, parts: axum::http::request::Parts) ->
 }
 
 fn list(kind: &str, items: Vec<Value>) -> Json<Value> {
-    Json(json!({"kind": kind, "page": 1, "size": items.len(), "total": items.len(), "items": items}))
+    Json(
+        json!({"kind": kind, "page": 1, "size": items.len(), "total": items.len(), "items": items}),
+    )
 }
 
 /// `GET /cloud_providers`.
@@ -88,8 +95,10 @@ pub async fn regions(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Failure> {
     let provider = app.catalog.provider(&id).ok_or_else(|| {
-        auth.op
-            .fail(ApiError::new(Code::NotFound, format!("no cloud provider {id:?}")))
+        auth.op.fail(ApiError::new(
+            Code::NotFound,
+            format!("no cloud provider {id:?}"),
+        ))
     })?;
     let used = used(&app, &auth.op).await?;
     let items = provider
@@ -173,7 +182,9 @@ pub async fn instance_types(
             json!({"id": t.id, "display_name": t.display_name, "supported_billing_models": models, "sizes": sizes})
         })
         .collect();
-    Ok(Json(json!({"kind": "SupportedKafkaInstanceTypesList", "instance_types": types})))
+    Ok(Json(
+        json!({"kind": "SupportedKafkaInstanceTypesList", "instance_types": types}),
+    ))
 }
 
 /// `GET /clusters` (admins): the data-plane clusters and their capacity used. Never their

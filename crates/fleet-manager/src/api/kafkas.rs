@@ -40,7 +40,10 @@ struct UpdateBody {
     reauthentication_enabled: Option<bool>,
 }
 
-fn body<T: for<'de> Deserialize<'de>>(op: &OperationId, b: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+fn body<T: for<'de> Deserialize<'de>>(
+    op: &OperationId,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<T, Failure> {
     let bytes = b.map_err(|e| {
         let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Code::MaximumFieldLength
@@ -49,8 +52,12 @@ fn body<T: for<'de> Deserialize<'de>>(op: &OperationId, b: Result<Bytes, BytesRe
         };
         op.fail(ApiError::new(code, e.body_text()))
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| op.fail(ApiError::new(Code::MalformedRequest, format!("request body: {e}"))))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        op.fail(ApiError::new(
+            Code::MalformedRequest,
+            format!("request body: {e}"),
+        ))
+    })
 }
 
 fn require_async(op: &OperationId, q: &[(String, String)]) -> Result<(), Failure> {
@@ -64,7 +71,10 @@ fn require_async(op: &OperationId, q: &[(String, String)]) -> Result<(), Failure
 /// Checks an instance name: `^[a-z]([-a-z0-9]*[a-z0-9])?$`, at most 32 characters.
 pub fn check_name(name: &str) -> Result<(), ApiError> {
     if name.is_empty() {
-        return Err(ApiError::new(Code::MalformedKafkaClusterName, "name is required"));
+        return Err(ApiError::new(
+            Code::MalformedKafkaClusterName,
+            "name is required",
+        ));
     }
     if name.chars().count() > MAX_NAME {
         return Err(ApiError::new(
@@ -94,7 +104,10 @@ fn new_kafka(app: &App, caller: &Caller, b: CreateBody) -> Result<NewKafka, ApiE
     let catalog = &app.catalog;
     let provider = match &b.cloud_provider {
         Some(p) => catalog.provider(p).ok_or_else(|| {
-            ApiError::new(Code::ProviderNotSupported, format!("cloud provider {p:?} is not supported"))
+            ApiError::new(
+                Code::ProviderNotSupported,
+                format!("cloud provider {p:?} is not supported"),
+            )
         })?,
         None => catalog
             .default_provider()
@@ -107,7 +120,11 @@ fn new_kafka(app: &App, caller: &Caller, b: CreateBody) -> Result<NewKafka, ApiE
     .ok_or_else(|| {
         ApiError::new(
             Code::RegionNotSupported,
-            format!("region {:?} is not supported by {}", b.region.as_deref().unwrap_or(""), provider.name),
+            format!(
+                "region {:?} is not supported by {}",
+                b.region.as_deref().unwrap_or(""),
+                provider.name
+            ),
         )
     })?;
     let (type_id, size_id) = match b.plan.as_deref() {
@@ -122,9 +139,15 @@ fn new_kafka(app: &App, caller: &Caller, b: CreateBody) -> Result<NewKafka, ApiE
         },
         // As the reference: standard if the caller has its quota, else developer.
         None => {
-            let standard = app.quotas.allowance(caller, "standard", app.defaults).is_ok()
+            let standard = app
+                .quotas
+                .allowance(caller, "standard", app.defaults)
+                .is_ok()
                 && region.supported_instance_type.contains_key("standard");
-            (if standard { "standard" } else { DEVELOPER }.to_owned(), None)
+            (
+                if standard { "standard" } else { DEVELOPER }.to_owned(),
+                None,
+            )
         }
     };
     let instance_type = catalog
@@ -133,7 +156,10 @@ fn new_kafka(app: &App, caller: &Caller, b: CreateBody) -> Result<NewKafka, ApiE
         .ok_or_else(|| {
             ApiError::new(
                 Code::InstanceTypeNotSupported,
-                format!("instance type {type_id:?} is not offered in {}/{}", provider.name, region.name),
+                format!(
+                    "instance type {type_id:?} is not offered in {}/{}",
+                    provider.name, region.name
+                ),
             )
         })?;
     let size = match &size_id {
@@ -143,7 +169,10 @@ fn new_kafka(app: &App, caller: &Caller, b: CreateBody) -> Result<NewKafka, ApiE
     .ok_or_else(|| {
         ApiError::new(
             Code::InstancePlanNotSupported,
-            format!("instance type {type_id} has no size {:?}", size_id.as_deref().unwrap_or("")),
+            format!(
+                "instance type {type_id} has no size {:?}",
+                size_id.as_deref().unwrap_or("")
+            ),
         )
     })?;
     let allowance = app.quotas.allowance(caller, &type_id, app.defaults)?;
@@ -197,7 +226,13 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, Json(show(&app, &auth.caller, &row))).into_response())
 }
 
-fn number(op: &OperationId, q: &[(String, String)], name: &str, default: u32, max: u32) -> Result<u32, Failure> {
+fn number(
+    op: &OperationId,
+    q: &[(String, String)],
+    name: &str,
+    default: u32,
+    max: u32,
+) -> Result<u32, Failure> {
     match param(q, name) {
         None | Some("") => Ok(default),
         Some(v) => match v.parse::<u32>() {
@@ -256,7 +291,10 @@ fn may_change(auth: &Authed, row: &KafkaRow) -> Result<(), Failure> {
     } else {
         Err(auth.op.fail(ApiError::new(
             Code::Forbidden,
-            format!("only the owner or an organisation admin may change Kafka instance {}", row.id),
+            format!(
+                "only the owner or an organisation admin may change Kafka instance {}",
+                row.id
+            ),
         )))
     }
 }
@@ -281,7 +319,10 @@ pub async fn update(
     let b: UpdateBody = body(&auth.op, b)?;
     if let Some(owner) = &b.owner {
         if owner.trim().is_empty() || owner.len() > 256 {
-            return Err(auth.op.fail(ApiError::new(Code::Validation, "owner must be 1 to 256 characters")));
+            return Err(auth.op.fail(ApiError::new(
+                Code::Validation,
+                "owner must be 1 to 256 characters",
+            )));
         }
     }
     let row = visible(&app, &auth, &id).await?;

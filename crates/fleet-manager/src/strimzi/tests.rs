@@ -100,9 +100,15 @@ fn not_ready_is_normal_an_error_fails_only_past_the_grace() {
         progress(Some(&cr(1, 1, old_error)), since, now, PATIENCE),
         Progress::Failed("Strimzi reports KafkaUpgradeException: no such version".into())
     );
-    assert!(matches!(progress(None, since, now, PATIENCE), Progress::Waiting(_)));
+    assert!(matches!(
+        progress(None, since, now, PATIENCE),
+        Progress::Waiting(_)
+    ));
     let long_ago = now - chrono::Duration::minutes(31);
-    assert!(matches!(progress(None, long_ago, now, PATIENCE), Progress::Failed(_)));
+    assert!(matches!(
+        progress(None, long_ago, now, PATIENCE),
+        Progress::Failed(_)
+    ));
     let creating = json!([{"type": "NotReady", "status": "True", "reason": "Creating"}]);
     assert_eq!(
         progress(Some(&cr(1, 1, creating)), long_ago, now, PATIENCE),

@@ -57,14 +57,19 @@ pub fn place<'c>(row: &KafkaRow, clusters: &'c [Cluster], used: &Used) -> Option
             && (c.multi_az || !row.multi_az)
             && c.supports(&row.instance_type)
             && total + need <= i64::from(c.kafka_instance_limit)
-            && c
-                .capacity
+            && c.capacity
                 .get(&row.instance_type)
                 .is_none_or(|cap| of_type + need <= i64::from(*cap))
     })
 }
 
-async fn cas(ctx: &Context, worker: Worker, row: &KafkaRow, from: Status, to: Transition) -> Result<bool, sqlx::Error> {
+async fn cas(
+    ctx: &Context,
+    worker: Worker,
+    row: &KafkaRow,
+    from: Status,
+    to: Transition,
+) -> Result<bool, sqlx::Error> {
     let moved = ctx.store.transition(&row.id, from, &to).await?;
     if moved {
         tracing::info!(id = %row.id, from = from.as_str(), to = to.status.as_str(), "Kafka request moved.");
@@ -83,7 +88,10 @@ fn failed(reason: impl Into<String>) -> Transition {
 }
 
 async fn accepted(ctx: &Context) -> Result<u64, sqlx::Error> {
-    let rows = ctx.store.in_status(Status::Accepted, ctx.settings.batch).await?;
+    let rows = ctx
+        .store
+        .in_status(Status::Accepted, ctx.settings.batch)
+        .await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -149,7 +157,9 @@ where
 }
 
 fn cluster_of<'c>(ctx: &'c Context, row: &KafkaRow) -> Option<&'c Cluster> {
-    row.cluster_id.as_deref().and_then(|id| ctx.catalog.cluster(id))
+    row.cluster_id
+        .as_deref()
+        .and_then(|id| ctx.catalog.cluster(id))
 }
 
 async fn preparing(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> {
@@ -185,7 +195,14 @@ async fn preparing(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> {
     };
     match applied {
         Ok(()) => {
-            cas(ctx, w, &row, Status::Preparing, Transition::to(Status::Provisioning)).await?;
+            cas(
+                ctx,
+                w,
+                &row,
+                Status::Preparing,
+                Transition::to(Status::Provisioning),
+            )
+            .await?;
             Ok(0)
         }
         Err(e) => {
@@ -197,7 +214,13 @@ async fn preparing(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> {
 }
 
 /// A data-plane failure that has lasted past the provisioning timeout fails the instance.
-async fn give_up_after_timeout(ctx: &Context, w: Worker, row: &KafkaRow, from: Status, error: &str) -> Result<(), sqlx::Error> {
+async fn give_up_after_timeout(
+    ctx: &Context,
+    w: Worker,
+    row: &KafkaRow,
+    from: Status,
+    error: &str,
+) -> Result<(), sqlx::Error> {
     if Utc::now() - row.status_changed_at > ctx.settings.patience.timeout {
         let why = format!("the data plane could not be reached: {error}");
         if cas(ctx, w, row, from, failed(why)).await? {
@@ -210,7 +233,15 @@ async fn give_up_after_timeout(ctx: &Context, w: Worker, row: &KafkaRow, from: S
 async fn provisioning(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> {
     let w = Worker::Provisioning;
     let Some(cluster) = cluster_of(ctx, &row) else {
-        if cas(ctx, w, &row, Status::Provisioning, failed("its cluster is no longer configured")).await? {
+        if cas(
+            ctx,
+            w,
+            &row,
+            Status::Provisioning,
+            failed("its cluster is no longer configured"),
+        )
+        .await?
+        {
             ctx.metrics.operation("create", false);
         }
         return Ok(0);
@@ -228,7 +259,12 @@ async fn provisioning(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> 
         }
     };
     let now = Utc::now();
-    match strimzi::progress(kafka.as_ref(), row.status_changed_at, now, ctx.settings.patience) {
+    match strimzi::progress(
+        kafka.as_ref(),
+        row.status_changed_at,
+        now,
+        ctx.settings.patience,
+    ) {
         Progress::Ready(bootstrap) => {
             let to = Transition {
                 bootstrap_server_host: Some(bootstrap),
@@ -255,7 +291,14 @@ async fn provisioning(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> 
 
 async fn deprovision(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> {
     let w = Worker::Deleting;
-    if cas(ctx, w, &row, Status::Deprovision, Transition::to(Status::Deleting)).await?
+    if cas(
+        ctx,
+        w,
+        &row,
+        Status::Deprovision,
+        Transition::to(Status::Deleting),
+    )
+    .await?
         && row.cluster_id.is_none()
         && ctx.store.soft_delete(&row.id).await?
     {
@@ -297,7 +340,14 @@ async fn general(ctx: &Context) -> Result<u64, sqlx::Error> {
     for row in ctx.store.expired(ctx.settings.batch).await? {
         let from = row.state();
         if from.may_become(Status::Deprovision) {
-            cas(ctx, Worker::General, &row, from, Transition::to(Status::Deprovision)).await?;
+            cas(
+                ctx,
+                Worker::General,
+                &row,
+                from,
+                Transition::to(Status::Deprovision),
+            )
+            .await?;
         }
     }
     let counts: HashMap<String, i64> = ctx.store.status_counts().await?.into_iter().collect();

@@ -19,16 +19,7 @@ pub fn kafka() -> KafkaArgs {
 
 /// A fresh database on the test stack's PostgreSQL server.
 pub async fn database() -> String {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = rivulet_testkit::unique("rp").replace('-', "_");
-    let pool = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
+    rivulet_testkit::postgres::database("rp").await
 }
 
 pub struct Service {

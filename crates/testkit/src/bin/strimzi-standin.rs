@@ -11,13 +11,17 @@ async fn main() {
     let kubeconfig = match (args.next().as_deref(), args.next()) {
         (Some("--kubeconfig"), Some(path)) => PathBuf::from(path),
         _ => {
-            eprintln!("usage: strimzi-standin --kubeconfig PATH\n\nA stand-in for the Strimzi operator (no brokers are made): marks every Kafka resource ready.");
+            eprintln!(
+                "usage: strimzi-standin --kubeconfig PATH\n\nA stand-in for the Strimzi operator (no brokers are made): marks every Kafka resource ready."
+            );
             std::process::exit(2);
         }
     };
     let client = rivulet_testkit::kube::client_for(&kubeconfig).await;
     rivulet_testkit::strimzi::install(&client).await;
-    eprintln!("strimzi-standin: a stand-in for the Strimzi operator is answering for every Kafka resource (no brokers are made).");
+    eprintln!(
+        "strimzi-standin: a stand-in for the Strimzi operator is answering for every Kafka resource (no brokers are made)."
+    );
     let token = tokio_util::sync::CancellationToken::new();
     let stop = token.clone();
     tokio::spawn(async move {
