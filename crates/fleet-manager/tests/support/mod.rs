@@ -36,6 +36,8 @@ pub struct Setup {
     pub dir: PathBuf,
     pub keys: DevKeys,
     pub database: String,
+    /// One HTTP client for every caller (making one loads the system's certificates).
+    pub http: reqwest::Client,
 }
 
 fn shipped(name: &str) -> PathBuf {
@@ -88,6 +90,7 @@ pub async fn setup_with(quotas: &str, cluster_limit: u32, instance_types: Option
         dir,
         keys,
         database,
+        http: reqwest::Client::new(),
     }
 }
 
@@ -102,7 +105,7 @@ impl Setup {
     /// A client calling as `username`.
     pub fn client(&self, fleet: &Fleet, username: &str, org: Option<&str>, admin: bool) -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http: self.http.clone(),
             base: fleet.url.clone(),
             token: self.token(username, org, admin),
         }
