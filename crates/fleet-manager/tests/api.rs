@@ -21,8 +21,14 @@ fn assert_error(reply: &(u16, Value), status: u16, code: u32) {
     assert_eq!(body["code"], format!("KAFKAS-MGMT-{code}"), "{body}");
     assert_eq!(body["id"], code.to_string(), "{body}");
     assert_eq!(body["href"], format!("/api/kafkas_mgmt/v1/errors/{code}"));
-    assert!(body["reason"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
-    assert!(body["operation_id"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
+    assert!(
+        body["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["operation_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
 }
 
 fn with_token(c: &Client, token: &str) -> Client {
@@ -79,7 +85,10 @@ async fn the_error_catalogue_and_refusals_have_the_reference_codes() {
     let (status, list) = alice.get("/errors").await;
     assert_eq!(status, 200);
     let items = list["items"].as_array().unwrap();
-    assert!(items.iter().any(|e| e["code"] == "KAFKAS-MGMT-36"), "{list}");
+    assert!(
+        items.iter().any(|e| e["code"] == "KAFKAS-MGMT-36"),
+        "{list}"
+    );
     let (status, one) = alice.get("/errors/7").await;
     assert_eq!((status, one["code"].as_str()), (200, Some("KAFKAS-MGMT-7")));
     assert_error(&alice.get("/errors/999").await, 404, 7);
@@ -89,11 +98,31 @@ async fn the_error_catalogue_and_refusals_have_the_reference_codes() {
     let post = |body: Value| alice.send(Method::POST, "/kafkas?async=true", Some(body));
     assert_error(&post(json!({"name": "Bad_Name"})).await, 400, 32);
     assert_error(&post(json!({"name": "a".repeat(33)})).await, 400, 34);
-    assert_error(&post(json!({"name": "ok", "cloud_provider": "mars"})).await, 400, 30);
-    assert_error(&post(json!({"name": "ok", "region": "moon-1"})).await, 400, 31);
-    assert_error(&post(json!({"name": "ok", "plan": "huge.x1"})).await, 400, 41);
-    assert_error(&post(json!({"name": "ok", "plan": "standard.x9"})).await, 400, 42);
-    assert_error(&post(json!({"name": "ok", "plan": "standard"})).await, 400, 42);
+    assert_error(
+        &post(json!({"name": "ok", "cloud_provider": "mars"})).await,
+        400,
+        30,
+    );
+    assert_error(
+        &post(json!({"name": "ok", "region": "moon-1"})).await,
+        400,
+        31,
+    );
+    assert_error(
+        &post(json!({"name": "ok", "plan": "huge.x1"})).await,
+        400,
+        41,
+    );
+    assert_error(
+        &post(json!({"name": "ok", "plan": "standard.x9"})).await,
+        400,
+        42,
+    );
+    assert_error(
+        &post(json!({"name": "ok", "plan": "standard"})).await,
+        400,
+        42,
+    );
     assert_error(&post(json!({"name": 7})).await, 400, 17);
     let sync = alice
         .send(Method::POST, "/kafkas", Some(json!({"name": "ok"})))
@@ -101,7 +130,10 @@ async fn the_error_catalogue_and_refusals_have_the_reference_codes() {
     assert_error(&sync, 400, 103);
     let raw = alice
         .http
-        .post(format!("{}/api/kafkas_mgmt/v1/kafkas?async=true", fleet.url))
+        .post(format!(
+            "{}/api/kafkas_mgmt/v1/kafkas?async=true",
+            fleet.url
+        ))
         .bearer_auth(&alice.token)
         .body("{not json")
         .send()
@@ -138,20 +170,52 @@ async fn callers_see_their_organisation_and_change_only_their_own() {
     alice.create_ok("shared", "standard.x1").await;
     // Another member may not change or delete it; the owner and an org admin may.
     async fn patch(c: &Client, id: &str, body: Value) -> (u16, Value) {
-        c.send(Method::PATCH, &format!("/kafkas/{id}"), Some(body)).await
+        c.send(Method::PATCH, &format!("/kafkas/{id}"), Some(body))
+            .await
     }
-    assert_error(&patch(&dave, &id, json!({"reauthentication_enabled": false})).await, 403, 4);
-    assert_error(&dave.send(Method::DELETE, &format!("/kafkas/{id}?async=true"), None).await, 403, 4);
+    assert_error(
+        &patch(&dave, &id, json!({"reauthentication_enabled": false})).await,
+        403,
+        4,
+    );
+    assert_error(
+        &dave
+            .send(Method::DELETE, &format!("/kafkas/{id}?async=true"), None)
+            .await,
+        403,
+        4,
+    );
     let (status, body) = patch(&carol, &id, json!({"reauthentication_enabled": false})).await;
-    assert_eq!((status, &body["reauthentication_enabled"]), (200, &json!(false)), "{body}");
+    assert_eq!(
+        (status, &body["reauthentication_enabled"]),
+        (200, &json!(false)),
+        "{body}"
+    );
     let (status, body) = patch(&erin, &id, json!({"owner": "dave"})).await;
     assert_eq!((status, &body["owner"]), (200, &json!("dave")), "{body}");
     assert_error(&patch(&erin, &id, json!({"owner": ""})).await, 400, 8);
-    assert_error(&dave.send(Method::DELETE, &format!("/kafkas/{id}"), None).await, 400, 103);
-    let (status, body) = dave.send(Method::DELETE, &format!("/kafkas/{id}?async=true"), None).await;
-    assert_eq!((status, &body["status"]), (202, &json!("deprovision")), "{body}");
+    assert_error(
+        &dave
+            .send(Method::DELETE, &format!("/kafkas/{id}"), None)
+            .await,
+        400,
+        103,
+    );
+    let (status, body) = dave
+        .send(Method::DELETE, &format!("/kafkas/{id}?async=true"), None)
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (202, &json!("deprovision")),
+        "{body}"
+    );
     // Again: still accepted, nothing changes.
-    assert_eq!(dave.send(Method::DELETE, &format!("/kafkas/{id}?async=true"), None).await.0, 202);
+    assert_eq!(
+        dave.send(Method::DELETE, &format!("/kafkas/{id}?async=true"), None)
+            .await
+            .0,
+        202
+    );
 }
 
 #[tokio::test]
@@ -168,9 +232,17 @@ async fn quotas_refuse_the_next_instance_and_only_one_of_two_racing_for_the_last
     let zed = s.client(&fleet, "zed", None, false);
     assert_error(&zed.create("z1", "standard.x1").await, 403, 120);
     let (status, body) = zed
-        .send(Method::POST, "/kafkas?async=true", Some(json!({"name": "z1"})))
+        .send(
+            Method::POST,
+            "/kafkas?async=true",
+            Some(json!({"name": "z1"})),
+        )
         .await;
-    assert_eq!((status, &body["instance_type"]), (202, &json!("developer")), "{body}");
+    assert_eq!(
+        (status, &body["instance_type"]),
+        (202, &json!("developer")),
+        "{body}"
+    );
     assert_error(&zed.create("z2", "developer.x1").await, 403, 5);
     // A region's own limit (eu-west-1: 2 standard units, for everyone together).
     async fn eu(c: &Client, name: &str) -> (u16, Value) {
@@ -191,7 +263,10 @@ async fn quotas_refuse_the_next_instance_and_only_one_of_two_racing_for_the_last
     dave.create_ok("d2", "standard.x1").await;
     for round in 0..5 {
         let (c, d) = (format!("race-c{round}"), format!("race-d{round}"));
-        let (a, b) = tokio::join!(carol.create(&c, "standard.x1"), dave.create(&d, "standard.x1"));
+        let (a, b) = tokio::join!(
+            carol.create(&c, "standard.x1"),
+            dave.create(&d, "standard.x1")
+        );
         let mut statuses = [a.0, b.0];
         statuses.sort_unstable();
         if round == 0 {
@@ -204,7 +279,10 @@ async fn quotas_refuse_the_next_instance_and_only_one_of_two_racing_for_the_last
     assert_eq!(list["total"], 5, "{list}");
     // Two at once for one name: one 202, one 409.
     let bob = s.client(&fleet, "bob", None, false);
-    let (a, b) = tokio::join!(bob.create("same", "standard.x1"), bob.create("same", "standard.x1"));
+    let (a, b) = tokio::join!(
+        bob.create("same", "standard.x1"),
+        bob.create("same", "standard.x1")
+    );
     let mut statuses = [a.0, b.0];
     statuses.sort_unstable();
     assert_eq!(statuses, [202, 409], "{a:?} {b:?}");
@@ -218,17 +296,32 @@ async fn the_catalogue_endpoints_and_the_admins_cluster_list() {
     let alice = s.client(&fleet, "alice", None, false);
     let (status, providers) = alice.get("/cloud_providers").await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = providers["items"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
+    let names: Vec<&str> = providers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
     assert_eq!(names, ["aws", "gcp"]);
     let (_, regions) = alice.get("/cloud_providers/aws/regions").await;
     let us = &regions["items"][0];
     assert_eq!(us["id"], "us-east-1");
-    let standard = us["capacity"].as_array().unwrap().iter().find(|c| c["instance_type"] == "standard").unwrap();
+    let standard = us["capacity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["instance_type"] == "standard")
+        .unwrap();
     assert_eq!(standard["available_sizes"], json!(["x1", "x2"]));
     assert_error(&alice.get("/cloud_providers/mars/regions").await, 404, 7);
     let (status, types) = alice.get("/instance_types/aws/us-east-1").await;
     assert_eq!(status, 200);
-    let dev = types["instance_types"].as_array().unwrap().iter().find(|t| t["id"] == "developer").unwrap();
+    let dev = types["instance_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "developer")
+        .unwrap();
     assert_eq!(dev["sizes"][0]["lifespan_seconds"], 172_800);
     assert_eq!(dev["sizes"][0]["max_message_size"]["bytes"], 1 << 20);
     assert_error(&alice.get("/instance_types/aws/moon-1").await, 404, 7);
@@ -239,14 +332,32 @@ async fn the_catalogue_endpoints_and_the_admins_cluster_list() {
     let (status, clusters) = root.get("/clusters").await;
     assert_eq!(status, 200, "{clusters}");
     let text = clusters.to_string();
-    assert!(!text.contains("kubeconfig") && !text.contains(&rivulet_testkit::kube::kubeconfig().display().to_string()), "{text}");
+    assert!(
+        !text.contains("kubeconfig")
+            && !text.contains(&rivulet_testkit::kube::kubeconfig().display().to_string()),
+        "{text}"
+    );
     assert_eq!(clusters["items"][0]["id"], "local");
     // Not placed yet (workers off): nothing used.
     assert_eq!(clusters["items"][0]["capacity_used_total"], 0);
     // The OpenAPI document lists every route the API serves.
-    let doc: Value = reqwest::get(format!("{}/api/kafkas_mgmt/v1/openapi", fleet.url)).await.unwrap().json().await.unwrap();
+    let doc: Value = reqwest::get(format!("{}/api/kafkas_mgmt/v1/openapi", fleet.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/kafkas_mgmt/v1/kafkas", "/api/kafkas_mgmt/v1/kafkas/{id}", "/api/kafkas_mgmt/v1/errors/{id}", "/api/kafkas_mgmt/v1/clusters", "/api/kafkas_mgmt/v1/instance_types/{cloud_provider}/{cloud_region}"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from the document");
+    for path in [
+        "/api/kafkas_mgmt/v1/kafkas",
+        "/api/kafkas_mgmt/v1/kafkas/{id}",
+        "/api/kafkas_mgmt/v1/errors/{id}",
+        "/api/kafkas_mgmt/v1/clusters",
+        "/api/kafkas_mgmt/v1/instance_types/{cloud_provider}/{cloud_region}",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the document"
+        );
     }
 }

@@ -34,14 +34,19 @@ fn like(text: &str, pattern: &str) -> bool {
             Some((c, rest)) => t.first() == Some(c) && go(&t[1..], rest),
         }
     }
-    go(&text.chars().collect::<Vec<_>>(), &pattern.chars().collect::<Vec<_>>())
+    go(
+        &text.chars().collect::<Vec<_>>(),
+        &pattern.chars().collect::<Vec<_>>(),
+    )
 }
 
 async fn all_pages(c: &Client, query: &str, size: usize) -> (Vec<String>, i64) {
     let mut ids = Vec::new();
     let mut total = -1;
     for page in 1.. {
-        let (status, body) = c.get(&format!("/kafkas?size={size}&page={page}&{query}")).await;
+        let (status, body) = c
+            .get(&format!("/kafkas?size={size}&page={page}&{query}"))
+            .await;
         assert_eq!(status, 200, "{query}: {body}");
         total = body["total"].as_i64().unwrap();
         let items = body["items"].as_array().unwrap();
@@ -61,14 +66,32 @@ fn encode(s: &str) -> String {
 #[ignore = "needs the test stack (scripts/test)"]
 async fn search_and_order_by_equal_the_filter_computed_here() {
     let s = setup(QUOTA, 100_000).await;
-    let fleet = Fleet::ready(&s, "api", &["--workers", "false", "--max-allowed-developer-instances", "1000"]).await;
+    let fleet = Fleet::ready(
+        &s,
+        "api",
+        &[
+            "--workers",
+            "false",
+            "--max-allowed-developer-instances",
+            "1000",
+        ],
+    )
+    .await;
     let owners = ["ann", "Bob-1", "bob-2", "carl", "BOBBY"];
     let mut rows = Vec::new();
     for i in 0..300 {
         let owner = owners[i % owners.len()];
         let c = s.client(&fleet, owner, Some("7"), false);
-        let (provider, region) = if i % 4 == 0 { ("gcp", "us-east1") } else { ("aws", "us-east-1") };
-        let plan = if i % 3 == 0 && provider == "aws" { "developer.x1" } else { "standard.x1" };
+        let (provider, region) = if i % 4 == 0 {
+            ("gcp", "us-east1")
+        } else {
+            ("aws", "us-east-1")
+        };
+        let plan = if i % 3 == 0 && provider == "aws" {
+            "developer.x1"
+        } else {
+            "standard.x1"
+        };
         let name = format!("team-{}-svc-{i}", i % 7);
         let (status, body) = c
             .send(
@@ -99,13 +122,15 @@ async fn search_and_order_by_equal_the_filter_computed_here() {
             2 => ("provisioning", "c2"),
             _ => continue,
         };
-        sqlx::query("UPDATE kafka_requests SET status = $2, cluster_id = NULLIF($3, '') WHERE id = $1")
-            .bind(&r.id)
-            .bind(status)
-            .bind(cluster)
-            .execute(&db)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE kafka_requests SET status = $2, cluster_id = NULLIF($3, '') WHERE id = $1",
+        )
+        .bind(&r.id)
+        .bind(status)
+        .bind(cluster)
+        .execute(&db)
+        .await
+        .unwrap();
         r.status = status.into();
         r.cluster_id = cluster.into();
     }
@@ -124,15 +149,41 @@ async fn search_and_order_by_equal_the_filter_computed_here() {
     let c = s.client(&fleet, "ann", Some("7"), false);
     type Pred = Box<dyn Fn(&Row) -> bool>;
     let cases: Vec<(&str, Pred)> = vec![
-        ("name = team-3-svc-10", Box::new(|r| r.name == "team-3-svc-10")),
-        ("owner ILIKE 'bob%'", Box::new(|r| r.owner.to_lowercase().starts_with("bob"))),
-        ("owner LIKE 'bob%'", Box::new(|r| r.owner.starts_with("bob"))),
-        ("name LIKE 'team-1-svc-_5'", Box::new(|r| like(&r.name, "team-1-svc-_5"))),
-        ("cloud_provider = gcp OR status IN (ready, 'failed')", Box::new(|r| r.cloud_provider == "gcp" || r.status == "ready" || r.status == "failed")),
-        ("status NOT IN (accepted) AND (instance_type = developer OR cluster_id = c2)", Box::new(|r| r.status != "accepted" && (r.instance_type == "developer" || r.cluster_id == "c2"))),
-        ("instance_type <> standard and region = us-east-1", Box::new(|r| r.instance_type != "standard" && r.region == "us-east-1")),
+        (
+            "name = team-3-svc-10",
+            Box::new(|r| r.name == "team-3-svc-10"),
+        ),
+        (
+            "owner ILIKE 'bob%'",
+            Box::new(|r| r.owner.to_lowercase().starts_with("bob")),
+        ),
+        (
+            "owner LIKE 'bob%'",
+            Box::new(|r| r.owner.starts_with("bob")),
+        ),
+        (
+            "name LIKE 'team-1-svc-_5'",
+            Box::new(|r| like(&r.name, "team-1-svc-_5")),
+        ),
+        (
+            "cloud_provider = gcp OR status IN (ready, 'failed')",
+            Box::new(|r| r.cloud_provider == "gcp" || r.status == "ready" || r.status == "failed"),
+        ),
+        (
+            "status NOT IN (accepted) AND (instance_type = developer OR cluster_id = c2)",
+            Box::new(|r| {
+                r.status != "accepted" && (r.instance_type == "developer" || r.cluster_id == "c2")
+            }),
+        ),
+        (
+            "instance_type <> standard and region = us-east-1",
+            Box::new(|r| r.instance_type != "standard" && r.region == "us-east-1"),
+        ),
         ("cluster_id = ''", Box::new(|r| r.cluster_id.is_empty())),
-        ("cluster_id <> c1 AND owner = ann OR name = team-0-svc-7", Box::new(|r| (r.cluster_id != "c1" && r.owner == "ann") || r.name == "team-0-svc-7")),
+        (
+            "cluster_id <> c1 AND owner = ann OR name = team-0-svc-7",
+            Box::new(|r| (r.cluster_id != "c1" && r.owner == "ann") || r.name == "team-0-svc-7"),
+        ),
         ("name = 'x'' OR ''1''=''1'", Box::new(|_| false)),
     ];
     let by_name = |a: &Row, b: &Row| a.name.cmp(&b.name).then(a.id.cmp(&b.id));
@@ -144,11 +195,37 @@ async fn search_and_order_by_equal_the_filter_computed_here() {
         assert_eq!(total, i64::try_from(want.len()).unwrap(), "{search}");
         assert_eq!(got, want, "{search}");
     }
-    assert!(cases.iter().filter(|(_, p)| rows.iter().any(|r| p(r))).count() >= 8, "most cases match something");
+    assert!(
+        cases
+            .iter()
+            .filter(|(_, p)| rows.iter().any(|r| p(r)))
+            .count()
+            >= 8,
+        "most cases match something"
+    );
     let orders: Vec<(&str, Box<dyn Fn(&Row, &Row) -> Ordering>)> = vec![
-        ("created_at desc", Box::new(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)))),
-        ("owner asc, name desc", Box::new(|a, b| a.owner.cmp(&b.owner).then(b.name.cmp(&a.name)).then(a.id.cmp(&b.id)))),
-        ("status, cloud_provider desc", Box::new(|a, b| a.status.cmp(&b.status).then(b.cloud_provider.cmp(&a.cloud_provider)).then(a.id.cmp(&b.id)))),
+        (
+            "created_at desc",
+            Box::new(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id))),
+        ),
+        (
+            "owner asc, name desc",
+            Box::new(|a, b| {
+                a.owner
+                    .cmp(&b.owner)
+                    .then(b.name.cmp(&a.name))
+                    .then(a.id.cmp(&b.id))
+            }),
+        ),
+        (
+            "status, cloud_provider desc",
+            Box::new(|a, b| {
+                a.status
+                    .cmp(&b.status)
+                    .then(b.cloud_provider.cmp(&a.cloud_provider))
+                    .then(a.id.cmp(&b.id))
+            }),
+        ),
     ];
     for (order, cmp) in &orders {
         let mut want = rows.clone();
@@ -170,10 +247,19 @@ async fn search_and_order_by_equal_the_filter_computed_here() {
         "name = x /* */",
         "name = \"x\" OR \"\" = \"\"",
     ] {
-        let (status, body): (u16, Value) = c.get(&format!("/kafkas?search={}", encode(attack))).await;
-        assert_eq!((status, body["code"].as_str()), (400, Some("KAFKAS-MGMT-23")), "{attack}: {body}");
+        let (status, body): (u16, Value) =
+            c.get(&format!("/kafkas?search={}", encode(attack))).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("KAFKAS-MGMT-23")),
+            "{attack}: {body}"
+        );
     }
-    for attack in ["name; DROP TABLE kafka_requests", "(select 1)", "name desc nulls first"] {
+    for attack in [
+        "name; DROP TABLE kafka_requests",
+        "(select 1)",
+        "name desc nulls first",
+    ] {
         let (status, _) = c.get(&format!("/kafkas?orderBy={}", encode(attack))).await;
         assert_eq!(status, 400, "{attack}");
     }
