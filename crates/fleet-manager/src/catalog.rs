@@ -399,7 +399,8 @@ mod tests {
 
     #[test]
     fn the_shipped_files_load() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/base/fleet-manager/config");
         let d = dir();
         let clusters = write(&d, "clusters.yaml", CLUSTERS);
         let c = Catalog::load(
@@ -419,7 +420,8 @@ mod tests {
 
     #[test]
     fn contradictions_are_refused_with_the_file() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/base/fleet-manager/config");
         let d = dir();
         let clusters = write(
             &d,

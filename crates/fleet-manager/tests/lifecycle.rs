@@ -62,6 +62,43 @@ async fn an_instance_is_made_ready_then_deleted_with_everything_it_made() {
     .get(&format!("kafka-{id}"))
     .await
     .unwrap();
+    // Stored exactly as written: nothing pruned by the CRD's schema (the project's Strimzi
+    // subset), so the objects are valid Strimzi resources as far as that subset knows.
+    let db = s.db().await;
+    let row: rivulet_fleet_manager::model::KafkaRow = sqlx::query_as(&format!(
+        "SELECT {} FROM kafka_requests WHERE id = $1",
+        rivulet_fleet_manager::model::COLUMNS
+    ))
+    .bind(&id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let catalog = rivulet_fleet_manager::catalog::Catalog::load(
+        &s.dir.join("types.yaml"),
+        &s.dir.join("providers.yaml"),
+        &s.dir.join("clusters.yaml"),
+    )
+    .unwrap();
+    let size = catalog.size("standard", "x1").unwrap();
+    assert_eq!(
+        k.data["spec"],
+        rivulet_fleet_manager::strimzi::kafka(&row, size, "3.9.0")["spec"]
+    );
+    let pool: kube::api::DynamicObject = Api::namespaced_with(
+        client.clone(),
+        &format!("kafka-{id}"),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "KafkaNodePool"),
+            "kafkanodepools",
+        ),
+    )
+    .get("brokers")
+    .await
+    .unwrap();
+    assert_eq!(
+        pool.data["spec"],
+        rivulet_fleet_manager::strimzi::node_pool(&row, size)["spec"]
+    );
     let config = &k.data["spec"]["kafka"]["config"];
     assert_eq!(config["min.insync.replicas"], 2);
     assert_eq!(config["default.replication.factor"], 3);
@@ -167,7 +204,7 @@ async fn a_strimzi_error_that_persists_fails_the_instance_with_its_reason() {
 async fn a_developer_instance_is_deprovisioned_at_the_end_of_its_lifespan() {
     let types = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("config/kafka-instance-types-configuration.yaml"),
+            .join("../../k8s/base/fleet-manager/config/kafka-instance-types-configuration.yaml"),
     )
     .unwrap()
     .replace("lifespanSeconds: 172800", "lifespanSeconds: 4");

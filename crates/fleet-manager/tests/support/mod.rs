@@ -42,7 +42,7 @@ pub struct Setup {
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("config")
+        .join("../../k8s/base/fleet-manager/config")
         .join(name)
 }
 
