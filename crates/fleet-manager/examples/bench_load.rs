@@ -1,0 +1,85 @@
+//! The load of `scripts/bench-fleet` (not a test): `CONCURRENCY` clients sending `REQUESTS`
+//! requests to the fleet manager, each request timed; prints one line of figures.
+//!
+//! ```text
+//! bench_load create URL TOKEN REQUESTS CONCURRENCY PREFIX   # POST /kafkas?async=true
+//! bench_load search URL TOKEN REQUESTS CONCURRENCY SEARCH   # GET /kafkas?search=SEARCH
+//! ```
+//! Output: `requests=… errors=… p50_ms=… p90_ms=… p99_ms=… max_ms=… seconds=…`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    anyhow::ensure!(args.len() == 7, "usage: bench_load create|search URL TOKEN REQUESTS CONCURRENCY PREFIX|SEARCH");
+    let mode = args[1].clone();
+    let base = format!("{}/api/kafkas_mgmt/v1", args[2].trim_end_matches('/'));
+    let token = args[3].clone();
+    let requests: usize = args[4].parse()?;
+    let concurrency: usize = args[5].parse()?;
+    let arg = args[6].clone();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, base, token, arg, mode) = (http.clone(), base.clone(), token.clone(), arg.clone(), mode.clone());
+        let (next, errors) = (next.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    return times;
+                }
+                let request = if mode == "create" {
+                    http.post(format!("{base}/kafkas?async=true"))
+                        .json(&serde_json::json!({"name": format!("{arg}-{i}"), "plan": "standard.x1"}))
+                } else {
+                    http.get(format!("{base}/kafkas")).query(&[("search", arg.as_str()), ("size", "100")])
+                };
+                let t = Instant::now();
+                let ok = match request.bearer_auth(&token).send().await {
+                    Ok(r) => {
+                        let good = r.status().is_success();
+                        let _ = r.bytes().await;
+                        good
+                    }
+                    Err(_) => false,
+                };
+                times.push(t.elapsed());
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await?);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    println!(
+        "requests={} errors={} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} seconds={seconds:.2}",
+        all.len(),
+        errors.load(Ordering::Relaxed),
+        percentile(&all, 50.0),
+        percentile(&all, 90.0),
+        percentile(&all, 99.0),
+        percentile(&all, 100.0),
+    );
+    Ok(())
+}
