@@ -2,9 +2,11 @@
 //! requests to the fleet manager, each request timed; prints one line of figures.
 //!
 //! ```text
-//! bench_load create URL TOKEN REQUESTS CONCURRENCY PREFIX   # POST /kafkas?async=true
-//! bench_load search URL TOKEN REQUESTS CONCURRENCY SEARCH   # GET /kafkas?search=SEARCH
+//! bench_load create URL TOKENS REQUESTS CONCURRENCY PREFIX   # POST /kafkas?async=true
+//! bench_load search URL TOKENS REQUESTS CONCURRENCY SEARCH   # GET /kafkas?search=SEARCH
 //! ```
+//! TOKENS: comma-separated; client `i` calls with token `i % n` (one caller per client, or all
+//! as one).
 //! Output: `requests=… errors=… p50_ms=… p90_ms=… p99_ms=… max_ms=… seconds=…`.
 
 use std::sync::Arc;
@@ -22,10 +24,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 7, "usage: bench_load create|search URL TOKEN REQUESTS CONCURRENCY PREFIX|SEARCH");
+    anyhow::ensure!(args.len() == 7, "usage: bench_load create|search URL TOKENS REQUESTS CONCURRENCY PREFIX|SEARCH");
     let mode = args[1].clone();
     let base = format!("{}/api/kafkas_mgmt/v1", args[2].trim_end_matches('/'));
-    let token = args[3].clone();
+    let tokens: Vec<String> = args[3].split(',').map(str::to_owned).collect();
     let requests: usize = args[4].parse()?;
     let concurrency: usize = args[5].parse()?;
     let arg = args[6].clone();
@@ -34,8 +36,9 @@ async fn main() -> anyhow::Result<()> {
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (http, base, token, arg, mode) = (http.clone(), base.clone(), token.clone(), arg.clone(), mode.clone());
+    for client in 0..concurrency {
+        let token = tokens[client % tokens.len()].clone();
+        let (http, base, arg, mode) = (http.clone(), base.clone(), arg.clone(), mode.clone());
         let (next, errors) = (next.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
@@ -46,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 let request = if mode == "create" {
                     http.post(format!("{base}/kafkas?async=true"))
-                        .json(&serde_json::json!({"name": format!("{arg}-{i}"), "plan": "standard.x1"}))
+                        .json(&serde_json::json!({"name": format!("{arg}-{client}-{i}"), "plan": "standard.x1"}))
                 } else {
                     http.get(format!("{base}/kafkas")).query(&[("search", arg.as_str()), ("size", "100")])
                 };

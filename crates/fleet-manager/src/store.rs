@@ -157,12 +157,21 @@ impl Store {
 
     async fn create_tx(&self, k: &NewKafka) -> Result<KafkaRow, ApiError> {
         let mut tx = self.pool.begin().await?;
-        // Both locks in one statement, always in this order: no deadlock between requests.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_xact_lock(hashtextextended($2, 0))")
-            .bind(lock_key(&format!("quota:{}:{}", k.quota_scope, k.instance_type)))
-            .bind(lock_key(&format!("region:{}:{}:{}", k.cloud_provider, k.region, k.instance_type)))
+        // The quota's lock, then the region's if the region has a limit: one statement, its
+        // keys taken in array order, so two requests never wait on each other crosswise. A
+        // region without a limit takes no lock: requests of different scopes run in parallel.
+        let mut keys = vec![lock_key(&format!("quota:{}:{}", k.quota_scope, k.instance_type))];
+        if k.region_limit.is_some() {
+            keys.push(lock_key(&format!(
+                "region:{}:{}:{}",
+                k.cloud_provider, k.region, k.instance_type
+            )));
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest($1::text[]) AS key")
+            .bind(&keys)
             .execute(&mut *tx)
             .await?;
+        let region = k.region_limit.map(|_| (&k.cloud_provider, &k.region));
         let (used_quota, used_region): (i64, i64) = sqlx::query_as(
             "SELECT
                 COALESCE(SUM(quota_consumed) FILTER (WHERE quota_scope = $1 AND billing_model = $5), 0)::bigint,
@@ -171,8 +180,8 @@ impl Store {
              WHERE deleted_at IS NULL AND instance_type = $4 AND (quota_scope = $1 OR (cloud_provider = $2 AND region = $3))",
         )
         .bind(&k.quota_scope)
-        .bind(&k.cloud_provider)
-        .bind(&k.region)
+        .bind(region.map(|r| r.0))
+        .bind(region.map(|r| r.1))
         .bind(&k.instance_type)
         .bind(&k.billing_model)
         .fetch_one(&mut *tx)

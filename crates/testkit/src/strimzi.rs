@@ -290,8 +290,8 @@ async fn answer(
     }
 }
 
-/// Finalizes terminating namespaces that hold no Strimzi resources any more (what the
-/// namespace controller of a real cluster would do after emptying them).
+/// Finalizes the fleet manager's terminating namespaces once they hold no Strimzi resources
+/// any more (what the namespace controller of a real cluster would do after emptying them).
 async fn namespace_controller(client: kube::Client, token: CancellationToken) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     loop {
@@ -299,7 +299,10 @@ async fn namespace_controller(client: kube::Client, token: CancellationToken) {
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
             () = token.cancelled() => return,
         }
-        let Ok(list) = namespaces.list(&ListParams::default()).await else {
+        // Only the fleet manager's: another test's terminating namespace stays as it is.
+        let mine =
+            ListParams::default().labels("app.kubernetes.io/managed-by=rivulet-fleet-manager");
+        let Ok(list) = namespaces.list(&mine).await else {
             continue;
         };
         for ns in list.items {
