@@ -24,14 +24,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 7, "usage: bench_load create|search URL TOKENS REQUESTS CONCURRENCY PREFIX|SEARCH");
+    anyhow::ensure!(
+        args.len() == 7,
+        "usage: bench_load create|search URL TOKENS REQUESTS CONCURRENCY PREFIX|SEARCH"
+    );
     let mode = args[1].clone();
     let base = format!("{}/api/kafkas_mgmt/v1", args[2].trim_end_matches('/'));
     let tokens: Vec<String> = args[3].split(',').map(str::to_owned).collect();
     let requests: usize = args[4].parse()?;
     let concurrency: usize = args[5].parse()?;
     let arg = args[6].clone();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

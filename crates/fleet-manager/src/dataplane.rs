@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -124,14 +124,20 @@ impl Plane {
         Ok(())
     }
 
-    /// The Kafka CR `name` in namespace `name`, if it exists.
-    pub async fn kafka(&self, name: &str) -> Result<Option<Value>, PlaneError> {
-        let found = self
-            .kafkas(name)
-            .get_opt(name)
-            .await
-            .map_err(self.err("get", &format!("{name}/Kafka {name}")))?;
-        Ok(found.and_then(|o| serde_json::to_value(o).ok()))
+    /// Every Kafka the fleet manager made on this cluster, by namespace (one list).
+    pub async fn all_kafkas(&self) -> Result<HashMap<String, Value>, PlaneError> {
+        let api: Api<DynamicObject> =
+            Api::all_with(self.client.clone(), &resource("Kafka", "kafkas"));
+        let mine = ListParams::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+        let list = api.list(&mine).await.map_err(self.err("list", "Kafkas"))?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|o| {
+                let ns = o.metadata.namespace.clone()?;
+                Some((ns, serde_json::to_value(o).ok()?))
+            })
+            .collect())
     }
 
     /// One step of deleting instance `name`: the Kafka and the node pool first; once both are

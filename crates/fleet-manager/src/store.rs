@@ -160,17 +160,22 @@ impl Store {
         // The quota's lock, then the region's if the region has a limit: one statement, its
         // keys taken in array order, so two requests never wait on each other crosswise. A
         // region without a limit takes no lock: requests of different scopes run in parallel.
-        let mut keys = vec![lock_key(&format!("quota:{}:{}", k.quota_scope, k.instance_type))];
+        let mut keys = vec![lock_key(&format!(
+            "quota:{}:{}",
+            k.quota_scope, k.instance_type
+        ))];
         if k.region_limit.is_some() {
             keys.push(lock_key(&format!(
                 "region:{}:{}:{}",
                 k.cloud_provider, k.region, k.instance_type
             )));
         }
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest($1::text[]) AS key")
-            .bind(&keys)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest($1::text[]) AS key",
+        )
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
         let region = k.region_limit.map(|_| (&k.cloud_provider, &k.region));
         let (used_quota, used_region): (i64, i64) = sqlx::query_as(
             "SELECT

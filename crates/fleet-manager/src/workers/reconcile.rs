@@ -18,7 +18,7 @@ pub async fn once(worker: Worker, ctx: &Context) -> u64 {
     let r = match worker {
         Worker::Accepted => accepted(ctx).await,
         Worker::Preparing => per_row(ctx, Status::Preparing, preparing).await,
-        Worker::Provisioning => per_row(ctx, Status::Provisioning, provisioning).await,
+        Worker::Provisioning => provisioning_all(ctx).await,
         Worker::Deleting => {
             let a = per_row(ctx, Status::Deprovision, deprovision).await;
             let b = per_row(ctx, Status::Deleting, deleting).await;
@@ -230,41 +230,63 @@ async fn give_up_after_timeout(
     Ok(())
 }
 
-async fn provisioning(ctx: &Context, row: KafkaRow) -> Result<u64, sqlx::Error> {
+/// The Kafkas of each cluster with instances provisioning, by namespace: one list per cluster
+/// and reconcile, not one read per instance.
+type Listed = HashMap<String, Result<HashMap<String, serde_json::Value>, String>>;
+
+async fn provisioning_all(ctx: &Context) -> Result<u64, sqlx::Error> {
+    let rows = ctx
+        .store
+        .in_status(Status::Provisioning, ctx.settings.batch)
+        .await?;
+    let clusters: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|r| r.cluster_id.as_deref())
+        .collect();
+    let mut listed = Listed::new();
+    for id in clusters {
+        let Some(cluster) = ctx.catalog.cluster(id) else {
+            continue;
+        };
+        let kafkas = match ctx.plane.cluster(cluster).await {
+            Ok(plane) => plane.all_kafkas().await,
+            Err(e) => Err(e),
+        };
+        listed.insert(id.to_owned(), kafkas.map_err(|e| e.to_string()));
+    }
+    let listed = &listed;
+    let results: Vec<_> = futures::stream::iter(rows)
+        .map(|row| provisioning(ctx, row, listed))
+        .buffer_unordered(ctx.settings.concurrency.max(1))
+        .collect()
+        .await;
+    let mut errors = 0;
+    for r in results {
+        errors += r?;
+    }
+    Ok(errors)
+}
+
+async fn provisioning(ctx: &Context, row: KafkaRow, listed: &Listed) -> Result<u64, sqlx::Error> {
     let w = Worker::Provisioning;
-    let Some(cluster) = cluster_of(ctx, &row) else {
-        if cas(
-            ctx,
-            w,
-            &row,
-            Status::Provisioning,
-            failed("its cluster is no longer configured"),
-        )
-        .await?
-        {
-            ctx.metrics.operation("create", false);
-        }
-        return Ok(0);
-    };
-    let found = match ctx.plane.cluster(cluster).await {
-        Ok(plane) => plane.kafka(&row.resource_name()).await,
-        Err(e) => Err(e),
-    };
+    let found = row.cluster_id.as_deref().and_then(|id| listed.get(id));
     let kafka = match found {
-        Ok(k) => k,
-        Err(e) => {
+        None => {
+            let why = "its cluster is no longer configured";
+            if cas(ctx, w, &row, Status::Provisioning, failed(why)).await? {
+                ctx.metrics.operation("create", false);
+            }
+            return Ok(0);
+        }
+        Some(Err(e)) => {
             tracing::warn!(id = %row.id, error = %e, "Could not read the instance's Kafka.");
-            give_up_after_timeout(ctx, w, &row, Status::Provisioning, &e.to_string()).await?;
+            give_up_after_timeout(ctx, w, &row, Status::Provisioning, e).await?;
             return Ok(1);
         }
+        Some(Ok(kafkas)) => kafkas.get(&row.resource_name()),
     };
     let now = Utc::now();
-    match strimzi::progress(
-        kafka.as_ref(),
-        row.status_changed_at,
-        now,
-        ctx.settings.patience,
-    ) {
+    match strimzi::progress(kafka, row.status_changed_at, now, ctx.settings.patience) {
         Progress::Ready(bootstrap) => {
             let to = Transition {
                 bootstrap_server_host: Some(bootstrap),
