@@ -33,10 +33,14 @@ fn resource(kind: &str, plural: &str) -> ApiResource {
     )
 }
 
+mod cache;
+
+use cache::KafkaCache;
+
 /// The data plane.
 #[derive(Clone, Default)]
 pub struct DataPlane {
-    clients: Arc<Mutex<HashMap<String, kube::Client>>>,
+    clients: Arc<Mutex<HashMap<String, (kube::Client, KafkaCache)>>>,
 }
 
 impl std::fmt::Debug for DataPlane {
@@ -49,16 +53,22 @@ impl std::fmt::Debug for DataPlane {
 pub struct Plane {
     id: String,
     client: kube::Client,
+    kafkas: KafkaCache,
+}
+
+fn selector() -> String {
+    format!("app.kubernetes.io/managed-by={MANAGER}")
 }
 
 impl DataPlane {
-    /// The client of `cluster`.
+    /// The client of `cluster` (made on first use, with the watch of its Kafkas).
     pub async fn cluster(&self, cluster: &Cluster) -> Result<Plane, PlaneError> {
         let mut clients = self.clients.lock().await;
-        if let Some(c) = clients.get(&cluster.cluster_id) {
+        if let Some((client, kafkas)) = clients.get(&cluster.cluster_id) {
             return Ok(Plane {
                 id: cluster.cluster_id.clone(),
-                client: c.clone(),
+                client: client.clone(),
+                kafkas: kafkas.clone(),
             });
         }
         let args = rivulet_kube_common::KubeArgs {
@@ -68,10 +78,16 @@ impl DataPlane {
         let client = rivulet_kube_common::client(&args)
             .await
             .map_err(|e| PlaneError::Client(cluster.cluster_id.clone(), e))?;
-        clients.insert(cluster.cluster_id.clone(), client.clone());
+        let kafkas = KafkaCache::spawn(
+            Api::all_with(client.clone(), &resource("Kafka", "kafkas")),
+            selector(),
+            cluster.cluster_id.clone(),
+        );
+        clients.insert(cluster.cluster_id.clone(), (client.clone(), kafkas.clone()));
         Ok(Plane {
             id: cluster.cluster_id.clone(),
             client,
+            kafkas,
         })
     }
 }
@@ -124,20 +140,33 @@ impl Plane {
         Ok(())
     }
 
-    /// Every Kafka the fleet manager made on this cluster, by namespace (one list).
+    /// Every Kafka the fleet manager made on this cluster, by namespace, cut to what
+    /// `strimzi::progress` reads: the watch's copy while it is in step, else a list in pages
+    /// of 250.
     pub async fn all_kafkas(&self) -> Result<HashMap<String, Value>, PlaneError> {
+        if let Some(copy) = self.kafkas.snapshot() {
+            return Ok(copy);
+        }
         let api: Api<DynamicObject> =
             Api::all_with(self.client.clone(), &resource("Kafka", "kafkas"));
-        let mine = ListParams::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
-        let list = api.list(&mine).await.map_err(self.err("list", "Kafkas"))?;
-        Ok(list
-            .items
-            .into_iter()
-            .filter_map(|o| {
-                let ns = o.metadata.namespace.clone()?;
-                Some((ns, serde_json::to_value(o).ok()?))
-            })
-            .collect())
+        let mut params = ListParams::default().labels(&selector()).limit(250);
+        let mut out = HashMap::new();
+        loop {
+            let page = api
+                .list(&params)
+                .await
+                .map_err(self.err("list", "Kafkas"))?;
+            for o in &page.items {
+                if let Some(ns) = o.metadata.namespace.clone() {
+                    out.insert(ns, cache::compact(o));
+                }
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// One step of deleting instance `name`: the Kafka and the node pool first; once both are

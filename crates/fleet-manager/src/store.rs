@@ -475,16 +475,29 @@ impl Store {
         .await
     }
 
+    /// Makes the row of `lease_type` (free) unless it exists.
+    pub async fn seed_lease(&self, lease_type: &str) -> Result<(), sqlx::Error> {
+        self.timed(
+            "seed_lease",
+            sqlx::query(
+                "INSERT INTO leader_leases (lease_type) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(lease_type)
+            .execute(&self.pool),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Takes or renews the lease of `lease_type` for `me` if it is free, expired, or mine and
-    /// due for renewal (`renew_within` before its end). Returns when it ends if `me` holds
-    /// it, None if another replica does (or holds the row locked right now).
+    /// due for renewal (`renew_within` before its end).
     pub async fn lease(
         &self,
         lease_type: &str,
         me: &str,
         length: Duration,
         renew_within: Duration,
-    ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    ) -> Result<Lease, sqlx::Error> {
         let started = std::time::Instant::now();
         let r = self.lease_tx(lease_type, me, length, renew_within).await;
         self.observe("lease", started, r.is_ok());
@@ -497,11 +510,7 @@ impl Store {
         me: &str,
         length: Duration,
         renew_within: Duration,
-    ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-        sqlx::query("INSERT INTO leader_leases (lease_type) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(lease_type)
-            .execute(&self.pool)
-            .await?;
+    ) -> Result<Lease, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let row: Option<(String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
             "SELECT leader, expires, now() FROM leader_leases
@@ -510,16 +519,18 @@ impl Store {
         .bind(lease_type)
         .fetch_optional(&mut *tx)
         .await?;
+        // Another replica is looking at the row right now (or it was never seeded): nothing
+        // is known, the caller keeps what it had.
         let Some((leader, expires, now)) = row else {
-            return Ok(None);
+            return Ok(Lease::Busy);
         };
         let renew = chrono::Duration::from_std(renew_within).unwrap_or_default();
         let mine = leader == me;
         if mine && expires - renew > now {
-            return Ok(Some(expires));
+            return Ok(Lease::Held(expires));
         }
         if !mine && expires > now {
-            return Ok(None);
+            return Ok(Lease::Other);
         }
         let length = chrono::Duration::from_std(length).unwrap_or_default();
         let new_end = now + length;
@@ -530,7 +541,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(new_end))
+        Ok(Lease::Held(new_end))
     }
 
     /// Gives up `me`'s leases (a clean shutdown: the next replica need not wait them out).
@@ -544,6 +555,17 @@ impl Store {
         .await
         .map(|_| ())
     }
+}
+
+/// What a lease attempt found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// This replica holds it until then.
+    Held(DateTime<Utc>),
+    /// Another replica holds it.
+    Other,
+    /// The row was locked by another replica's attempt: unknown this time.
+    Busy,
 }
 
 /// What a transition sets besides the status.

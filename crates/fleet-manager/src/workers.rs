@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Catalog;
 use crate::dataplane::DataPlane;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Lease, Store};
 use crate::strimzi::Patience;
 
 pub use reconcile::place;
@@ -107,28 +107,69 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
     }
 }
 
+/// One worker: its election runs in a task of its own, so a long reconcile never delays a
+/// renewal; the loop reconciles while the lease it last heard of has not ended.
 async fn run_one(worker: Worker, ctx: Arc<Context>, token: CancellationToken) {
-    let s = &ctx.settings;
-    let mut leading_until = None;
-    let mut next_election = Instant::now();
+    let (lease_tx, mut lease) = tokio::sync::watch::channel(None);
+    let election = tokio::spawn(elect(worker, ctx.clone(), lease_tx, token.clone()));
     let mut next_reconcile = Instant::now();
-    let mut was_leader = false;
     loop {
-        if Instant::now() >= next_election {
-            match ctx
-                .store
-                .lease(worker.lease_type(), &s.replica, s.lease, s.renew_within)
-                .await
-            {
-                Ok(end) => leading_until = end,
-                // Keep what we had: it ends by itself at its deadline.
-                Err(e) => {
-                    tracing::warn!(worker = worker.lease_type(), error = %e, "Lease not renewed.")
-                }
-            }
-            next_election = Instant::now() + s.election_interval;
+        let leader = lease.borrow().is_some_and(|end| end > Utc::now());
+        if leader && Instant::now() >= next_reconcile {
+            let started = std::time::Instant::now();
+            let errors = tokio::select! {
+                e = reconcile::once(worker, &ctx) => e,
+                () = token.cancelled() => break,
+            };
+            ctx.metrics
+                .reconciled(worker.lease_type(), started.elapsed(), errors);
+            next_reconcile = Instant::now() + ctx.settings.reconcile_interval;
         }
-        let leader = leading_until.is_some_and(|end| end > Utc::now());
+        tokio::select! {
+            () = tokio::time::sleep_until(next_reconcile), if leader => {}
+            r = lease.changed() => if r.is_err() { break },
+            () = token.cancelled() => break,
+        }
+    }
+    let _ = election.await;
+}
+
+/// Takes or renews `worker`'s lease every election interval and tells the loop when it ends.
+async fn elect(
+    worker: Worker,
+    ctx: Arc<Context>,
+    lease: tokio::sync::watch::Sender<Option<chrono::DateTime<Utc>>>,
+    token: CancellationToken,
+) {
+    let s = &ctx.settings;
+    let mut was_leader = false;
+    let mut seeded = false;
+    loop {
+        if !seeded {
+            seeded = ctx.store.seed_lease(worker.lease_type()).await.is_ok();
+        }
+        let found = ctx
+            .store
+            .lease(worker.lease_type(), &s.replica, s.lease, s.renew_within)
+            .await;
+        let end = match found {
+            Ok(Lease::Held(end)) => Some(Some(end)),
+            Ok(Lease::Other) => Some(None),
+            // Keep what we had: it ends by itself at its deadline.
+            Ok(Lease::Busy) => None,
+            Err(e) => {
+                tracing::warn!(worker = worker.lease_type(), error = %e, "Lease not renewed.");
+                None
+            }
+        };
+        if let Some(end) = end {
+            lease.send_if_modified(|held| {
+                let changed = *held != end;
+                *held = end;
+                changed
+            });
+        }
+        let leader = lease.borrow().is_some_and(|end| end > Utc::now());
         if leader != was_leader {
             tracing::info!(
                 worker = worker.lease_type(),
@@ -139,23 +180,8 @@ async fn run_one(worker: Worker, ctx: Arc<Context>, token: CancellationToken) {
             was_leader = leader;
         }
         ctx.metrics.leading(worker.lease_type(), leader);
-        if leader && Instant::now() >= next_reconcile {
-            let started = std::time::Instant::now();
-            let errors = tokio::select! {
-                e = reconcile::once(worker, &ctx) => e,
-                () = token.cancelled() => break,
-            };
-            ctx.metrics
-                .reconciled(worker.lease_type(), started.elapsed(), errors);
-            next_reconcile = Instant::now() + s.reconcile_interval;
-        }
-        let wake = if leader {
-            next_election.min(next_reconcile)
-        } else {
-            next_election
-        };
         tokio::select! {
-            () = tokio::time::sleep_until(wake) => {}
+            () = tokio::time::sleep(s.election_interval) => {}
             () = token.cancelled() => break,
         }
     }
