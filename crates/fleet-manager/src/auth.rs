@@ -199,15 +199,15 @@ impl TokenVerifier {
             Some(exp) if exp + self.leeway > now => {}
             _ => return Err(TokenError::Expired),
         }
-        if let Some(nbf) = claims["nbf"].as_i64() {
-            if nbf - self.leeway > now {
-                return Err(TokenError::NotYetValid);
-            }
+        if let Some(nbf) = claims["nbf"].as_i64()
+            && nbf - self.leeway > now
+        {
+            return Err(TokenError::NotYetValid);
         }
-        if let Some(issuer) = &self.issuer {
-            if claims["iss"].as_str() != Some(issuer) {
-                return Err(TokenError::Issuer);
-            }
+        if let Some(issuer) = &self.issuer
+            && claims["iss"].as_str() != Some(issuer)
+        {
+            return Err(TokenError::Issuer);
         }
         Ok(claims)
     }
@@ -233,7 +233,7 @@ pub fn caller_of(claims: &Value, admins: &[String]) -> Result<Caller, TokenError
         _ => None,
     };
     Ok(Caller {
-        is_admin: admins.iter().any(|a| *a == username),
+        is_admin: admins.contains(&username),
         is_org_admin: claims["is_org_admin"].as_bool().unwrap_or(false) && org_id.is_some(),
         org_id,
         username,

@@ -209,10 +209,8 @@ impl KafkaRow {
         if let Some(k) = &self.kafka_version {
             v["version"] = json!(k);
         }
-        if with_cluster {
-            if let Some(c) = &self.cluster_id {
-                v["cluster_id"] = json!(c);
-            }
+        if with_cluster && let Some(c) = &self.cluster_id {
+            v["cluster_id"] = json!(c);
         }
         if let Some(t) = catalog.instance_type(&self.instance_type) {
             v["instance_type_name"] = json!(t.display_name);

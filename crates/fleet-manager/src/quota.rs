@@ -130,36 +130,35 @@ impl QuotaList {
                     .registered_users
                     .iter()
                     .any(|u| u.username == caller.username);
-            if member {
-                if let Some(max) = granted(
+            if member
+                && let Some(max) = granted(
                     &org.granted_quota,
                     org.max_allowed_instances,
                     instance_type,
                     defaults,
-                ) {
-                    return Ok(Allowance {
-                        scope: format!("org:{}", org.id),
-                        max,
-                    });
-                }
+                )
+            {
+                return Ok(Allowance {
+                    scope: format!("org:{}", org.id),
+                    max,
+                });
             }
         }
         if let Some(account) = self
             .registered_service_accounts
             .iter()
             .find(|a| a.username == caller.username)
-        {
-            if let Some(max) = granted(
+            && let Some(max) = granted(
                 &account.granted_quota,
                 account.max_allowed_instances,
                 instance_type,
                 defaults,
-            ) {
-                return Ok(Allowance {
-                    scope: format!("user:{}", caller.username),
-                    max,
-                });
-            }
+            )
+        {
+            return Ok(Allowance {
+                scope: format!("user:{}", caller.username),
+                max,
+            });
         }
         if instance_type == DEVELOPER {
             return Ok(Allowance {

@@ -26,13 +26,16 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
 }
 
+/// The labels of a query metric: operation and outcome.
+type QueryLabels = Vec<(&'static str, &'static str)>;
+
 /// The reference's `database_query_count` and `database_query_duration`, per operation.
 #[derive(Clone)]
 pub struct QueryMetrics {
     /// Queries (monotonic; the reference's name has no `_total`).
-    pub count: Family<Vec<(&'static str, &'static str)>, Gauge>,
+    pub count: Family<QueryLabels, Gauge>,
     /// Their durations.
-    pub duration: Family<Vec<(&'static str, &'static str)>, Histogram, fn() -> Histogram>,
+    pub duration: Family<QueryLabels, Histogram, fn() -> Histogram>,
 }
 
 impl QueryMetrics {
@@ -200,16 +203,16 @@ impl Store {
                 ),
             ));
         }
-        if let Some(limit) = k.region_limit {
-            if used_region + i64::from(k.capacity_consumed) > i64::from(limit) {
-                return Err(ApiError::new(
-                    Code::TooManyKafkaInstancesReached,
-                    format!(
-                        "region {}/{} has no {} capacity left",
-                        k.cloud_provider, k.region, k.instance_type
-                    ),
-                ));
-            }
+        if let Some(limit) = k.region_limit
+            && used_region + i64::from(k.capacity_consumed) > i64::from(limit)
+        {
+            return Err(ApiError::new(
+                Code::TooManyKafkaInstancesReached,
+                format!(
+                    "region {}/{} has no {} capacity left",
+                    k.cloud_provider, k.region, k.instance_type
+                ),
+            ));
         }
         let insert = format!(
             "INSERT INTO kafka_requests (id, name, owner, organisation_id, scope, quota_scope, cloud_provider, region, multi_az, instance_type, size_id, billing_model, quota_consumed, capacity_consumed, reauthentication_enabled, status, created_at, updated_at, status_changed_at, expires_at)
@@ -303,7 +306,7 @@ impl Store {
         };
         let items = rows
             .iter()
-            .map(|r| <KafkaRow as sqlx::FromRow<_>>::from_row(r))
+            .map(<KafkaRow as sqlx::FromRow<_>>::from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((items, total))
     }

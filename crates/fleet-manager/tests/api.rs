@@ -2,6 +2,8 @@
 //! error shape and catalogue, validation, who sees and changes what, quotas (also under
 //! concurrency), the catalogue endpoints and the admins-only cluster list.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap fails the test
+
 mod support;
 
 use base64::Engine;

@@ -2,6 +2,8 @@
 //! restored; the server itself is untouched): requests fail with 503 in the error shape,
 //! `/readyz` follows, the workers wait, and everything resumes when the database returns.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap fails the test
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! killed with SIGKILL mid-provisioning hands over within its lease, and the instance still
 //! reaches ready once, with one Kafka and one node pool.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap fails the test
+
 mod support;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //! namespace gone → the row soft-deleted; a Strimzi error → failed with the reason; a
 //! developer instance deprovisioned at the end of its lifespan.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap fails the test
+
 mod support;
 
 use std::time::Duration;

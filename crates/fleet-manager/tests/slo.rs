@@ -2,6 +2,8 @@
 //! `promtool check rules` and `promtool test rules` (Debian's prometheus package; scripts/test
 //! installs it): each SLO has cases that must fire and cases that must not.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap fails the test
+
 use std::path::Path;
 use std::process::Command;
 

@@ -317,13 +317,13 @@ pub async fn update(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Failure> {
     let b: UpdateBody = body(&auth.op, b)?;
-    if let Some(owner) = &b.owner {
-        if owner.trim().is_empty() || owner.len() > 256 {
-            return Err(auth.op.fail(ApiError::new(
-                Code::Validation,
-                "owner must be 1 to 256 characters",
-            )));
-        }
+    if let Some(owner) = &b.owner
+        && (owner.trim().is_empty() || owner.len() > 256)
+    {
+        return Err(auth.op.fail(ApiError::new(
+            Code::Validation,
+            "owner must be 1 to 256 characters",
+        )));
     }
     let row = visible(&app, &auth, &id).await?;
     may_change(&auth, &row)?;

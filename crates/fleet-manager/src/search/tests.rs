@@ -62,9 +62,9 @@ fn what_is_not_in_the_grammar_is_refused() {
     ] {
         assert!(parse(bad).is_err(), "{bad:?} parsed");
     }
-    let ten = vec!["name = x"; 11].join(" and ");
+    let ten = ["name = x"; 11].join(" and ");
     assert!(parse(&ten).is_ok());
-    let eleven = vec!["name = x"; 12].join(" or ");
+    let eleven = ["name = x"; 12].join(" or ");
     assert!(parse(&eleven).unwrap_err().0.contains("joins"));
     let deep = format!("{}name = x{}", "(".repeat(50), ")".repeat(50));
     assert!(parse(&deep).is_err());
