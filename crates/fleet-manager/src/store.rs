@@ -88,6 +88,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The condition a list adds to `scope = $1` for `filter`, and every parameter from `$1` on.
+fn scoped(scope: &str, filter: Option<&crate::search::Filter>) -> (String, Vec<String>) {
+    let mut params = vec![scope.to_owned()];
+    let condition = filter
+        .map(|f| format!(" AND {}", f.to_sql(&mut params)))
+        .unwrap_or_default();
+    (condition, params)
+}
+
 fn lock_key(what: &str) -> String {
     format!("rivulet-fleet:{what}")
 }
@@ -281,10 +290,7 @@ impl Store {
         page: u32,
         size: u32,
     ) -> Result<(Vec<KafkaRow>, i64), sqlx::Error> {
-        let mut params = vec![scope.to_owned()];
-        let condition = filter
-            .map(|f| format!(" AND {}", f.to_sql(&mut params)))
-            .unwrap_or_default();
+        let (condition, params) = scoped(scope, filter);
         let offset = i64::from(page.saturating_sub(1)) * i64::from(size);
         let sql = format!(
             "SELECT {COLUMNS}, COUNT(*) OVER () AS total FROM kafka_requests
@@ -316,10 +322,7 @@ impl Store {
         scope: &str,
         filter: Option<&crate::search::Filter>,
     ) -> Result<i64, sqlx::Error> {
-        let mut params = vec![scope.to_owned()];
-        let condition = filter
-            .map(|f| format!(" AND {}", f.to_sql(&mut params)))
-            .unwrap_or_default();
+        let (condition, params) = scoped(scope, filter);
         let sql = format!(
             "SELECT COUNT(*) FROM kafka_requests WHERE deleted_at IS NULL AND scope = $1{condition}"
         );

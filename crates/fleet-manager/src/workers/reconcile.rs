@@ -144,8 +144,17 @@ where
     Fut: std::future::Future<Output = Result<u64, sqlx::Error>> + 'a,
 {
     let rows = ctx.store.in_status(status, ctx.settings.batch).await?;
+    each(ctx, rows, |row| step(ctx, row)).await
+}
+
+/// Runs `step` for each of `rows`, `concurrency` at a time; sums their errors.
+async fn each<F, Fut>(ctx: &Context, rows: Vec<KafkaRow>, step: F) -> Result<u64, sqlx::Error>
+where
+    F: Fn(KafkaRow) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
     let results: Vec<_> = futures::stream::iter(rows)
-        .map(|row| step(ctx, row))
+        .map(step)
         .buffer_unordered(ctx.settings.concurrency.max(1))
         .collect()
         .await;
@@ -255,16 +264,7 @@ async fn provisioning_all(ctx: &Context) -> Result<u64, sqlx::Error> {
         listed.insert(id.to_owned(), kafkas.map_err(|e| e.to_string()));
     }
     let listed = &listed;
-    let results: Vec<_> = futures::stream::iter(rows)
-        .map(|row| provisioning(ctx, row, listed))
-        .buffer_unordered(ctx.settings.concurrency.max(1))
-        .collect()
-        .await;
-    let mut errors = 0;
-    for r in results {
-        errors += r?;
-    }
-    Ok(errors)
+    each(ctx, rows, |row| provisioning(ctx, row, listed)).await
 }
 
 async fn provisioning(ctx: &Context, row: KafkaRow, listed: &Listed) -> Result<u64, sqlx::Error> {
