@@ -62,7 +62,7 @@ ENV
 
 stop() {
   local run_dir=$1 name pid
-  for name in k8s-monitor recommendation-producer prometheus summary-stats-ui backend schema-registry tansu; do
+  for name in fleet-manager strimzi-standin consumer-autoscaler k8s-monitor recommendation-producer prometheus summary-stats-ui backend schema-registry tansu; do
     if [[ -f $run_dir/$name.pid ]]; then
       pid=$(cat "$run_dir/$name.pid")
       kill -CONT "$pid" 2>/dev/null || true
