@@ -356,20 +356,21 @@ impl Store {
         .await
     }
 
-    /// DELETE: `deprovision`, unless deletion is under way already. False: it was.
-    pub async fn request_deletion(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let r = self
-            .timed(
-                "request_deletion",
-                sqlx::query(
-                    "UPDATE kafka_requests SET status = 'deprovision', updated_at = now(), status_changed_at = now()
-                     WHERE id = $1 AND deleted_at IS NULL AND status NOT IN ('deprovision', 'deleting')",
-                )
+    /// DELETE: `deprovision`, unless deletion is under way already. The row as it became;
+    /// None: it was under way (or gone).
+    pub async fn request_deletion(&self, id: &str) -> Result<Option<KafkaRow>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE kafka_requests SET status = 'deprovision', updated_at = now(), status_changed_at = now()
+             WHERE id = $1 AND deleted_at IS NULL AND status NOT IN ('deprovision', 'deleting')
+             RETURNING {COLUMNS}"
+        );
+        self.timed(
+            "request_deletion",
+            sqlx::query_as::<_, KafkaRow>(&sql)
                 .bind(id)
-                .execute(&self.pool),
-            )
-            .await?;
-        Ok(r.rows_affected() == 1)
+                .fetch_optional(&self.pool),
+        )
+        .await
     }
 
     /// Up to `limit` live requests in `status`, oldest first.

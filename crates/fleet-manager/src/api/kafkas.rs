@@ -346,15 +346,19 @@ pub async fn delete(
     require_async(&auth.op, &query(raw.as_deref()))?;
     let row = visible(&app, &auth, &id).await?;
     may_change(&auth, &row)?;
-    if app
+    let requested = app
         .store
         .request_deletion(&id)
         .await
-        .map_err(|e| auth.op.fail(e.into()))?
-    {
-        tracing::info!(id = %id, by = %auth.caller.username, "Kafka deletion requested.");
-    }
-    let row = visible(&app, &auth, &id).await.unwrap_or(row);
+        .map_err(|e| auth.op.fail(e.into()))?;
+    // Deletion already under way: the row as read answers.
+    let row = match requested {
+        Some(moved) => {
+            tracing::info!(id = %id, by = %auth.caller.username, "Kafka deletion requested.");
+            moved
+        }
+        None => row,
+    };
     Ok((StatusCode::ACCEPTED, Json(show(&app, &auth.caller, &row))).into_response())
 }
 
