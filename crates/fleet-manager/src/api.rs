@@ -91,8 +91,12 @@ impl axum::extract::FromRequestParts<Arc<App>> for Authed {
 
 /// The operation id the middleware gave the request.
 pub fn operation_id(parts: &axum::http::request::Parts) -> OperationId {
-    parts
-        .extensions
+    operation_id_of(&parts.extensions)
+}
+
+/// The operation id in `extensions`, or a new one (a refusal made before the middleware).
+fn operation_id_of(extensions: &axum::http::Extensions) -> OperationId {
+    extensions
         .get::<OperationId>()
         .cloned()
         .unwrap_or_else(|| OperationId(new_operation_id()))
@@ -147,11 +151,7 @@ pub fn router(app: Arc<App>, health: Health, limits: Limits) -> Router {
 
 /// Answers 503 in the error shape when a request takes longer than its limit.
 async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    let op = req
-        .extensions()
-        .get::<OperationId>()
-        .cloned()
-        .unwrap_or_else(|| OperationId(new_operation_id()));
+    let op = operation_id_of(req.extensions());
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
         Err(_) => op
