@@ -1,6 +1,7 @@
 //! Benchmark baseline (scripts/bench-pipeline): a bare rdkafka consumer with the backend's
 //! consumer settings (group, `read_committed`) that reads a topic to its end and only touches
-//! each payload. Prints `records seconds cpu_seconds` from the first record to the last.
+//! each payload. Prints `records seconds cpu_seconds bytes broker_cpu_seconds` from the first
+//! record to the last (the broker's CPU from `/proc/BROKER_PID` when that is set, else 0).
 //!
 //! Usage: bare_consume TOPIC GROUP EXPECTED_RECORDS (broker from KAFKA_BOOTSTRAP_SERVERS).
 
@@ -22,9 +23,9 @@ struct Args {
     expected: u64,
 }
 
-fn cpu_seconds() -> f64 {
-    // utime + stime of this process, in clock ticks (100 Hz on Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+fn cpu_seconds(process: &str) -> f64 {
+    // utime + stime of the process, in clock ticks (100 Hz on Linux).
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -46,14 +47,16 @@ fn main() -> anyhow::Result<()> {
     settings.read_committed = true;
     let consumer: BaseConsumer = args.kafka.consumer_config(&settings).create()?;
     consumer.subscribe(&[&args.topic])?;
+    let broker = std::env::var("BROKER_PID").ok();
+    let broker_cpu = || broker.as_deref().map_or(0.0, cpu_seconds);
     let (mut records, mut bytes) = (0u64, 0u64);
-    let mut first: Option<(Instant, f64)> = None;
-    let mut last = (Instant::now(), 0.0);
+    let mut first: Option<(Instant, f64, f64)> = None;
+    let mut last = (Instant::now(), 0.0, 0.0);
     while records < args.expected {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 if first.is_none() {
-                    first = Some((Instant::now(), cpu_seconds()));
+                    first = Some((Instant::now(), cpu_seconds("self"), broker_cpu()));
                 }
                 bytes += message.payload().map_or(0, |p| p.len() as u64);
                 records += 1;
@@ -63,12 +66,13 @@ fn main() -> anyhow::Result<()> {
             Some(Err(e)) => eprintln!("consumer error: {e}"),
         }
     }
-    last.1 = cpu_seconds();
-    let (t0, c0) = first.unwrap_or(last);
+    (last.1, last.2) = (cpu_seconds("self"), broker_cpu());
+    let (t0, c0, b0) = first.unwrap_or(last);
     println!(
-        "{records} {:.3} {:.3} {bytes}",
+        "{records} {:.3} {:.3} {bytes} {:.3}",
         (last.0 - t0).as_secs_f64(),
-        last.1 - c0
+        last.1 - c0,
+        last.2 - b0
     );
     Ok(())
 }
