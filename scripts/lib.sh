@@ -102,15 +102,64 @@ register() {
       --data @- "$SCHEMA_REGISTRY_URL/subjects/$1/versions"
 }
 
+# Core pinning for the HTTP benchmarks: the server under test on SERVER_CPU, wrk on WRK_CPU
+# (with 2 cores or more); `pinned` says which, for the report.
+if (($(nproc) >= 2)); then SERVER_CPU=${SERVER_CPU:-0}; WRK_CPU=${WRK_CPU:-1}; fi
+on_server_cpu() { if [[ -n ${SERVER_CPU:-} ]]; then taskset -c "$SERVER_CPU" "$@"; else "$@"; fi; }
+pinned() { [[ -n ${SERVER_CPU:-} ]] && echo "server on core $SERVER_CPU, wrk on core $WRK_CPU" || echo "unpinned"; }
+
 # wrk_run URL: one wrk run (1 thread, $CONNECTIONS connections, $SECONDS_PER_RUN s); prints
 # "requests/s p50_ms p99_ms".
 wrk_run() {
-  wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$1" | awk '
+  local wrk=(wrk)
+  [[ -n ${WRK_CPU:-} ]] && wrk=(taskset -c "$WRK_CPU" wrk)
+  "${wrk[@]}" -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$1" | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec/ { rps = $2 }
     /^ +50%/ { p50 = ms($2) }
     /^ +99%/ { p99 = ms($2) }
     END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+}
+
+# nginx_anchor DIR PORT PATH FILE TYPE: Debian's nginx, one worker on the server core, answering
+# GET PATH (any query) with FILE's bytes as TYPE, access log off; prints its pid. The anchor
+# the HTTP benchmarks compare against in the same run.
+nginx_anchor() {
+  local dir=$1 port=$2 path=$3 file=$4 type=$5
+  command -v nginx >/dev/null || apt_install nginx
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<CONF
+daemon off;
+user $(id -un) $(id -gn);
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  etag off;
+  server {
+    listen 127.0.0.1:$port;
+    location = $path { default_type $type; alias $file; }
+  }
+}
+CONF
+  on_server_cpu nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/nginx.log" 2>&1 &
+  echo $!
+}
+
+# A venv with the reference's REST stack for the summary comparison: FastAPI on uvicorn, with
+# the Redis client (the reference reads a Valkey).
+bench_python() {
+  local venv=$RIVULET_CACHE/bench/venv
+  if [[ ! -x $venv/bin/uvicorn || ! -d $venv/lib/python3*/site-packages/uvloop ]]; then
+    log "Installing fastapi, uvicorn and redis into $venv"
+    python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      fastapi==0.115.6 "uvicorn[standard]==0.34.0" redis==5.2.1 >&2
+  fi
+  echo "$venv/bin/python"
 }
 
 # The manifest tools, installed once under $RIVULET_CACHE/tools from the package registries:
