@@ -109,7 +109,7 @@ pub struct Fetched {
 
 /// The data of `containers` in `namespace`, as of `at` (Unix seconds) or now: their last
 /// activity (one cheap query for those running at `at`, the reference's 15-day subquery only
-/// for the others), then 6 queries per distinct window end (usually one).
+/// for the others), then 5 queries per distinct window end (usually one).
 pub async fn fetch_namespace(
     ds: &Prometheus,
     namespace: &str,
@@ -177,7 +177,12 @@ pub async fn fetch_namespace(
                 let Some(grid) = grids.get_mut(s.label("container")) else {
                     continue;
                 };
-                let Some(channel) = Channel::of(*raw, s.label("resource")) else {
+                let Some(channel) = Channel::of(
+                    *raw,
+                    s.label("__name__"),
+                    s.label("resource"),
+                    s.label("unit"),
+                ) else {
                     continue;
                 };
                 for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {

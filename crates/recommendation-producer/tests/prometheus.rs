@@ -73,14 +73,14 @@ async fn discovery_fetch_and_recommendations_match_the_samples() {
         .unwrap();
     assert_eq!(fetched.len(), 5);
     // Every container ran until the end: the cheap last-activity query found them all.
-    assert_eq!(queries.get(), 1 + 6);
+    assert_eq!(queries.get(), 1 + 5);
     // An hour later none has a recent sample: the 15-day look-back runs and finds the last
     // use (as the reference does, up to the 5-minute lookback after the last sample, so the
     // window ends one step later) and the same intervals.
     let later = fetch_namespace(&ds, "shop", &names, Some(END + 3600))
         .await
         .unwrap();
-    assert_eq!(queries.get(), 7 + 2 + 6);
+    assert_eq!(queries.get(), 6 + 2 + 5);
     assert_eq!(later.len(), 5);
     for (container, got) in &later {
         assert_eq!(got.end, END + 900, "{container}");

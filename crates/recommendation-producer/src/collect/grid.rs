@@ -3,7 +3,7 @@
 
 use crate::engine::data::{Agg, Interval, Series};
 use crate::engine::terms::STEP_SECS;
-use crate::queries::Raw;
+use crate::queries::{LIMITS, REQUESTS, Raw};
 
 /// Slots of a 15-day window at the 15-minute step, both ends included.
 const SLOTS: usize = (15 * 86_400 / STEP_SECS) as usize + 1;
@@ -30,14 +30,15 @@ pub(super) enum Channel {
 const CHANNELS: usize = 14;
 
 impl Channel {
-    /// The channel of a ranged query's series (requests and limits by their `resource`).
-    pub(super) fn of(raw: Raw, resource: &str) -> Option<Channel> {
-        Some(match (raw, resource) {
-            (Raw::Requests, "cpu") => Channel::CpuRequest,
-            (Raw::Requests, "memory") => Channel::MemoryRequest,
-            (Raw::Limits, "cpu") => Channel::CpuLimit,
-            (Raw::Limits, "memory") => Channel::MemoryLimit,
-            (Raw::Throttle, _) => Channel::Throttle,
+    /// The channel of a ranged query's series: requests and limits by metric (`__name__`),
+    /// `resource` and `unit`, only the pairs (cpu, core) and (memory, byte).
+    pub(super) fn of(raw: Raw, name: &str, resource: &str, unit: &str) -> Option<Channel> {
+        Some(match (raw, name, resource, unit) {
+            (Raw::Resources, REQUESTS, "cpu", "core") => Channel::CpuRequest,
+            (Raw::Resources, REQUESTS, "memory", "byte") => Channel::MemoryRequest,
+            (Raw::Resources, LIMITS, "cpu", "core") => Channel::CpuLimit,
+            (Raw::Resources, LIMITS, "memory", "byte") => Channel::MemoryLimit,
+            (Raw::Throttle, ..) => Channel::Throttle,
             _ => return None,
         })
     }
@@ -221,6 +222,23 @@ impl Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resources_keep_only_what_the_or_queries_selected() {
+        let of = |name, resource, unit| Channel::of(Raw::Resources, name, resource, unit);
+        assert_eq!(of(REQUESTS, "cpu", "core"), Some(Channel::CpuRequest));
+        assert_eq!(of(REQUESTS, "memory", "byte"), Some(Channel::MemoryRequest));
+        assert_eq!(of(LIMITS, "cpu", "core"), Some(Channel::CpuLimit));
+        assert_eq!(of(LIMITS, "memory", "byte"), Some(Channel::MemoryLimit));
+        // Pairs the selector's regexes admit but `m{cpu,core} or m{memory,byte}` did not.
+        assert_eq!(of(REQUESTS, "memory", "core"), None);
+        assert_eq!(of(LIMITS, "cpu", "byte"), None);
+        assert_eq!(of("other", "cpu", "core"), None);
+        assert_eq!(
+            Channel::of(Raw::Throttle, "", "", ""),
+            Some(Channel::Throttle)
+        );
+    }
 
     /// Samples at 0, 300, 600 and 900 s after `start` (the last on the boundary), then 1200.
     fn memory(closed: bool) -> Series {
