@@ -154,7 +154,7 @@ CONF
 # the Redis client (the reference reads a Valkey).
 bench_python() {
   local venv=$RIVULET_CACHE/bench/venv
-  if [[ ! -x $venv/bin/uvicorn || ! -d $venv/lib/python3*/site-packages/uvloop ]]; then
+  if ! "$venv/bin/python" -c 'import fastapi, redis, uvicorn, uvloop' 2>/dev/null; then
     log "Installing fastapi, uvicorn and redis into $venv"
     python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check \
       fastapi==0.115.6 "uvicorn[standard]==0.34.0" redis==5.2.1 >&2
