@@ -103,9 +103,11 @@ register() {
 }
 
 # Core pinning for the HTTP benchmarks: the server under test on SERVER_CPU, wrk on WRK_CPU
-# (with 2 cores or more); `pinned` says which, for the report.
-if (($(nproc) >= 2)); then SERVER_CPU=${SERVER_CPU:-0}; WRK_CPU=${WRK_CPU:-1}; fi
-on_server_cpu() { if [[ -n ${SERVER_CPU:-} ]]; then taskset -c "$SERVER_CPU" "$@"; else "$@"; fi; }
+# (with 2 cores or more); `pinned` says which, for the report. Start a server as
+# `"${PIN[@]}" server … &`: taskset execs it, so `$!` is the server's own pid (a shell function
+# there would leave `$!` naming a subshell, and killing that leaves the server running).
+PIN=()
+if (($(nproc) >= 2)); then SERVER_CPU=${SERVER_CPU:-0}; WRK_CPU=${WRK_CPU:-1}; PIN=(taskset -c "$SERVER_CPU"); fi
 pinned() { [[ -n ${SERVER_CPU:-} ]] && echo "server on core $SERVER_CPU, wrk on core $WRK_CPU" || echo "unpinned"; }
 
 # wrk_run URL: one wrk run (1 thread, $CONNECTIONS connections, $SECONDS_PER_RUN s); prints
@@ -146,7 +148,7 @@ http {
   }
 }
 CONF
-  on_server_cpu nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/nginx.log" 2>&1 &
+  "${PIN[@]}" nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/nginx.log" 2>&1 &
   echo $!
 }
 
