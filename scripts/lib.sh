@@ -106,16 +106,20 @@ register() {
 # (with 2 cores or more); `pinned` says which, for the report. Start a server as
 # `"${PIN[@]}" server … &`: taskset execs it, so `$!` is the server's own pid (a shell function
 # there would leave `$!` naming a subshell, and killing that leaves the server running).
-PIN=()
-if (($(nproc) >= 2)); then SERVER_CPU=${SERVER_CPU:-0}; WRK_CPU=${WRK_CPU:-1}; PIN=(taskset -c "$SERVER_CPU"); fi
+PIN=(); WRK_PIN=()
+if (($(nproc) >= 2)); then
+  SERVER_CPU=${SERVER_CPU:-0}; WRK_CPU=${WRK_CPU:-1}
+  PIN=(taskset -c "$SERVER_CPU"); WRK_PIN=(taskset -c "$WRK_CPU")
+fi
 pinned() { [[ -n ${SERVER_CPU:-} ]] && echo "server on core $SERVER_CPU, wrk on core $WRK_CPU" || echo "unpinned"; }
+
+# cpu_seconds PID: the user + system CPU seconds process PID has used (from /proc).
+cpu_seconds() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 
 # wrk_run URL: one wrk run (1 thread, $CONNECTIONS connections, $SECONDS_PER_RUN s); prints
 # "requests/s p50_ms p99_ms".
 wrk_run() {
-  local wrk=(wrk)
-  [[ -n ${WRK_CPU:-} ]] && wrk=(taskset -c "$WRK_CPU" wrk)
-  "${wrk[@]}" -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$1" | awk '
+  "${WRK_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$1" | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec/ { rps = $2 }
     /^ +50%/ { p50 = ms($2) }
