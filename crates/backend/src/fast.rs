@@ -178,11 +178,23 @@ impl Plan {
     /// The fields of one record body; `None` when the bytes are not a record this plan can
     /// read (the generic path decides then).
     pub fn decode(&self, body: &[u8]) -> Option<Fields> {
-        let mut input = Input(body);
         let mut out = Fields::default();
+        self.decode_into(body, &mut out)?;
+        Some(out)
+    }
+
+    /// [`Plan::decode`] into `out`, reusing its SKU's buffer (no allocation once the buffer
+    /// has held a SKU as long); `None` leaves `out` partly written.
+    pub fn decode_into(&self, body: &[u8], out: &mut Fields) -> Option<()> {
+        let mut input = Input(body);
+        out.defect_qty = None;
+        out.unit_cost = None;
         for step in &self.steps {
             match step {
-                Step::Sku => out.sku = input.string()?.to_owned(),
+                Step::Sku => {
+                    out.sku.clear();
+                    out.sku.push_str(input.string()?);
+                }
                 Step::Int(int) => {
                     let v = input.int()?;
                     match int {
@@ -193,10 +205,10 @@ impl Plan {
                         Int::Hour => out.hour = v,
                     }
                 }
-                Step::IntInto(target) => *optional(&mut out, *target) = Some(input.int()?),
+                Step::IntInto(target) => *optional(out, *target) = Some(input.int()?),
                 Step::Union { target, int_branch } => {
                     let branch = input.long()?;
-                    *optional(&mut out, *target) = match branch {
+                    *optional(out, *target) = match branch {
                         b if b == i64::from(*int_branch) => Some(input.int()?),
                         b if b == i64::from(1 - int_branch) => None,
                         _ => return None,
@@ -210,7 +222,7 @@ impl Plan {
                 }
             }
         }
-        Some(out)
+        Some(())
     }
 }
 

@@ -163,9 +163,10 @@ fn handle(
     // What a dead letter of this record names: the record's identity.
     let identity = origin.unwrap_or((partition, message.offset()));
     let tracked = matches!(admission, Admission::Original) && origin.is_none();
-    let failure = match decoder.decode(message.payload()) {
+    let decoded = decoder.decode(message.payload());
+    let failure = match &decoded {
         Ok(record) if owned.aggregator.admits(&record.sku, settings.max_skus) => {
-            match owned.aggregator.add(&record) {
+            match owned.aggregator.add(record) {
                 Ok(()) => {
                     metrics.records.inc();
                     if let Admission::Replay(origin_offset) = admission {
@@ -194,6 +195,9 @@ fn handle(
         }
         Err(reject) => Some((reject.label(), reject.to_string())),
     };
+    if let Ok(record) = decoded {
+        decoder.recycle(record);
+    }
     if let Some((label, reason)) = failure {
         if tracked && owned.pending.runs() >= settings.max_pending_runs {
             // Forgetting a pending dead letter could count its replay twice, or never: wait.

@@ -134,6 +134,32 @@ impl Model {
         days * HOURS_PER_DAY * self.skus.len() as u64
     }
 
+    /// The sweep position of the record of SKU `sku` (catalogue index) on `day` at `hour`:
+    /// the inverse of what [`Model::sweep`] lays out (`None` outside the sweep).
+    pub fn position(&self, sku: usize, day: NaiveDate, hour: u32) -> Option<u64> {
+        let days = u64::try_from((day - FIRST_DAY).num_days()).ok()?;
+        let hour = u64::from(hour.checked_sub(FIRST_HOUR)?);
+        let skus = self.skus.len() as u64;
+        let seq = (days * HOURS_PER_DAY + hour) * skus + sku as u64;
+        (hour < HOURS_PER_DAY && (sku as u64) < skus && seq < self.sweep_len()).then_some(seq)
+    }
+
+    /// The sweep's records at `seqs` (ascending; positions past the sweep are left out). A
+    /// record's numbers come from the draws of every record before it, so this walks the sweep
+    /// up to the last one asked for.
+    pub fn records_at(&self, seqs: &[u64]) -> Vec<Record> {
+        let mut wanted = seqs.iter().copied().peekable();
+        let mut out = Vec::with_capacity(seqs.len());
+        for record in self.sweep() {
+            let Some(&next) = wanted.peek() else { break };
+            if record.seq == next {
+                while wanted.next_if_eq(&record.seq).is_some() {}
+                out.push(record);
+            }
+        }
+        out
+    }
+
     /// Records at random timestamps (any hour; outside working hours nothing is made).
     pub fn random(&self) -> RandomRecords<'_> {
         RandomRecords {
@@ -309,6 +335,25 @@ mod tests {
         }
         assert_eq!(n, 2_118_240);
         assert_eq!(last, Some((2024, 2, 29, 19, 19)));
+    }
+
+    #[test]
+    fn positions_invert_the_sweep() {
+        let model = Model::new(3, 7);
+        let all: Vec<Record> = model.sweep().collect();
+        for r in &all {
+            let day = NaiveDate::from_ymd_opt(r.year, r.month, r.day).unwrap();
+            assert_eq!(model.position(r.sku_index, day, r.hour), Some(r.seq));
+        }
+        assert_eq!(model.position(0, FIRST_DAY, FIRST_HOUR - 1), None, "before work");
+        assert_eq!(model.position(0, FIRST_DAY, LAST_HOUR + 1), None, "after work");
+        assert_eq!(model.position(7, FIRST_DAY, FIRST_HOUR), None, "no such SKU");
+        let before = FIRST_DAY.pred_opt().unwrap();
+        assert_eq!(model.position(0, before, FIRST_HOUR), None);
+        let after = LAST_DAY.succ_opt().unwrap();
+        assert_eq!(model.position(0, after, FIRST_HOUR), None);
+        let picked = model.records_at(&[0, 5, 5, 999, all.len() as u64 + 3]);
+        assert_eq!(picked, vec![all[0].clone(), all[5].clone(), all[999].clone()]);
     }
 
     #[test]

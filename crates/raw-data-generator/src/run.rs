@@ -4,7 +4,6 @@ use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rivulet_common::avro;
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Mode, RunConfig};
 use crate::model::{Model, Record};
-use crate::resume::{self, RUN_HEADER, SEQ_HEADER};
+use crate::resume;
 use crate::{Error, Result};
 use rivulet_contracts::raw;
 
@@ -31,26 +30,13 @@ pub struct Summary {
     pub resumed_past: u64,
 }
 
-/// The name of a sweep in the `rivulet-run` header: what makes two runs the same sweep.
-pub fn run_name(config: &RunConfig) -> String {
-    let mode = match config.mode {
-        Mode::Sweep => "sweep",
-        Mode::Random => "random",
-    };
-    format!(
-        "{mode}:seed={}:skus={}",
-        config.common.seed, config.common.skus
-    )
-}
-
 /// Produces records until done or `token` is cancelled; waits for every delivery.
 pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary> {
     let model = Model::new(config.common.seed, config.common.skus);
     let target = Target::open(&config).await?;
-    let run = run_name(&config);
-    let progress = resume_progress(&config, &run, target.partitions).await?;
+    let progress = resume_progress(&config, target.partitions).await?;
     let started = Instant::now();
-    let summary = produce(&config, &model, &target, &run, &progress, &token).await?;
+    let summary = produce(&config, &model, &target, &progress, &token).await?;
     let flush = target.producer.clone();
     tokio::task::spawn_blocking(move || flush.flush(Duration::from_secs(30)))
         .await
@@ -105,27 +91,26 @@ impl Target {
 }
 
 /// How far an earlier run of the same sweep got in each partition (nothing for random runs).
-async fn resume_progress(
-    config: &RunConfig,
-    run: &str,
-    partitions: i32,
-) -> Result<resume::Progress> {
+async fn resume_progress(config: &RunConfig, partitions: i32) -> Result<resume::Progress> {
     if config.mode != Mode::Sweep {
         return Ok(Default::default());
     }
-    let (kafka, topic, name) = (
-        config.common.kafka.clone(),
-        config.topic.clone(),
-        run.to_owned(),
-    );
+    let (config, runtime) = (config.clone(), tokio::runtime::Handle::current());
     let progress = tokio::task::spawn_blocking(move || {
-        resume::progress(&kafka, &topic, &name, partitions, TIMEOUT)
+        let model = Model::new(config.common.seed, config.common.skus);
+        let source = resume::Source {
+            kafka: &config.common.kafka,
+            registry: config.common.registry.settings()?,
+            runtime,
+            topic: &config.topic,
+            partitions,
+        };
+        resume::progress(source, &model, config.from, TIMEOUT)
     })
     .await
     .map_err(|_| Error::Interrupted)??;
     if !progress.is_empty() {
         tracing::info!(
-            run,
             partitions = progress.len(),
             "Resuming a sweep after the records already in the topic."
         );
@@ -165,7 +150,6 @@ async fn produce(
     config: &RunConfig,
     model: &Model,
     target: &Target,
-    run: &str,
     progress: &resume::Progress,
     token: &CancellationToken,
 ) -> Result<Summary> {
@@ -203,20 +187,10 @@ async fn produce(
             &target.registered.schema,
             raw::value(config.schema_version, &record.raw()),
         )?;
-        let seq = record.seq.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: RUN_HEADER,
-                value: Some(run),
-            })
-            .insert(Header {
-                key: SEQ_HEADER,
-                value: Some(seq.as_str()),
-            });
+        // No headers: a resumed sweep recognises its records by content (`resume`).
         let message = FutureRecord::to(&config.topic)
             .key(&record.sku)
-            .payload(&payload)
-            .headers(headers);
+            .payload(&payload);
         queue(&target.producer, &mut pending, message).await?;
         summary.written += 1;
         report.tick(summary.written);

@@ -14,7 +14,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rivulet_common::kafka::ConsumerSettings;
 use rivulet_contracts::{Version, raw};
 use rivulet_testkit::signal_broker;
-use support::{generator, kafka, read_all, registry, text, topic_with_schemas};
+use support::{
+    generator, kafka, read_all, registry, sweep_positions, text, topic_with_schemas,
+};
 
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]
@@ -80,7 +82,11 @@ async fn a_frozen_broker_delays_the_generator_but_loses_and_doubles_nothing() {
         frozen.elapsed().as_secs_f64()
     );
     let records = read_all(&topic);
-    let seqs: HashSet<u64> = records.iter().map(|(_, seq, _)| seq.unwrap()).collect();
+    let model = rivulet_raw_data_generator::model::Model::new(9, 2);
+    let seqs: HashSet<u64> = sweep_positions(&records, &model)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(records.len(), expected, "every record once");
     assert_eq!(seqs.len(), expected, "no position twice");
     // A second run finds them all and writes nothing more.

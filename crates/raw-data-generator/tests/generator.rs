@@ -14,7 +14,9 @@ use rivulet_common::kafka::ConsumerSettings;
 use rivulet_contracts::{Version, raw};
 use rivulet_raw_data_generator::model::Model;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
-use support::{generator, kafka, read_all, registry, text, topic_with_schemas};
+use support::{
+    generator, kafka, read_all, registry, sweep_positions, text, topic_with_schemas,
+};
 
 fn fields(value: Value) -> BTreeMap<String, Value> {
     let Value::Record(fields) = value else {
@@ -101,9 +103,9 @@ async fn a_sweep_killed_with_sigkill_resumes_without_duplicates_or_gaps() {
     assert_eq!(records.len(), expected.len(), "no duplicates, no gaps");
 
     let decoder = AvroDecoder::new(registry().settings().unwrap());
+    let positions = sweep_positions(&records, &model).await;
     let mut seen = HashMap::new();
-    for (partition, seq, payload) in records {
-        let seq = seq.expect("every record carries its position");
+    for ((partition, payload), seq) in records.into_iter().zip(positions) {
         assert!(
             seen.insert(seq, partition).is_none(),
             "seq {seq} written twice"
@@ -177,7 +179,7 @@ async fn base_costs_are_written_once_and_never_silently_changed() {
     let decoder = AvroDecoder::new(registry().settings().unwrap());
     let stored = read_all(&topic);
     assert_eq!(stored.len(), 25, "one record per year 2000..=2024");
-    for (_, _, payload) in &stored {
+    for (_, payload) in &stored {
         let f = fields(decoder.decode(Some(payload)).await.unwrap().value);
         let Value::Int(year) = f["year"] else {
             panic!()

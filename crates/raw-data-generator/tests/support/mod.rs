@@ -1,5 +1,6 @@
 //! What the generator's integration tests share: the stack's clients, topics with schemas,
-//! the binary, and reading a topic back with each record's position.
+//! the binary, and reading a topic back (with each generated record's sweep position, found
+//! from its content as the generator's resume finds it).
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -7,10 +8,13 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{Headers, Message};
+use chrono::NaiveDate;
+use rdkafka::message::Message;
 use rivulet_common::kafka::{ensure_topic, read_range};
 use rivulet_common::{KafkaArgs, RegistryArgs};
-use rivulet_raw_data_generator::resume::SEQ_HEADER;
+use rivulet_contracts::raw::RawRecord;
+use rivulet_raw_data_generator::model::Model;
+use schema_registry_converter::async_impl::avro::AvroDecoder;
 use rivulet_testkit::unique;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
@@ -56,7 +60,7 @@ pub fn text(output: &Output) -> String {
 }
 
 /// Every record of `topic`: (partition, seq header, payload).
-pub fn read_all(topic: &str) -> Vec<(i32, Option<u64>, Vec<u8>)> {
+pub fn read_all(topic: &str) -> Vec<(i32, Vec<u8>)> {
     let consumer = kafka().reader("test-reader").unwrap();
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -71,15 +75,23 @@ pub fn read_all(topic: &str) -> Vec<(i32, Option<u64>, Vec<u8>)> {
             0,
             None,
             Duration::from_secs(60),
-            |m| {
-                let seq = m
-                    .headers()
-                    .and_then(|h| h.iter().find(|h| h.key == SEQ_HEADER).and_then(|h| h.value))
-                    .map(|v| std::str::from_utf8(v).unwrap().parse().unwrap());
-                out.push((partition, seq, m.payload().unwrap_or_default().to_vec()));
-            },
+            |m| out.push((partition, m.payload().unwrap_or_default().to_vec())),
         )
         .unwrap();
+    }
+    out
+}
+
+/// Each raw record's position in `model`'s sweep, from its SKU, day and hour.
+pub async fn sweep_positions(records: &[(i32, Vec<u8>)], model: &Model) -> Vec<u64> {
+    let decoder = AvroDecoder::new(registry().settings().unwrap());
+    let mut out = Vec::new();
+    for (_, payload) in records {
+        let value = decoder.decode(Some(payload)).await.unwrap().value;
+        let record = RawRecord::from_value(&value).unwrap();
+        let sku = model.skus.iter().position(|s| s.name == record.sku).unwrap();
+        let day = NaiveDate::from_ymd_opt(record.year, record.month, record.day).unwrap();
+        out.push(model.position(sku, day, record.hour).unwrap());
     }
     out
 }
