@@ -232,6 +232,7 @@ pub struct ConsumerSettings {
     pub read_committed: bool,
     /// `fetch.wait.max.ms`: how long the broker may hold a fetch open waiting for data. Low
     /// values trade idle fetch requests for latency (the schema log wants milliseconds).
+    /// `None` is librdkafka's 500 ms. [`ConsumerSettings::new`] sets [`FETCH_WAIT_MAX`].
     pub fetch_wait_max: Option<Duration>,
     /// `enable.partition.eof`: deliver an event when a partition's end is reached (how a reader
     /// knows it is done, see [`read_range`] and [`Ends`]).
@@ -251,6 +252,19 @@ pub struct ConsumerSettings {
     pub queue_backoff: Duration,
 }
 
+/// The broker-side fetch wait of every consumer unless it asks for another.
+///
+/// librdkafka keeps one fetch in flight per broker and leaves a partition out of it while the
+/// partition's local queue is full. So a consumer slower than its fetcher (the backend, reading
+/// a backlog) sends fetches for only the partitions it has drained; when those are at their end
+/// the broker rightly holds the fetch for `fetch.wait.max.ms`, and the partitions whose queues
+/// emptied meanwhile wait for it too. At librdkafka's 500 ms the backend stood still for about
+/// a second, once or twice per run of `scripts/bench-pipeline` (records counted every 100 ms:
+/// 16-18 empty samples in 6 of 7 runs; 0-1 at 100 ms, 2026-12-07). Not a Tansu quirk: any
+/// Kafka broker holds a fetch for partitions at their end. The price is an idle consumer's
+/// fetch every 100 ms instead of every 500 ms.
+pub const FETCH_WAIT_MAX: Duration = Duration::from_millis(100);
+
 impl ConsumerSettings {
     /// Manual-commit, `read_committed`, start-from-earliest defaults.
     pub fn new(client_id: impl Into<String>, group_id: Option<String>) -> Self {
@@ -259,7 +273,7 @@ impl ConsumerSettings {
             group_id,
             offset_reset: OffsetReset::Earliest,
             read_committed: true,
-            fetch_wait_max: None,
+            fetch_wait_max: Some(FETCH_WAIT_MAX),
             partition_eof: false,
             manual_offset_store: false,
             statistics_interval: None,

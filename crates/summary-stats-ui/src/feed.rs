@@ -61,7 +61,6 @@ pub fn run(
 ) -> Result<(), Failure> {
     let mut settings =
         ConsumerSettings::new(format!("summary-stats-ui-{}", feed.kind.label()), None);
-    settings.fetch_wait_max = Some(Duration::from_millis(100));
     settings.partition_eof = true;
     let consumer = kafka.base_consumer(&settings, ReaderContext)?;
 

@@ -137,6 +137,8 @@ fn typed_options_set_their_keys() {
     let config = args.consumer_config(&settings);
     assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
     assert_eq!(config.get("statistics.interval.ms"), Some("5000"));
+    // librdkafka's 500 ms held every partition behind a fetch for drained ones.
+    assert_eq!(config.get("fetch.wait.max.ms"), Some("100"));
     // librdkafka's 1 s default idles a consumer that drains its queue faster than that.
     assert_eq!(config.get("fetch.queue.backoff.ms"), Some("10"));
     let mut producer = ProducerSettings::transactional("p", "g-3");
