@@ -295,25 +295,25 @@ pub async fn fetch_namespaces(
                 .and_then(|q| q.get(&t))
                 .map_or_else(Agg::default, |v| Agg::flat(*v))
         };
-        let mut series = Series::new();
-        for k in 0..=(15 * 86_400 / STEP_SECS) {
-            let t = end - k * STEP_SECS;
-            let pods = in_window(Sum::Pods, t);
-            let interval = Interval {
-                cpu_request: quota_at("requests.cpu", t),
-                cpu_limit: quota_at("limits.cpu", t),
-                cpu_usage: Agg::window(&in_window(Sum::Cpu, t)),
-                cpu_throttle: Agg::window(&in_window(Sum::Throttle, t)),
-                memory_request: quota_at("requests.memory", t),
-                memory_limit: quota_at("limits.memory", t),
-                memory_usage: Agg::window(&in_window(Sum::Memory, t)),
-                memory_rss: Agg::window(&in_window(Sum::Rss, t)),
-                pods: Agg::window(&pods).avg,
-            };
-            if interval != Interval::default() {
-                series.insert(t, interval);
-            }
-        }
+        // Collected: full B-tree nodes (`Grid::series`).
+        let series: Series = (0..=(15 * 86_400 / STEP_SECS))
+            .filter_map(|k| {
+                let t = end - k * STEP_SECS;
+                let pods = in_window(Sum::Pods, t);
+                let interval = Interval {
+                    cpu_request: quota_at("requests.cpu", t),
+                    cpu_limit: quota_at("limits.cpu", t),
+                    cpu_usage: Agg::window(&in_window(Sum::Cpu, t)),
+                    cpu_throttle: Agg::window(&in_window(Sum::Throttle, t)),
+                    memory_request: quota_at("requests.memory", t),
+                    memory_limit: quota_at("limits.memory", t),
+                    memory_usage: Agg::window(&in_window(Sum::Memory, t)),
+                    memory_rss: Agg::window(&in_window(Sum::Rss, t)),
+                    pods: Agg::window(&pods).avg,
+                };
+                (interval != Interval::default()).then_some((t, interval))
+            })
+            .collect();
         out.insert(ns.to_owned(), Fetched { end, series });
     }
     Ok(out)

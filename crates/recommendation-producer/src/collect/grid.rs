@@ -180,11 +180,15 @@ impl Grid {
 
     /// The cross-pod aggregates per interval, as the reference's `<fn> by (container,
     /// namespace)` queries give them; slots without any value are left out.
+    ///
+    /// Collected, not inserted one by one: `BTreeMap`'s `FromIterator` builds full nodes from
+    /// sorted input, where ascending inserts leave every node split half empty. Fetched series
+    /// waiting to be recorded were most of the service's peak heap (`heaptrack` over
+    /// `scripts/bench-recommender`: 84 of 115 MB), so this is most of its peak memory.
     pub(super) fn series(&self, start: i64) -> Series {
-        let mut out = Series::new();
-        for (k, slot) in self.0.iter().enumerate() {
+        let intervals = self.0.iter().enumerate().filter_map(|(k, slot)| {
             if slot.iter().all(|a| a.n == 0) {
-                continue;
+                return None;
             }
             let get = |c: Channel| &slot[c as usize];
             let flat = |c: Channel| {
@@ -213,9 +217,9 @@ impl Grid {
                 memory_rss: windowed(Channel::RssAvg, Channel::RssMin, Channel::RssMax),
                 pods: None,
             };
-            out.insert(start + k as i64 * STEP_SECS, interval);
-        }
-        out
+            Some((start + k as i64 * STEP_SECS, interval))
+        });
+        intervals.collect()
     }
 }
 
