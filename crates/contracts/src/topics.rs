@@ -23,10 +23,6 @@ pub const SCHEMAS: &str = "_schemas";
 
 /// Headers Rivulet writes beside the values.
 pub mod headers {
-    /// The generator run a raw record belongs to.
-    pub const RUN: &str = "rivulet-run";
-    /// The record's position in its run (resumption skips what a partition holds).
-    pub const SEQ: &str = "rivulet-seq";
     /// On a summary: the input offset (exclusive) it reflects, in its input partition.
     pub const INPUT_OFFSET: &str = "rivulet-input-offset";
     /// On a dead letter: why it could not be aggregated.
