@@ -34,7 +34,7 @@ pub struct Summary {
 pub async fn run(config: RunConfig, token: CancellationToken) -> Result<Summary> {
     let model = Model::new(config.common.seed, config.common.skus);
     let target = Target::open(&config).await?;
-    let progress = resume_progress(&config, target.partitions).await?;
+    let progress = resume_progress(&config, &model, target.partitions).await?;
     let started = Instant::now();
     let summary = produce(&config, &model, &target, &progress, &token).await?;
     let flush = target.producer.clone();
@@ -91,13 +91,17 @@ impl Target {
 }
 
 /// How far an earlier run of the same sweep got in each partition (nothing for random runs).
-async fn resume_progress(config: &RunConfig, partitions: i32) -> Result<resume::Progress> {
+async fn resume_progress(
+    config: &RunConfig,
+    model: &Model,
+    partitions: i32,
+) -> Result<resume::Progress> {
     if config.mode != Mode::Sweep {
         return Ok(Default::default());
     }
-    let (config, runtime) = (config.clone(), tokio::runtime::Handle::current());
+    let (config, model) = (config.clone(), model.clone());
+    let runtime = tokio::runtime::Handle::current();
     let progress = tokio::task::spawn_blocking(move || {
-        let model = Model::new(config.common.seed, config.common.skus);
         let source = resume::Source {
             kafka: &config.common.kafka,
             registry: config.common.registry.settings()?,
