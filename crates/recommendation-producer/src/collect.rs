@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures::StreamExt;
 use futures::future::try_join_all;
+use futures::stream::FuturesUnordered;
 
-use crate::engine::data::{Agg, Interval, Series};
+use crate::engine::data::{Agg, Interval, Parts, Series};
 use crate::engine::terms::STEP_SECS;
 use crate::prometheus::{Prometheus, QueryError};
 use crate::queries::{self, Filters, Raw, Sum};
@@ -157,55 +159,74 @@ pub async fn fetch_namespace(
         let start = end - 15 * 86_400;
         // The window's first interval starts 15 minutes before `start`.
         let window = end - start + STEP_SECS;
-        let ranged = try_join_all(Raw::RANGED.iter().map(|&raw| async move {
-            let q = queries::per_pod(raw, namespace, window);
-            ds.range(&q, start, end, STEP_SECS).await.map(|r| (raw, r))
-        }));
-        let sampled = try_join_all(Raw::SAMPLED.iter().map(|&raw| async move {
-            let q = queries::per_pod(raw, namespace, window);
-            ds.instant(&q, Some(end)).await.map(|r| (raw, r))
-        }));
-        let (ranged, sampled) = tokio::try_join!(ranged, sampled)?;
         // Per container, a grid of accumulators: one per 15-minute slot and channel, filled
-        // series by series without an allocation per sample.
-        let mut grids: HashMap<&str, Grid> = containers
+        // series by series without an allocation per sample. The queries run at once; each
+        // result goes into the grids as it arrives and is dropped there (the five held together
+        // were several MB of a fetch's peak), and the grids are made when the first arrives.
+        let mut results: FuturesUnordered<_> = Raw::RANGED
             .iter()
-            .map(|c| (c.as_str(), Grid::new()))
+            .chain(&Raw::SAMPLED)
+            .map(|&raw| async move {
+                let q = queries::per_pod(raw, namespace, window);
+                let result = if Raw::RANGED.contains(&raw) {
+                    ds.range(&q, start, end, STEP_SECS).await
+                } else {
+                    ds.instant(&q, Some(end)).await
+                };
+                result.map(|r| (raw, r))
+            })
             .collect();
-        for (raw, result) in &ranged {
-            for s in result {
-                let Some(grid) = grids.get_mut(s.label("container")) else {
-                    continue;
-                };
-                let Some(channel) = Channel::of(
-                    *raw,
-                    s.label("__name__"),
-                    s.label("resource"),
-                    s.label("unit"),
-                ) else {
-                    continue;
-                };
-                for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {
-                    grid.add(start, t.round() as i64, channel, v);
-                }
-            }
+        let mut grids: Option<HashMap<&str, Grid>> = None;
+        while let Some(result) = results.next().await {
+            let (raw, result) = result?;
+            let grids = grids.get_or_insert_with(|| {
+                containers
+                    .iter()
+                    .map(|c| (c.as_str(), Grid::new()))
+                    .collect()
+            });
+            add(grids, raw, &result, start, closed);
         }
-        for (raw, result) in &sampled {
-            let Some(channels) = Channel::windowed(*raw) else {
-                continue;
-            };
-            for s in result {
-                if let Some(grid) = grids.get_mut(s.label("container")) {
-                    grid.add_samples(start, &s.samples, channels, closed);
-                }
-            }
-        }
-        for (container, grid) in grids {
+        for (container, grid) in grids.unwrap_or_default() {
             let series = grid.series(start);
             out.insert(container.to_owned(), Fetched { end, series });
         }
     }
     Ok(out)
+}
+
+/// Adds one per-pod query's result to the containers' grids.
+fn add(
+    grids: &mut HashMap<&str, Grid>,
+    raw: Raw,
+    result: &[crate::prometheus::Series],
+    start: i64,
+    closed: bool,
+) {
+    if let Some(channel) = Channel::windowed(raw) {
+        for s in result {
+            if let Some(grid) = grids.get_mut(s.label("container")) {
+                grid.add_samples(start, &s.samples, channel, closed);
+            }
+        }
+        return;
+    }
+    for s in result {
+        let Some(grid) = grids.get_mut(s.label("container")) else {
+            continue;
+        };
+        let Some(channel) = Channel::of(
+            raw,
+            s.label("__name__"),
+            s.label("resource"),
+            s.label("unit"),
+        ) else {
+            continue;
+        };
+        for &(t, v) in s.samples.iter().filter(|(_, v)| v.is_finite()) {
+            grid.add(start, t.round() as i64, channel, v);
+        }
+    }
 }
 
 /// Largest number of points Prometheus returns per series and query (its limit is 11,000).
@@ -300,7 +321,7 @@ pub async fn fetch_namespaces(
             .filter_map(|k| {
                 let t = end - k * STEP_SECS;
                 let pods = in_window(Sum::Pods, t);
-                let interval = Interval {
+                let interval = Interval::from(Parts {
                     cpu_request: quota_at("requests.cpu", t),
                     cpu_limit: quota_at("limits.cpu", t),
                     cpu_usage: Agg::window(&in_window(Sum::Cpu, t)),
@@ -310,7 +331,7 @@ pub async fn fetch_namespaces(
                     memory_usage: Agg::window(&in_window(Sum::Memory, t)),
                     memory_rss: Agg::window(&in_window(Sum::Rss, t)),
                     pods: Agg::window(&pods).avg,
-                };
+                });
                 (interval != Interval::default()).then_some((t, interval))
             })
             .collect();

@@ -82,22 +82,44 @@ struct Envelope<'a> {
 }
 
 /// A vector or matrix result, read straight from the response bytes: sample values are
-/// borrowed, not allocated (a 15-day fetch holds millions of them).
+/// parsed as they are read, not allocated (a 15-day fetch holds millions of them).
 #[derive(Deserialize)]
 struct Data<'a> {
     #[serde(rename = "resultType", borrow)]
     result_type: Cow<'a, str>,
-    #[serde(borrow)]
-    result: Vec<Raw<'a>>,
+    result: Vec<Raw>,
 }
 
 #[derive(Deserialize)]
-struct Raw<'a> {
+struct Raw {
     metric: BTreeMap<String, String>,
-    #[serde(default, borrow)]
-    value: Option<(f64, Cow<'a, str>)>,
-    #[serde(default, borrow)]
-    values: Option<Vec<(f64, Cow<'a, str>)>>,
+    #[serde(default)]
+    value: Option<(f64, Value)>,
+    #[serde(default)]
+    values: Option<Vec<(f64, Value)>>,
+}
+
+/// A sample value: Prometheus writes it as a string (`"0.25"`, `"NaN"`, `"+Inf"`); parsed as
+/// it is read, so a fetch's millions of samples take 16 bytes each from the start and the
+/// vector is reused as the series' samples (`(f64, Value)` and `(f64, f64)` have one layout).
+/// What does not parse is NaN.
+#[derive(Clone, Copy)]
+struct Value(f64);
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Value;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sample value as a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value(v.parse().unwrap_or(f64::NAN)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
 }
 
 /// A datasource.
@@ -330,47 +352,84 @@ impl Prometheus {
             .bytes()
             .await
             .map_err(|e| QueryError::Timeout(e.to_string()))?;
-        let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
-            if status >= 400 {
-                QueryError::Refused {
-                    status,
-                    message: String::from_utf8_lossy(&body).chars().take(300).collect(),
-                }
-            } else {
-                QueryError::Unreadable(e.to_string())
-            }
-        })?;
-        if envelope.status != "success" {
-            return Err(QueryError::Refused {
-                status,
-                message: envelope.error.unwrap_or_default(),
-            });
-        }
-        let data = envelope
-            .data
-            .ok_or_else(|| QueryError::Unreadable("no data".into()))?;
-        let raw = match data.result_type.as_ref() {
-            "vector" | "matrix" => data.result,
-            other => return Err(QueryError::Unreadable(format!("result type {other}"))),
-        };
-        Ok(raw
-            .into_iter()
-            .map(|r| {
-                let samples = r.values.unwrap_or_default().into_iter().chain(r.value);
-                Series {
-                    labels: r.metric,
-                    samples: samples
-                        .map(|(t, v)| (t, v.parse().unwrap_or(f64::NAN)))
-                        .collect(),
-                }
-            })
-            .collect())
+        parse(status, &body)
     }
+}
+
+/// The series of a query's response (`status`, `body`).
+fn parse(status: u16, body: &[u8]) -> Result<Vec<Series>, QueryError> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
+        if status >= 400 {
+            QueryError::Refused {
+                status,
+                message: String::from_utf8_lossy(body).chars().take(300).collect(),
+            }
+        } else {
+            QueryError::Unreadable(e.to_string())
+        }
+    })?;
+    if envelope.status != "success" {
+        return Err(QueryError::Refused {
+            status,
+            message: envelope.error.unwrap_or_default(),
+        });
+    }
+    let data = envelope
+        .data
+        .ok_or_else(|| QueryError::Unreadable("no data".into()))?;
+    let raw = match data.result_type.as_ref() {
+        "vector" | "matrix" => data.result,
+        other => return Err(QueryError::Unreadable(format!("result type {other}"))),
+    };
+    Ok(raw
+        .into_iter()
+        .map(|r| {
+            let sample = |(t, Value(v)): (f64, Value)| (t, v);
+            // Mapped in place: the parsed vector becomes the series' samples.
+            let mut samples: Vec<(f64, f64)> = r
+                .values
+                .unwrap_or_default()
+                .into_iter()
+                .map(sample)
+                .collect();
+            samples.extend(r.value.map(sample));
+            Series {
+                labels: r.metric,
+                samples,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_values_parse_as_they_are_read() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"pod":"a"},"values":[[1,"0.25"],[2,"NaN"],[3,"+Inf"],[4,"-Inf"],[5,"1e3"],[6,"x"],[7,"\u0032"]]},
+            {"metric":{"pod":"b"},"value":[8,"7"]}]}}"#;
+        let series = parse(200, body).unwrap();
+        let a: Vec<f64> = series[0].samples.iter().map(|s| s.1).collect();
+        assert_eq!(a[0], 0.25);
+        assert!(a[1].is_nan());
+        assert_eq!(
+            (a[2], a[3], a[4]),
+            (f64::INFINITY, f64::NEG_INFINITY, 1000.0)
+        );
+        assert!(a[5].is_nan(), "what does not parse is NaN");
+        assert_eq!(a[6], 2.0, "an escaped string parses too");
+        assert_eq!(series[0].samples[6].0, 7.0);
+        assert_eq!(series[1].samples, vec![(8.0, 7.0)]);
+        assert_eq!(series[1].label("pod"), "b");
+        let refused = parse(400, b"{\"status\":\"error\",\"error\":\"bad query\"}");
+        assert!(
+            matches!(refused, Err(QueryError::Refused { status: 400, .. })),
+            "{refused:?}"
+        );
+        assert!(matches!(parse(200, b"{"), Err(QueryError::Unreadable(_))));
+    }
 
     #[test]
     fn windows_follow_the_major_version() {

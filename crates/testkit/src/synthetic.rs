@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 
-use rivulet_recommendation_producer::engine::data::{Agg, Interval, Series};
+use rivulet_recommendation_producer::engine::data::{Agg, Interval, Parts, Series};
 use rivulet_recommendation_producer::engine::terms::STEP_SECS;
 
 /// One container of the cluster.
@@ -397,7 +397,7 @@ impl Cluster {
             let pods = sums(&listed, &|_, _, _| 1.0).avg;
             let slow = lo + lo % 2 < longest;
             let flat = |v: Option<f64>| v.filter(|_| slow).map(Agg::flat).unwrap_or_default();
-            let interval = Interval {
+            let interval = Interval::from(Parts {
                 cpu_request: flat(quota.map(|q| q.requests.0)),
                 cpu_limit: flat(quota.map(|q| q.limits.0)),
                 cpu_usage: sums(&running, &|c, p, m| c.cpu_at(p, m)),
@@ -407,7 +407,7 @@ impl Cluster {
                 memory_usage: sums(&running, &|c, p, m| c.memory_at(p, m)),
                 memory_rss: sums(&running, &|c, p, m| c.rss_at(p, m)),
                 pods,
-            };
+            });
             if interval != Interval::default() {
                 out.insert(t, interval);
             }
@@ -439,7 +439,7 @@ impl Cluster {
                     }
                 })
             };
-            let interval = Interval {
+            let interval = Interval::from(Parts {
                 cpu_request: flat(c.requests, |v| v.0).unwrap_or_default(),
                 cpu_limit: flat(c.limits, |v| v.0).unwrap_or_default(),
                 cpu_usage: over_pods(c.pods, &minutes, |p, m| c.cpu_at(p, m)).unwrap_or_default(),
@@ -454,7 +454,7 @@ impl Cluster {
                     .unwrap_or_default(),
                 memory_rss: over_pods(c.pods, &minutes, |p, m| c.rss_at(p, m)).unwrap_or_default(),
                 pods: None,
-            };
+            });
             if interval != Interval::default() {
                 out.insert(t, interval);
             }

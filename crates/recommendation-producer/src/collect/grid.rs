@@ -1,7 +1,7 @@
 //! A container's per-pod query results, accumulated per 15-minute slot and channel into
 //! the cross-pod aggregates the engine reads, without an allocation per sample.
 
-use crate::engine::data::{Agg, Interval, Series};
+use crate::engine::data::{Agg, Interval, Parts, Series};
 use crate::engine::terms::STEP_SECS;
 use crate::queries::{LIMITS, REQUESTS, Raw};
 
@@ -15,19 +15,15 @@ pub(super) enum Channel {
     MemoryRequest,
     CpuLimit,
     MemoryLimit,
-    CpuAvg,
-    CpuMin,
-    CpuMax,
     Throttle,
-    MemoryAvg,
-    MemoryMin,
-    MemoryMax,
-    RssAvg,
-    RssMin,
-    RssMax,
+    /// Per pod and interval, the mean, min and max of the pod's samples; across pods, their
+    /// count and sum of means, least min and greatest max (one accumulator).
+    Cpu,
+    Memory,
+    Rss,
 }
 
-const CHANNELS: usize = 14;
+const CHANNELS: usize = 8;
 
 impl Channel {
     /// The channel of a ranged query's series: requests and limits by metric (`__name__`),
@@ -43,12 +39,12 @@ impl Channel {
         })
     }
 
-    /// The mean, min and max channels of a sampled query.
-    pub(super) fn windowed(raw: Raw) -> Option<[Channel; 3]> {
+    /// The channel of a sampled query.
+    pub(super) fn windowed(raw: Raw) -> Option<Channel> {
         Some(match raw {
-            Raw::Cpu => [Channel::CpuAvg, Channel::CpuMin, Channel::CpuMax],
-            Raw::Memory => [Channel::MemoryAvg, Channel::MemoryMin, Channel::MemoryMax],
-            Raw::Rss => [Channel::RssAvg, Channel::RssMin, Channel::RssMax],
+            Raw::Cpu => Channel::Cpu,
+            Raw::Memory => Channel::Memory,
+            Raw::Rss => Channel::Rss,
             _ => return None,
         })
     }
@@ -76,10 +72,15 @@ impl Default for Acc {
 
 impl Acc {
     fn push(&mut self, v: f64) {
+        self.push_window(v, v, v);
+    }
+
+    /// One pod's window: its mean is summed, its min and max kept if they are the extremes.
+    fn push_window(&mut self, mean: f64, least: f64, most: f64) {
         self.n += 1;
-        self.sum += v;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
+        self.sum += mean;
+        self.min = self.min.min(least);
+        self.max = self.max.max(most);
     }
 
     fn mean(&self) -> Option<f64> {
@@ -116,7 +117,7 @@ impl Grid {
     }
 
     /// One pod's raw samples (time order): per 15-minute interval ending at `t`, the pod's
-    /// mean, min and max go to the `[mean, min, max]` channels, as `avg_over_time`,
+    /// mean, min and max go to `channel`, as `avg_over_time`,
     /// `min_over_time` and `max_over_time` give them per series. Intervals are `(t − 15m, t]`,
     /// or `[t − 15m, t]` when `closed` (Prometheus 2.x: a sample exactly on a boundary is in
     /// both neighbouring intervals; `prometheus::Windows`).
@@ -124,7 +125,7 @@ impl Grid {
         &mut self,
         start: i64,
         samples: &[(f64, f64)],
-        channels: [Channel; 3],
+        channel: Channel,
         closed: bool,
     ) {
         let mut current: Option<(usize, Acc)> = None;
@@ -132,14 +133,14 @@ impl Grid {
         for &(t, v) in samples.iter().filter(|(_, v)| v.is_finite()) {
             let position = (t - start as f64) / step;
             let k = position.ceil();
-            self.push_sample(&mut current, k, v, channels);
+            self.push_sample(&mut current, k, v, channel);
             if closed && k == position {
                 // The start of the next interval too.
-                self.push_sample(&mut current, k + 1.0, v, channels);
+                self.push_sample(&mut current, k + 1.0, v, channel);
             }
         }
         if let Some((slot, acc)) = current {
-            self.add_window(slot, &acc, channels);
+            self.add_window(slot, &acc, channel);
         }
     }
 
@@ -149,7 +150,7 @@ impl Grid {
         current: &mut Option<(usize, Acc)>,
         k: f64,
         v: f64,
-        channels: [Channel; 3],
+        channel: Channel,
     ) {
         if k < 0.0 || k >= SLOTS as f64 {
             return;
@@ -159,7 +160,7 @@ impl Grid {
             Some((slot, acc)) if *slot == k => acc.push(v),
             _ => {
                 if let Some((slot, acc)) = current.take() {
-                    self.add_window(slot, &acc, channels);
+                    self.add_window(slot, &acc, channel);
                 }
                 let mut acc = Acc::default();
                 acc.push(v);
@@ -168,14 +169,11 @@ impl Grid {
         }
     }
 
-    fn add_window(&mut self, slot: usize, window: &Acc, [mean, min, max]: [Channel; 3]) {
+    fn add_window(&mut self, slot: usize, window: &Acc, channel: Channel) {
         let (Some(m), Some(lo), Some(hi)) = (window.mean(), window.least(), window.most()) else {
             return;
         };
-        let cells = &mut self.0[slot];
-        cells[mean as usize].push(m);
-        cells[min as usize].push(lo);
-        cells[max as usize].push(hi);
+        self.0[slot][channel as usize].push_window(m, lo, hi);
     }
 
     /// The cross-pod aggregates per interval, as the reference's `<fn> by (container,
@@ -184,15 +182,15 @@ impl Grid {
     /// Collected, not inserted one by one: `BTreeMap`'s `FromIterator` builds full nodes from
     /// sorted input, where ascending inserts leave every node split half empty. Fetched series
     /// waiting to be recorded were most of the service's peak heap (`heaptrack` over
-    /// `scripts/bench-recommender`: 84 of 115 MB), so this is most of its peak memory.
+    /// `scripts/bench-recommender`: 84 of 115 MB before; 15 of 63 MB with collected, packed
+    /// intervals).
     pub(super) fn series(&self, start: i64) -> Series {
         let intervals = self.0.iter().enumerate().filter_map(|(k, slot)| {
             if slot.iter().all(|a| a.n == 0) {
                 return None;
             }
-            let get = |c: Channel| &slot[c as usize];
             let flat = |c: Channel| {
-                let a = get(c);
+                let a = &slot[c as usize];
                 Agg {
                     avg: a.mean(),
                     min: a.least(),
@@ -200,23 +198,17 @@ impl Grid {
                     sum: a.total(),
                 }
             };
-            let windowed = |avg: Channel, min: Channel, max: Channel| Agg {
-                avg: get(avg).mean(),
-                min: get(min).least(),
-                max: get(max).most(),
-                sum: get(avg).total(),
-            };
-            let interval = Interval {
+            let interval = Interval::from(Parts {
                 cpu_request: flat(Channel::CpuRequest),
                 cpu_limit: flat(Channel::CpuLimit),
-                cpu_usage: windowed(Channel::CpuAvg, Channel::CpuMin, Channel::CpuMax),
+                cpu_usage: flat(Channel::Cpu),
                 cpu_throttle: flat(Channel::Throttle),
                 memory_request: flat(Channel::MemoryRequest),
                 memory_limit: flat(Channel::MemoryLimit),
-                memory_usage: windowed(Channel::MemoryAvg, Channel::MemoryMin, Channel::MemoryMax),
-                memory_rss: windowed(Channel::RssAvg, Channel::RssMin, Channel::RssMax),
+                memory_usage: flat(Channel::Memory),
+                memory_rss: flat(Channel::Rss),
                 pods: None,
-            };
+            });
             Some((start + k as i64 * STEP_SECS, interval))
         });
         intervals.collect()
@@ -252,8 +244,8 @@ mod tests {
             .map(|&(dt, v)| ((start + dt) as f64, v))
             .collect();
         let mut grid = Grid::new();
-        let channels = Channel::windowed(Raw::Memory).unwrap();
-        grid.add_samples(start, &samples, channels, closed);
+        let channel = Channel::windowed(Raw::Memory).unwrap();
+        grid.add_samples(start, &samples, channel, closed);
         grid.series(start)
     }
 
@@ -262,14 +254,14 @@ mod tests {
         let start = 1_000_000_200;
         let open = memory(false);
         // (t − 15m, t]: the sample at `start` ends slot 0; 300, 600, 900 make slot 1.
-        assert_eq!(open[&(start + 900)].memory_usage.avg, Some(3.0));
-        assert_eq!(open[&(start + 1800)].memory_usage.avg, Some(8.0));
+        assert_eq!(open[&(start + 900)].memory_usage().avg, Some(3.0));
+        assert_eq!(open[&(start + 1800)].memory_usage().avg, Some(8.0));
         let closed = memory(true);
         // [t − 15m, t]: slot 1 also holds the sample at `start`; slot 2 the one at 900.
-        assert_eq!(closed[&(start + 900)].memory_usage.avg, Some(2.5));
-        assert_eq!(closed[&(start + 900)].memory_usage.min, Some(1.0));
-        assert_eq!(closed[&(start + 1800)].memory_usage.avg, Some(6.0));
-        assert_eq!(closed[&(start + 1800)].memory_usage.min, Some(4.0));
-        assert_eq!(closed[&start].memory_usage.max, Some(1.0));
+        assert_eq!(closed[&(start + 900)].memory_usage().avg, Some(2.5));
+        assert_eq!(closed[&(start + 900)].memory_usage().min, Some(1.0));
+        assert_eq!(closed[&(start + 1800)].memory_usage().avg, Some(6.0));
+        assert_eq!(closed[&(start + 1800)].memory_usage().min, Some(4.0));
+        assert_eq!(closed[&start].memory_usage().max, Some(1.0));
     }
 }

@@ -60,16 +60,16 @@ const MEMORY: &str = "memory";
 fn current(end: &Interval, notes: &mut Notifications) -> Config {
     let mut config = Config::default();
     let items = [
-        (end.cpu_request.avg, true, CPU, code::CPU_REQUEST_NOT_SET),
-        (end.cpu_limit.avg, false, CPU, code::CPU_LIMIT_NOT_SET),
+        (end.cpu_request().avg, true, CPU, code::CPU_REQUEST_NOT_SET),
+        (end.cpu_limit().avg, false, CPU, code::CPU_LIMIT_NOT_SET),
         (
-            end.memory_request.avg,
+            end.memory_request().avg,
             true,
             MEMORY,
             code::MEMORY_REQUEST_NOT_SET,
         ),
         (
-            end.memory_limit.avg,
+            end.memory_limit().avg,
             false,
             MEMORY,
             code::MEMORY_LIMIT_NOT_SET,

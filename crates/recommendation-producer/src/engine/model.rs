@@ -52,33 +52,33 @@ pub fn cpu_interval(i: &Interval) -> (f64, f64) {
         Some(m) if m > 0.0 => m,
         _ => avg.unwrap_or(0.0),
     };
-    let usage = pick(i.cpu_usage.max, i.cpu_usage.avg);
-    let throttle = pick(i.cpu_throttle.max, i.cpu_throttle.avg);
+    let usage = pick(i.cpu_usage().max, i.cpu_usage().avg);
+    let throttle = pick(i.cpu_throttle().max, i.cpu_throttle().avg);
     let total = usage + throttle;
     let (interval_max, per_pod) = if total < 1.0 {
         (total, 0.0)
     } else {
         let pods = pods(i);
-        let sum = i.cpu_usage.sum.unwrap_or(0.0) + i.cpu_throttle.sum.unwrap_or(0.0);
+        let sum = i.cpu_usage().sum.unwrap_or(0.0) + i.cpu_throttle().sum.unwrap_or(0.0);
         let per_pod = if pods > 0.0 { sum / pods } else { 0.0 };
         (per_pod.max(total), per_pod)
     };
-    let floor = i.cpu_usage.min.unwrap_or(0.0) + i.cpu_throttle.min.unwrap_or(0.0);
+    let floor = i.cpu_usage().min.unwrap_or(0.0) + i.cpu_throttle().min.unwrap_or(0.0);
     (interval_max, smallest_positive(&[per_pod, total, floor]))
 }
 
 /// Memory of one interval: (interval max, interval min, spike).
 pub fn memory_interval(i: &Interval) -> (f64, f64, f64) {
     let pods = pods(i);
-    let per_pod = match i.memory_usage.sum {
+    let per_pod = match i.memory_usage().sum {
         Some(s) if pods > 0.0 => s / pods,
         _ => 0.0,
     };
-    let max = i.memory_usage.max.unwrap_or(0.0);
-    let min = i.memory_usage.min.unwrap_or(0.0);
+    let max = i.memory_usage().max.unwrap_or(0.0);
+    let min = i.memory_usage().min.unwrap_or(0.0);
     let spread = |a: Option<f64>, b: Option<f64>| (a.unwrap_or(0.0) - b.unwrap_or(0.0)).ceil();
-    let spike = spread(i.memory_usage.max, i.memory_usage.min)
-        .max(spread(i.memory_rss.max, i.memory_rss.min));
+    let spike = spread(i.memory_usage().max, i.memory_usage().min)
+        .max(spread(i.memory_rss().max, i.memory_rss().min));
     (
         per_pod.max(max),
         smallest_positive(&[per_pod, max, min]),
@@ -139,7 +139,7 @@ pub fn memory_request(model: Model, intervals: &[&Interval]) -> Option<f64> {
 pub fn pods_count(intervals: &[&Interval]) -> i64 {
     intervals
         .iter()
-        .filter_map(|i| match (i.pods, i.cpu_usage.sum, i.cpu_usage.avg) {
+        .filter_map(|i| match (i.pods(), i.cpu_usage().sum, i.cpu_usage().avg) {
             (Some(pods), _, _) => Some(pods.ceil()),
             (None, Some(s), Some(a)) if a != 0.0 => Some((s / a).ceil()),
             _ => None,
@@ -150,11 +150,11 @@ pub fn pods_count(intervals: &[&Interval]) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::data::Agg;
+    use super::super::data::{Agg, Parts};
     use super::*;
 
     fn cpu(usage_max: f64, usage_avg: f64, throttle: f64) -> Interval {
-        Interval {
+        Interval::from(Parts {
             cpu_usage: Agg {
                 avg: Some(usage_avg),
                 min: Some(usage_avg / 2.0),
@@ -162,8 +162,8 @@ mod tests {
                 sum: Some(usage_avg),
             },
             cpu_throttle: Agg::flat(throttle),
-            ..Interval::default()
-        }
+            ..Parts::default()
+        })
     }
 
     #[test]
@@ -195,15 +195,15 @@ mod tests {
     #[test]
     fn several_pods_count_per_pod() {
         // Two pods: usage sum 3 cores, avg 1.5, max 1.6; per pod (3 + 0) / 2 = 1.5 < 1.6.
-        let i = Interval {
+        let i = Interval::from(Parts {
             cpu_usage: Agg {
                 avg: Some(1.5),
                 min: Some(1.0),
                 max: Some(1.6),
                 sum: Some(3.0),
             },
-            ..Interval::default()
-        };
+            ..Parts::default()
+        });
         assert_eq!(cpu_interval(&i), (1.6, 1.0));
         assert_eq!(pods_count(&[&i]), 2);
     }
@@ -211,15 +211,15 @@ mod tests {
     #[test]
     fn memory_takes_the_smaller_of_the_two_buffers() {
         // The reference's KafkaDesign example: peak 123654144, spike 12378112.
-        let i = Interval {
+        let i = Interval::from(Parts {
             memory_usage: Agg {
                 avg: Some(100.0),
                 min: Some(123_654_144.0 - 12_378_112.0),
                 max: Some(123_654_144.0),
                 sum: Some(100.0),
             },
-            ..Interval::default()
-        };
+            ..Parts::default()
+        });
         let got = memory_request(Model::Cost, &[&i]).unwrap_or_default();
         assert!((got - 136_651_161.6).abs() < 1e-6, "{got}");
         assert_eq!(memory_request(Model::Cost, &[&Interval::default()]), None);

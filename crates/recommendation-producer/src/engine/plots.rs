@@ -95,7 +95,7 @@ pub fn plots(term: Term, series: &Series, end: i64, stamp: impl Fn(i64) -> Strin
 
 #[cfg(test)]
 mod tests {
-    use super::super::data::Agg;
+    use super::super::data::{Agg, Parts};
     use super::*;
 
     #[test]
@@ -111,11 +111,11 @@ mod tests {
             };
             series.insert(
                 t,
-                Interval {
+                Interval::from(Parts {
                     cpu_usage: Agg::flat(0.1 * (k + 1) as f64),
                     memory_usage: Agg::flat(1000.0),
-                    ..Interval::default()
-                },
+                    ..Parts::default()
+                }),
             );
         }
         let p = plots(Term::Short, &series, end, |t| t.to_string());

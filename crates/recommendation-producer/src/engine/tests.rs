@@ -1,6 +1,6 @@
 //! Whole-engine scenarios; the formulas have their own tests beside them.
 
-use super::data::Agg;
+use super::data::{Agg, Parts};
 use super::*;
 
 const END: i64 = 1_760_000_400; // a multiple of 15 minutes
@@ -16,7 +16,7 @@ fn container(
 ) -> Series {
     (0..points)
         .map(|k| {
-            let mut i = Interval {
+            let mut i = Parts {
                 cpu_usage: Agg {
                     avg: Some(cpu),
                     min: Some(cpu / 2.0),
@@ -30,7 +30,7 @@ fn container(
                     sum: Some(mem),
                 },
                 memory_rss: Agg::flat(mem / 2.0),
-                ..Interval::default()
+                ..Parts::default()
             };
             if let Some((c, m)) = requests {
                 (i.cpu_request, i.memory_request) = (Agg::flat(c), Agg::flat(m));
@@ -38,7 +38,7 @@ fn container(
             if let Some((c, m)) = limits {
                 (i.cpu_limit, i.memory_limit) = (Agg::flat(c), Agg::flat(m));
             }
-            (END - k * terms::STEP_SECS, i)
+            (END - k * terms::STEP_SECS, Interval::from(i))
         })
         .collect()
 }

@@ -128,7 +128,7 @@ pub fn assert_same_series(want: &Series, got: &Series, what: &str) {
     let keys = |s: &Series| s.keys().copied().collect::<Vec<_>>();
     assert_eq!(keys(got), keys(want), "{what}: interval times");
     for (t, w) in want {
-        let g = &got[t];
+        let (w, g) = (&w.parts(), &got[t].parts());
         let pairs = [
             (&w.cpu_request, &g.cpu_request, "cpu_request"),
             (&w.cpu_limit, &g.cpu_limit, "cpu_limit"),
