@@ -11,6 +11,7 @@ use crate::engine::data::{Agg, Interval, Parts, Series};
 use crate::engine::terms::STEP_SECS;
 use crate::prometheus::{Prometheus, QueryError};
 use crate::queries::{self, Filters, Raw, Sum};
+use crate::remote_read;
 
 mod grid;
 
@@ -157,8 +158,6 @@ pub async fn fetch_namespace(
     let mut out = HashMap::new();
     for (end, containers) in by_end {
         let start = end - 15 * 86_400;
-        // The window's first interval starts 15 minutes before `start`.
-        let window = end - start + STEP_SECS;
         // Per container, a grid of accumulators: one per 15-minute slot and channel, filled
         // series by series without an allocation per sample. The queries run at once; each
         // result goes into the grids as it arrives and is dropped there (the five held together
@@ -167,13 +166,9 @@ pub async fn fetch_namespace(
             .iter()
             .chain(&Raw::SAMPLED)
             .map(|&raw| async move {
-                let q = queries::per_pod(raw, namespace, window);
-                let result = if Raw::RANGED.contains(&raw) {
-                    ds.range(&q, start, end, STEP_SECS).await
-                } else {
-                    ds.instant(&q, Some(end)).await
-                };
-                result.map(|r| (raw, r))
+                per_pod(ds, raw, namespace, (start, end), closed)
+                    .await
+                    .map(|r| (raw, r))
             })
             .collect();
         let mut grids: Option<HashMap<&str, Grid>> = None;
@@ -193,6 +188,69 @@ pub async fn fetch_namespace(
         }
     }
     Ok(out)
+}
+
+/// The per-pod series of `raw` in `namespace` for the window `(start, end)`: through the
+/// remote-read API where the datasource answers it ([`Prometheus::remote_reads`]), given the
+/// meaning the query API's answer has (the instant vector at each 15-minute step for the
+/// requests and limits, the raw samples within the range otherwise); else [`queries::per_pod`].
+async fn per_pod(
+    ds: &Prometheus,
+    raw: Raw,
+    namespace: &str,
+    (start, end): (i64, i64),
+    closed: bool,
+) -> Result<Vec<crate::prometheus::Series>, QueryError> {
+    // The window's first interval starts 15 minutes before `start`.
+    let window = end - start + STEP_SECS;
+    let ranged = Raw::RANGED.contains(&raw);
+    if let (true, Some(matchers)) = (ds.remote_reads(), queries::per_pod_matchers(raw, namespace)) {
+        let (from, to) = if ranged {
+            (start * 1000 - ds.lookback_ms().await, end * 1000)
+        } else {
+            ((end - window) * 1000, end * 1000)
+        };
+        let query = remote_read::Query {
+            start_ms: from,
+            end_ms: to,
+            matchers,
+        };
+        if let Some(read) = ds.read(&[query]).await? {
+            let lookback = if ranged { ds.lookback_ms().await } else { 0 };
+            let seconds = |(t, v): (i64, f64)| (t as f64 / 1000.0, v);
+            return Ok(read
+                .into_iter()
+                .map(|s| {
+                    let samples: Vec<(f64, f64)> = if ranged {
+                        let steps = (start * 1000, end * 1000, STEP_SECS * 1000);
+                        remote_read::at_steps(&s.samples, steps, lookback, closed)
+                            .into_iter()
+                            .map(seconds)
+                            .collect()
+                    } else {
+                        // A range selector: staleness markers dropped, the start in only for
+                        // closed windows (Prometheus 2.x).
+                        s.samples
+                            .iter()
+                            .filter(|&&(t, v)| !remote_read::is_stale(v) && (closed || t > from))
+                            .map(|&p| seconds(p))
+                            .collect()
+                    };
+                    crate::prometheus::Series {
+                        labels: s.labels,
+                        samples,
+                    }
+                })
+                .filter(|s| !s.samples.is_empty())
+                .collect());
+        }
+    }
+    let q = queries::per_pod(raw, namespace, window);
+    if ranged {
+        ds.range(&q, start, end, STEP_SECS).await
+    } else {
+        ds.instant(&q, Some(end)).await
+    }
 }
 
 /// Adds one per-pod query's result to the containers' grids.

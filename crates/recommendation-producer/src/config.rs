@@ -7,7 +7,7 @@ use rivulet_common::avro::RegistryArgs;
 use rivulet_common::credentials::Scope;
 use rivulet_common::{Credentials, KafkaArgs, LogArgs, Secret};
 
-use crate::prometheus::Windows;
+use crate::prometheus::{Reads, Windows};
 use crate::publish::Topics;
 use crate::wire::Format;
 
@@ -84,6 +84,11 @@ pub struct Config {
     /// (Prometheus 2.x `[t − 15m, t]`, 3.x `(t − 15m, t]`), or force `closed` / `left-open`.
     #[arg(long, env = "RECOMMENDER_DATASOURCE_WINDOWS", value_enum, default_value_t = Windows::Auto)]
     pub datasource_windows: Windows,
+    /// How per-pod series are read: `auto` through Prometheus's remote-read API (stored
+    /// chunks: a fraction of Prometheus's CPU) where the datasource answers it, else the query
+    /// API; `query` the query API only.
+    #[arg(long, env = "RECOMMENDER_DATASOURCE_READS", value_enum, default_value_t = Reads::Auto)]
+    pub datasource_reads: Reads,
     /// Prometheus queries in flight per datasource.
     #[arg(long, env = "RECOMMENDER_DATASOURCE_CONCURRENCY", default_value_t = 8)]
     pub datasource_concurrency: usize,

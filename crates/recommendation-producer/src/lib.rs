@@ -28,6 +28,7 @@ pub mod payload;
 pub mod prometheus;
 pub mod publish;
 pub mod queries;
+pub mod remote_read;
 pub mod store;
 pub mod wire;
 
@@ -140,7 +141,8 @@ fn datasources(
         )
         .map_err(|e| Error::Datasource(name.clone(), e.to_string()))?
         .counting(queries.clone())
-        .with_windows(config.datasource_windows);
+        .with_windows(config.datasource_windows)
+        .with_reads(config.datasource_reads);
         out.insert(name.clone(), ds);
     }
     Ok(out)

@@ -11,6 +11,10 @@ use rivulet_common::Secret;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
+mod reads;
+
+pub use reads::{Reads, go_duration_ms};
+
 /// Credentials for a datasource.
 #[derive(Clone, Debug, Default)]
 pub enum Auth {
@@ -134,6 +138,12 @@ pub struct Prometheus {
     windows: Windows,
     /// What [`Windows::Auto`] found: closed windows or not (read once, when it could be).
     detected: Arc<tokio::sync::OnceCell<bool>>,
+    /// How samples are read ([`Reads`]); under `Auto`, cleared when the datasource turns out
+    /// not to answer remote reads with streamed chunks.
+    reads: Reads,
+    remote: Arc<std::sync::atomic::AtomicBool>,
+    /// The datasource's lookback delta, ms (read once, when it could be).
+    lookback: Arc<tokio::sync::OnceCell<i64>>,
 }
 
 /// Which samples a 15-minute interval ending at `t` holds. Prometheus 2.x range selectors
@@ -196,6 +206,9 @@ impl Prometheus {
             queries: Counter::default(),
             windows: Windows::Auto,
             detected: Arc::default(),
+            reads: Reads::Auto,
+            remote: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            lookback: Arc::default(),
         })
     }
 

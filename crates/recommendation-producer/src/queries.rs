@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::remote_read::Matcher;
+
 /// Include and exclude regexes of one label. Include wins: when both are given, what the
 /// include matches is kept (the reference ANDs them, so `include ["openshift-tuning"]` with
 /// `exclude ["openshift-.*"]` found nothing, against its own documentation).
@@ -146,6 +148,30 @@ pub fn per_pod(raw: Raw, namespace: &str, window_secs: i64) -> String {
     }
 }
 
+/// The series [`per_pod`] selects for `raw`, as remote-read matchers; `None` for
+/// [`Raw::Throttle`] (a `rate`, evaluated by the datasource).
+pub fn per_pod_matchers(raw: Raw, namespace: &str) -> Option<Vec<Matcher>> {
+    let name = |n: &str| Matcher::Eq("__name__".into(), n.into());
+    let mut matchers = match raw {
+        Raw::Resources => vec![
+            Matcher::Re("__name__".into(), format!("{REQUESTS}|{LIMITS}")),
+            Matcher::Re("resource".into(), "cpu|memory".into()),
+            Matcher::Re("unit".into(), "core|byte".into()),
+        ],
+        Raw::Throttle => return None,
+        Raw::Cpu => vec![name(CPU_RULE)],
+        Raw::Memory => vec![name("container_memory_working_set_bytes")],
+        Raw::Rss => vec![name("container_memory_rss")],
+    };
+    matchers.extend([
+        Matcher::Neq("container".into(), String::new()),
+        Matcher::Neq("container".into(), "POD".into()),
+        Matcher::Neq("pod".into(), String::new()),
+        Matcher::Eq("namespace".into(), namespace.into()),
+    ]);
+    Some(matchers)
+}
+
 /// The last time each of `containers` in `namespace` used CPU, within 15 days (the
 /// reference's query: a subquery over 15 days at one-minute resolution, costly for Prometheus;
 /// see [`recent_activity`]).
@@ -270,6 +296,33 @@ mod tests {
             containers.contains("group_left(workload, workload_type)"),
             "{containers}"
         );
+    }
+
+    #[test]
+    fn remote_read_matchers_select_what_the_queries_do() {
+        for raw in [Raw::Resources, Raw::Cpu, Raw::Memory, Raw::Rss] {
+            let mut ours: Vec<String> = per_pod_matchers(raw, "shop")
+                .unwrap()
+                .iter()
+                .map(|m| match m {
+                    Matcher::Eq(n, v) => format!("{n}=\"{v}\""),
+                    Matcher::Neq(n, v) => format!("{n}!=\"{v}\""),
+                    Matcher::Re(n, v) => format!("{n}=~\"{v}\""),
+                })
+                .collect();
+            // The query's selector: the metric name in front (if any) and the braces' matchers.
+            let query = per_pod(raw, "shop", 900);
+            let (name, rest) = query.split_once('{').unwrap();
+            let inside = rest.split_once('}').unwrap().0;
+            let mut theirs: Vec<String> = inside.split(',').map(str::to_owned).collect();
+            if !name.is_empty() {
+                theirs.push(format!("__name__=\"{name}\""));
+            }
+            ours.sort();
+            theirs.sort();
+            assert_eq!(ours, theirs, "{query}");
+        }
+        assert_eq!(per_pod_matchers(Raw::Throttle, "shop"), None);
     }
 
     #[test]

@@ -51,9 +51,22 @@ impl Server {
 
     /// Starts Prometheus on `dir`'s data and waits until it is ready.
     pub async fn start(dir: TempDir) -> Server {
+        Self::with_config(dir, "global:\n  evaluation_interval: 1m\n").await
+    }
+
+    /// A Prometheus scraping `target` (`host:port`, `/metrics`) every second into an empty
+    /// TSDB: series that leave the target get staleness markers, as in a cluster.
+    pub async fn scraping(target: &str) -> Server {
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1m\nscrape_configs:\n  - job_name: test\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        Self::with_config(Self::dir(), &config).await
+    }
+
+    async fn with_config(dir: TempDir, yaml: &str) -> Server {
         let data = dir.0.join("data");
         let config = dir.0.join("prometheus.yml");
-        std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").expect("prometheus.yml");
+        std::fs::write(&config, yaml).expect("prometheus.yml");
         let port = crate::widgets::free_port();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))

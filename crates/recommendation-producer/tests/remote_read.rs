@@ -1,0 +1,229 @@
+//! Remote reads against a real Prometheus: the per-namespace fetch through stored chunks equals
+//! the fetch through the query API (closed and left-open windows, samples on the boundaries
+//! or between them), and on live scraped data with staleness markers the steps and raw samples
+//! given the query API's meaning equal what the query API answers.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rivulet_recommendation_producer::collect::{discover, fetch_namespace};
+use rivulet_recommendation_producer::prometheus::{Prometheus, Reads, Windows};
+use rivulet_recommendation_producer::queries::Filters;
+use rivulet_recommendation_producer::remote_read::{self, Matcher, Query};
+use support::{END, Server, cluster, datasource, free_port, serve};
+
+#[tokio::test]
+#[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
+async fn the_fetch_through_chunks_equals_the_fetch_through_queries() {
+    for aligned in [false, true] {
+        let mut cluster = cluster();
+        cluster.aligned = aligned;
+        let server = serve(&cluster).await;
+        let found = discover(
+            &datasource(&server.url),
+            &Filters::default(),
+            Some((END - 3600, END)),
+        )
+        .await
+        .unwrap();
+        for windows in [Windows::Closed, Windows::LeftOpen] {
+            let chunks = datasource(&server.url).with_windows(windows);
+            let queries = datasource(&server.url)
+                .with_windows(windows)
+                .with_reads(Reads::Query);
+            for namespace in &found.namespaces {
+                let containers: Vec<&str> = found
+                    .containers
+                    .iter()
+                    .filter(|c| &c.namespace == namespace)
+                    .map(|c| c.container.as_str())
+                    .collect();
+                let ours = fetch_namespace(&chunks, namespace, &containers, Some(END))
+                    .await
+                    .unwrap();
+                let theirs = fetch_namespace(&queries, namespace, &containers, Some(END))
+                    .await
+                    .unwrap();
+                assert!(!theirs.is_empty(), "{namespace}");
+                assert_eq!(ours, theirs, "{namespace}, aligned {aligned}, {windows:?}");
+            }
+            assert!(chunks.remote_reads(), "read through chunks, no fallback");
+        }
+    }
+}
+
+/// A `/metrics` endpoint whose text the test changes.
+async fn exporter(text: Arc<Mutex<String>>) -> String {
+    let port = free_port();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = text.clone();
+            async move { text.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("127.0.0.1:{port}")
+}
+
+/// Waits until `query` (instant, now) returns `want` series.
+async fn until_series(ds: &Prometheus, query: &str, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if ds.instant(query, None).await.unwrap().len() == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{query}: never {want} series");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
+async fn staleness_markers_end_a_series_as_the_query_api_ends_it() {
+    let series = |pod: &str| {
+        format!(
+            "kube_pod_container_resource_requests{{namespace=\"shop\",pod=\"{pod}\",container=\"app\",resource=\"cpu\",unit=\"core\"}} 0.5\ncontainer_memory_rss{{namespace=\"shop\",pod=\"{pod}\",container=\"app\"}} 4096\n"
+        )
+    };
+    let text = Arc::new(Mutex::new(format!("{}{}", series("a"), series("b"))));
+    let target = exporter(text.clone()).await;
+    let server = Server::scraping(&target).await;
+    let ds = datasource(&server.url);
+    let started = chrono::Utc::now().timestamp();
+    until_series(&ds, "count_over_time(container_memory_rss[1m]) >= 3", 2).await;
+    // Pod b goes away: its series get staleness markers at the next scrape.
+    *text.lock().unwrap() = series("a");
+    until_series(&ds, "container_memory_rss", 1).await;
+    let gone = chrono::Utc::now().timestamp();
+    // Two more scrapes of pod a after that.
+    until_series(
+        &ds,
+        &format!("timestamp(container_memory_rss) > {}", gone + 2),
+        1,
+    )
+    .await;
+    let end = chrono::Utc::now().timestamp();
+    let lookback = ds.lookback_ms().await;
+    assert_eq!(lookback, 300_000, "Prometheus's default");
+    let closed = ds.closed_windows().await;
+
+    // The requests at each second, as a range query of the bare selector gives them.
+    let selector = "kube_pod_container_resource_requests{namespace=\"shop\"}";
+    let theirs = ds.range(selector, started - 2, end, 1).await.unwrap();
+    let query = Query {
+        start_ms: (started - 2) * 1000 - lookback,
+        end_ms: end * 1000,
+        matchers: vec![
+            Matcher::Eq(
+                "__name__".into(),
+                "kube_pod_container_resource_requests".into(),
+            ),
+            Matcher::Eq("namespace".into(), "shop".into()),
+        ],
+    };
+    let read = ds.read(&[query]).await.unwrap().expect("streamed chunks");
+    assert_eq!(read.len(), 2);
+    assert_eq!(theirs.len(), 2);
+    for (ours, theirs) in read.iter().zip(&theirs) {
+        assert_eq!(ours.labels, theirs.labels);
+        let steps = ((started - 2) * 1000, end * 1000, 1000);
+        let ours: Vec<(f64, f64)> = remote_read::at_steps(&ours.samples, steps, lookback, closed)
+            .into_iter()
+            .map(|(t, v)| (t as f64 / 1000.0, v))
+            .collect();
+        assert_eq!(ours, theirs.samples, "{:?}", theirs.labels);
+    }
+    let b = &read[1];
+    assert!(
+        b.samples.iter().any(|&(_, v)| remote_read::is_stale(v)),
+        "b has its marker"
+    );
+    let b_steps = theirs[1].samples.last().unwrap().0 as i64;
+    assert!(
+        b_steps < end - 1,
+        "b ends at its marker, not {lookback} ms later"
+    );
+
+    // The raw samples of a range selector: no markers.
+    let window = end - started + 2;
+    let theirs = ds
+        .instant(
+            &format!("container_memory_rss{{namespace=\"shop\"}}[{window}s]"),
+            Some(end),
+        )
+        .await
+        .unwrap();
+    let query = Query {
+        start_ms: (end - window) * 1000,
+        end_ms: end * 1000,
+        matchers: vec![Matcher::Eq(
+            "__name__".into(),
+            "container_memory_rss".into(),
+        )],
+    };
+    let read = ds.read(&[query]).await.unwrap().unwrap();
+    assert_eq!(read.len(), theirs.len());
+    for (ours, theirs) in read.iter().zip(&theirs) {
+        let ours: Vec<(f64, f64)> = ours
+            .samples
+            .iter()
+            .filter(|&&(_, v)| !remote_read::is_stale(v))
+            .map(|&(t, v)| (t as f64 / 1000.0, v))
+            .collect();
+        assert!(ours.len() >= 3);
+        assert_eq!(ours, theirs.samples, "{:?}", theirs.labels);
+    }
+}
+
+/// A datasource without the remote-read API (an HTTP front of the real Prometheus that passes
+/// the query API on and answers `/api/v1/read` with 404, as a query-only server does).
+async fn query_only(upstream: String) -> String {
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/read",
+            axum::routing::post(|| async { axum::http::StatusCode::NOT_FOUND }),
+        )
+        .fallback(move |uri: axum::http::Uri| {
+            let (client, upstream) = (client.clone(), upstream.clone());
+            async move {
+                let answer = client.get(format!("{upstream}{uri}")).send().await.unwrap();
+                (answer.status(), answer.bytes().await.unwrap())
+            }
+        });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
+async fn a_datasource_without_remote_reads_is_read_through_queries() {
+    let server = serve(&cluster()).await;
+    let front = datasource(&query_only(server.url.clone()).await);
+    assert!(front.remote_reads(), "tried first");
+    let ours = fetch_namespace(&front, "shop", &["cart"], Some(END))
+        .await
+        .unwrap();
+    assert!(
+        !front.remote_reads(),
+        "remembered: the query API from now on"
+    );
+    let direct = datasource(&server.url).with_reads(Reads::Query);
+    let theirs = fetch_namespace(&direct, "shop", &["cart"], Some(END))
+        .await
+        .unwrap();
+    assert!(theirs["cart"].series.len() > 800);
+    assert_eq!(ours, theirs);
+}
