@@ -193,7 +193,9 @@ pub async fn fetch_namespace(
 /// The per-pod series of `raw` in `namespace` for the window `(start, end)`: through the
 /// remote-read API where the datasource answers it ([`Prometheus::remote_reads`]), given the
 /// meaning the query API's answer has (the instant vector at each 15-minute step for the
-/// requests and limits, the raw samples within the range otherwise); else [`queries::per_pod`].
+/// requests and limits, the raw samples within the range for usage, and for throttling the
+/// rate of counters that did not change, which is 0); else, and for throttling counters that
+/// changed, [`queries::per_pod`].
 async fn per_pod(
     ds: &Prometheus,
     raw: Raw,
@@ -204,46 +206,10 @@ async fn per_pod(
     // The window's first interval starts 15 minutes before `start`.
     let window = end - start + STEP_SECS;
     let ranged = Raw::RANGED.contains(&raw);
-    if let (true, Some(matchers)) = (ds.remote_reads(), queries::per_pod_matchers(raw, namespace)) {
-        let (from, to) = if ranged {
-            (start * 1000 - ds.lookback_ms().await, end * 1000)
-        } else {
-            ((end - window) * 1000, end * 1000)
-        };
-        let query = remote_read::Query {
-            start_ms: from,
-            end_ms: to,
-            matchers,
-        };
-        if let Some(read) = ds.read(&[query]).await? {
-            let lookback = if ranged { ds.lookback_ms().await } else { 0 };
-            let seconds = |(t, v): (i64, f64)| (t as f64 / 1000.0, v);
-            return Ok(read
-                .into_iter()
-                .map(|s| {
-                    let samples: Vec<(f64, f64)> = if ranged {
-                        let steps = (start * 1000, end * 1000, STEP_SECS * 1000);
-                        remote_read::at_steps(&s.samples, steps, lookback, closed)
-                            .into_iter()
-                            .map(seconds)
-                            .collect()
-                    } else {
-                        // A range selector: staleness markers dropped, the start in only for
-                        // closed windows (Prometheus 2.x).
-                        s.samples
-                            .iter()
-                            .filter(|&&(t, v)| !remote_read::is_stale(v) && (closed || t > from))
-                            .map(|&p| seconds(p))
-                            .collect()
-                    };
-                    crate::prometheus::Series {
-                        labels: s.labels,
-                        samples,
-                    }
-                })
-                .filter(|s| !s.samples.is_empty())
-                .collect());
-        }
+    if ds.remote_reads()
+        && let Some(read) = remote_per_pod(ds, raw, namespace, (start, end), closed).await?
+    {
+        return Ok(read);
     }
     let q = queries::per_pod(raw, namespace, window);
     if ranged {
@@ -251,6 +217,71 @@ async fn per_pod(
     } else {
         ds.instant(&q, Some(end)).await
     }
+}
+
+/// [`per_pod`] through the remote-read API; `None` when the query API is to answer.
+async fn remote_per_pod(
+    ds: &Prometheus,
+    raw: Raw,
+    namespace: &str,
+    (start, end): (i64, i64),
+    closed: bool,
+) -> Result<Option<Vec<crate::prometheus::Series>>, QueryError> {
+    let window = end - start + STEP_SECS;
+    let steps = (start * 1000, end * 1000, STEP_SECS * 1000);
+    let lookback = if raw == Raw::Resources {
+        ds.lookback_ms().await
+    } else {
+        0
+    };
+    let from = match raw {
+        Raw::Resources => start * 1000 - lookback,
+        Raw::Throttle => (start - STEP_SECS) * 1000,
+        Raw::Cpu | Raw::Memory | Raw::Rss => (end - window) * 1000,
+    };
+    let query = remote_read::Query {
+        start_ms: from,
+        end_ms: end * 1000,
+        matchers: queries::per_pod_matchers(raw, namespace),
+    };
+    let Some(read) = ds.read(&[query]).await? else {
+        return Ok(None);
+    };
+    let seconds = |(t, v): (i64, f64)| (t as f64 / 1000.0, v);
+    let mut out = Vec::with_capacity(read.len());
+    for mut s in read {
+        let samples: Vec<(f64, f64)> = match raw {
+            Raw::Resources => remote_read::at_steps(&s.samples, steps, lookback, closed)
+                .into_iter()
+                .map(seconds)
+                .collect(),
+            Raw::Throttle => {
+                let Some(rates) =
+                    remote_read::unchanged_rate(&s.samples, steps, STEP_SECS * 1000, closed)
+                else {
+                    // Throttled: the datasource's `rate` for the namespace.
+                    return Ok(None);
+                };
+                s.labels.remove("__name__");
+                rates.into_iter().map(seconds).collect()
+            }
+            // A range selector: staleness markers dropped, the start in only for closed
+            // windows (Prometheus 2.x).
+            Raw::Cpu | Raw::Memory | Raw::Rss => s
+                .samples
+                .iter()
+                .filter(|&&(t, v)| !remote_read::is_stale(v) && (closed || t > from))
+                .map(|&p| seconds(p))
+                .collect(),
+        };
+        if !samples.is_empty() {
+            out.push(crate::prometheus::Series {
+                labels: s.labels,
+                samples,
+            });
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Adds one per-pod query's result to the containers' grids.

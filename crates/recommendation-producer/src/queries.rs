@@ -148,9 +148,9 @@ pub fn per_pod(raw: Raw, namespace: &str, window_secs: i64) -> String {
     }
 }
 
-/// The series [`per_pod`] selects for `raw`, as remote-read matchers; `None` for
-/// [`Raw::Throttle`] (a `rate`, evaluated by the datasource).
-pub fn per_pod_matchers(raw: Raw, namespace: &str) -> Option<Vec<Matcher>> {
+/// The series [`per_pod`] selects for `raw` (for [`Raw::Throttle`], the counters it rates), as
+/// remote-read matchers.
+pub fn per_pod_matchers(raw: Raw, namespace: &str) -> Vec<Matcher> {
     let name = |n: &str| Matcher::Eq("__name__".into(), n.into());
     let mut matchers = match raw {
         Raw::Resources => vec![
@@ -158,7 +158,7 @@ pub fn per_pod_matchers(raw: Raw, namespace: &str) -> Option<Vec<Matcher>> {
             Matcher::Re("resource".into(), "cpu|memory".into()),
             Matcher::Re("unit".into(), "core|byte".into()),
         ],
-        Raw::Throttle => return None,
+        Raw::Throttle => vec![name("container_cpu_cfs_throttled_seconds_total")],
         Raw::Cpu => vec![name(CPU_RULE)],
         Raw::Memory => vec![name("container_memory_working_set_bytes")],
         Raw::Rss => vec![name("container_memory_rss")],
@@ -169,7 +169,7 @@ pub fn per_pod_matchers(raw: Raw, namespace: &str) -> Option<Vec<Matcher>> {
         Matcher::Neq("pod".into(), String::new()),
         Matcher::Eq("namespace".into(), namespace.into()),
     ]);
-    Some(matchers)
+    matchers
 }
 
 /// The last time each of `containers` in `namespace` used CPU, within 15 days (the
@@ -300,9 +300,14 @@ mod tests {
 
     #[test]
     fn remote_read_matchers_select_what_the_queries_do() {
-        for raw in [Raw::Resources, Raw::Cpu, Raw::Memory, Raw::Rss] {
+        for raw in [
+            Raw::Resources,
+            Raw::Throttle,
+            Raw::Cpu,
+            Raw::Memory,
+            Raw::Rss,
+        ] {
             let mut ours: Vec<String> = per_pod_matchers(raw, "shop")
-                .unwrap()
                 .iter()
                 .map(|m| match m {
                     Matcher::Eq(n, v) => format!("{n}=\"{v}\""),
@@ -312,6 +317,7 @@ mod tests {
                 .collect();
             // The query's selector: the metric name in front (if any) and the braces' matchers.
             let query = per_pod(raw, "shop", 900);
+            let query = query.trim_start_matches("rate(");
             let (name, rest) = query.split_once('{').unwrap();
             let inside = rest.split_once('}').unwrap().0;
             let mut theirs: Vec<String> = inside.split(',').map(str::to_owned).collect();
@@ -322,7 +328,6 @@ mod tests {
             theirs.sort();
             assert_eq!(ours, theirs, "{query}");
         }
-        assert_eq!(per_pod_matchers(Raw::Throttle, "shop"), None);
     }
 
     #[test]

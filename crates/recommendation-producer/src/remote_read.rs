@@ -83,6 +83,45 @@ pub fn at_steps(
     out
 }
 
+/// What `rate(…[window])` at each step from `start_ms` to `end_ms` gives for a counter that
+/// never changes, or `None` when `samples` change (or hold a NaN): 0 wherever the window
+/// `[t − window, t]` (`(t − window, t]` unless `closed`) holds two samples or more, nothing
+/// elsewhere; staleness markers are not samples to a range. Whatever Prometheus's
+/// extrapolation, an unchanged counter has a rate of 0, so this is exact for every version.
+pub fn unchanged_rate(
+    samples: &[(i64, f64)],
+    (start_ms, end_ms, step_ms): (i64, i64, i64),
+    window_ms: i64,
+    closed: bool,
+) -> Option<Vec<(i64, f64)>> {
+    let times: Vec<i64> = samples
+        .iter()
+        .filter(|(_, v)| !is_stale(*v))
+        .map(|&(t, _)| t)
+        .collect();
+    let mut values = samples.iter().map(|&(_, v)| v).filter(|v| !is_stale(*v));
+    if let Some(first) = values.next()
+        && (first.is_nan() || values.any(|v| v != first))
+    {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut t = start_ms;
+    while t <= end_ms && step_ms > 0 {
+        let from = if closed {
+            times.partition_point(|&s| s < t - window_ms)
+        } else {
+            times.partition_point(|&s| s <= t - window_ms)
+        };
+        let to = times.partition_point(|&s| s <= t);
+        if to.saturating_sub(from) >= 2 {
+            out.push((t, 0.0));
+        }
+        t += step_ms;
+    }
+    Some(out)
+}
+
 /// Why a response could not be read.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {

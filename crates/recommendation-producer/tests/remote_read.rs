@@ -93,14 +93,24 @@ async fn staleness_markers_end_a_series_as_the_query_api_ends_it() {
             "kube_pod_container_resource_requests{{namespace=\"shop\",pod=\"{pod}\",container=\"app\",resource=\"cpu\",unit=\"core\"}} 0.5\ncontainer_memory_rss{{namespace=\"shop\",pod=\"{pod}\",container=\"app\"}} 4096\n"
         )
     };
-    let text = Arc::new(Mutex::new(format!("{}{}", series("a"), series("b"))));
+    let throttled = |value: u32| {
+        format!(
+            "container_cpu_cfs_throttled_seconds_total{{namespace=\"shop\",pod=\"a\",container=\"app\"}} 7\ncontainer_cpu_cfs_throttled_seconds_total{{namespace=\"shop\",pod=\"c\",container=\"app\"}} {value}\n"
+        )
+    };
+    let text = Arc::new(Mutex::new(format!(
+        "{}{}{}",
+        series("a"),
+        series("b"),
+        throttled(1)
+    )));
     let target = exporter(text.clone()).await;
     let server = Server::scraping(&target).await;
     let ds = datasource(&server.url);
     let started = chrono::Utc::now().timestamp();
     until_series(&ds, "count_over_time(container_memory_rss[1m]) >= 3", 2).await;
     // Pod b goes away: its series get staleness markers at the next scrape.
-    *text.lock().unwrap() = series("a");
+    *text.lock().unwrap() = format!("{}{}", series("a"), throttled(2));
     until_series(&ds, "container_memory_rss", 1).await;
     let gone = chrono::Utc::now().timestamp();
     // Two more scrapes of pod a after that.
@@ -150,6 +160,43 @@ async fn staleness_markers_end_a_series_as_the_query_api_ends_it() {
     assert!(
         b_steps < end - 1,
         "b ends at its marker, not {lookback} ms later"
+    );
+
+    // Throttling: an unchanged counter's rate is 0 where a window holds two samples, as
+    // Prometheus's `rate` says; a changed one is left to Prometheus.
+    let rate = ds
+        .range(
+            "rate(container_cpu_cfs_throttled_seconds_total{pod=\"a\"}[3s])",
+            started,
+            end,
+            1,
+        )
+        .await
+        .unwrap();
+    let query = |pod: &str| Query {
+        start_ms: (started - 3) * 1000,
+        end_ms: end * 1000,
+        matchers: vec![
+            Matcher::Eq(
+                "__name__".into(),
+                "container_cpu_cfs_throttled_seconds_total".into(),
+            ),
+            Matcher::Eq("pod".into(), pod.into()),
+        ],
+    };
+    let read = ds.read(&[query("a")]).await.unwrap().unwrap();
+    let steps = (started * 1000, end * 1000, 1000);
+    let ours: Vec<(f64, f64)> = remote_read::unchanged_rate(&read[0].samples, steps, 3000, closed)
+        .unwrap()
+        .into_iter()
+        .map(|(t, v)| (t as f64 / 1000.0, v))
+        .collect();
+    assert!(ours.len() >= 3, "{ours:?}");
+    assert_eq!(ours, rate[0].samples);
+    let read = ds.read(&[query("c")]).await.unwrap().unwrap();
+    assert_eq!(
+        remote_read::unchanged_rate(&read[0].samples, steps, 3000, closed),
+        None
     );
 
     // The raw samples of a range selector: no markers.

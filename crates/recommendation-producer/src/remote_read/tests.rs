@@ -318,3 +318,31 @@ fn steps_take_the_newest_fresh_sample_like_an_instant_vector() {
         "no step, no loop"
     );
 }
+
+#[test]
+fn an_unchanged_counter_rates_zero_where_a_window_holds_two_samples() {
+    let stale = f64::from_bits(STALE_NAN);
+    let samples = [
+        (0, 5.0),
+        (100, 5.0),
+        (250, 5.0),
+        (300, stale),
+        (700, 5.0),
+        (800, 5.0),
+    ];
+    let closed = unchanged_rate(&samples, (0, 1_000, 100), 200, true).unwrap();
+    let t = |v: &[(i64, f64)]| v.iter().map(|p| p.0).collect::<Vec<_>>();
+    // [t − 200, t]: 100 holds 0 and 100; 200 holds 0, 100; 300: 100, 250; 400: 250 only.
+    assert_eq!(t(&closed), vec![100, 200, 300, 800, 900]);
+    assert!(closed.iter().all(|&(_, v)| v == 0.0));
+    let open = unchanged_rate(&samples, (0, 1_000, 100), 200, false).unwrap();
+    // (t − 200, t]: 200 holds 100 only, 300 250 only, 900 800 only.
+    assert_eq!(t(&open), vec![100, 800]);
+    let changed = [(0, 5.0), (100, 6.0)];
+    assert_eq!(unchanged_rate(&changed, (0, 100, 100), 200, true), None);
+    assert_eq!(
+        unchanged_rate(&[(0, f64::NAN), (1, f64::NAN)], (0, 1, 1), 2, true),
+        None
+    );
+    assert_eq!(unchanged_rate(&[], (0, 100, 100), 200, true), Some(vec![]));
+}
