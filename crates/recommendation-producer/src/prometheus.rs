@@ -324,6 +324,15 @@ impl Prometheus {
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Vec<Series>, QueryError> {
+        self.retrying(|| self.get_once(path, params)).await
+    }
+
+    /// `once` under a concurrency permit, again with backoff while it fails in a way worth
+    /// retrying.
+    async fn retrying<T, F: Future<Output = Result<T, QueryError>>>(
+        &self,
+        once: impl Fn() -> F,
+    ) -> Result<T, QueryError> {
         let _permit = self
             .permits
             .acquire()
@@ -331,7 +340,7 @@ impl Prometheus {
             .map_err(|e| QueryError::Unreachable(e.to_string()))?;
         let mut attempt = 0;
         loop {
-            match self.get_once(path, params).await {
+            match once().await {
                 Err(e) if e.retryable() && attempt < self.retries => {
                     attempt += 1;
                     let backoff = Duration::from_millis(200 * 2u64.pow(attempt));
@@ -343,16 +352,9 @@ impl Prometheus {
         }
     }
 
-    async fn get_once(
-        &self,
-        path: &str,
-        params: &[(&str, String)],
-    ) -> Result<Vec<Series>, QueryError> {
+    /// Sends `request` (authorised): its status and body.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Sent, QueryError> {
         self.queries.inc();
-        let request = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .query(params);
         let response = self.authorised(request).send().await.map_err(|e| {
             if e.is_timeout() {
                 QueryError::Timeout(e.to_string())
@@ -361,12 +363,42 @@ impl Prometheus {
             }
         })?;
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let body = response
             .bytes()
             .await
             .map_err(|e| QueryError::Timeout(e.to_string()))?;
-        parse(status, &body)
+        Ok(Sent {
+            status,
+            content_type,
+            body,
+        })
     }
+
+    async fn get_once(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<Series>, QueryError> {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .query(params);
+        let sent = self.send(request).await?;
+        parse(sent.status, &sent.body)
+    }
+}
+
+/// An answer of the datasource.
+struct Sent {
+    status: u16,
+    content_type: String,
+    body: bytes::Bytes,
 }
 
 /// The series of a query's response (`status`, `body`).

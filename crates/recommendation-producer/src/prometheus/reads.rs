@@ -38,52 +38,40 @@ impl Prometheus {
         &self,
         queries: &[remote_read::Query],
     ) -> Result<Option<Vec<remote_read::Series>>, QueryError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| QueryError::Unreachable(e.to_string()))?;
-        self.queries.inc();
-        let request = self
-            .client
-            .post(format!("{}/api/v1/read", self.base))
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Read-Version", "0.1.0")
-            .body(remote_read::request(queries));
-        let response = self.authorised(request).send().await.map_err(|e| {
-            if e.is_timeout() {
-                QueryError::Timeout(e.to_string())
-            } else {
-                QueryError::Unreachable(e.to_string())
-            }
-        })?;
-        let status = response.status().as_u16();
-        let streamed = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-streamed-protobuf"));
-        if matches!(status, 404 | 405 | 415 | 501) || (status == 200 && !streamed) {
+        let sent = self
+            .retrying(|| {
+                let request = self
+                    .client
+                    .post(format!("{}/api/v1/read", self.base))
+                    .header("Content-Encoding", "snappy")
+                    .header("Content-Type", "application/x-protobuf")
+                    .header("X-Prometheus-Remote-Read-Version", "0.1.0")
+                    .body(remote_read::request(queries));
+                self.send(request)
+            })
+            .await?;
+        let streamed = sent
+            .content_type
+            .starts_with("application/x-streamed-protobuf");
+        if matches!(sent.status, 404 | 405 | 415 | 501) || (sent.status == 200 && !streamed) {
             tracing::warn!(
-                status,
+                status = sent.status,
                 "The datasource does not answer remote reads with streamed chunks; using its query API."
             );
             self.remote.store(false, Ordering::Relaxed);
             return Ok(None);
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| QueryError::Timeout(e.to_string()))?;
-        if status != 200 {
+        if sent.status != 200 {
             return Err(QueryError::Refused {
-                status,
-                message: String::from_utf8_lossy(&body).chars().take(300).collect(),
+                status: sent.status,
+                message: String::from_utf8_lossy(&sent.body)
+                    .chars()
+                    .take(300)
+                    .collect(),
             });
         }
         let ranges: Vec<(i64, i64)> = queries.iter().map(|q| (q.start_ms, q.end_ms)).collect();
-        remote_read::decode(&body, &ranges)
+        remote_read::decode(&sent.body, &ranges)
             .map(Some)
             .map_err(|e| QueryError::Unreadable(e.to_string()))
     }
