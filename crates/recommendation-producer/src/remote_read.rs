@@ -257,10 +257,7 @@ pub fn xor_chunk(data: &[u8], sample: &mut dyn FnMut(i64, f64)) -> Result<(), De
         return Err(bad("chunk header"));
     }
     let count = u16::from_be_bytes([data[0], data[1]]);
-    let mut bits = Bits {
-        data: &data[2..],
-        at: 0,
-    };
+    let mut bits = Bits::new(&data[2..]);
     let (mut t, mut value, mut delta) = (0i64, 0u64, 0i64);
     let (mut leading, mut trailing) = (0u32, 0u32);
     for n in 0..count {
@@ -312,21 +309,45 @@ pub fn xor_chunk(data: &[u8], sample: &mut dyn FnMut(i64, f64)) -> Result<(), De
     Ok(())
 }
 
-/// A big-endian bit reader.
+/// A big-endian bit reader, a byte at a time into a 64-bit cache.
 struct Bits<'a> {
     data: &'a [u8],
-    at: usize,
+    /// The next byte to cache.
+    next: usize,
+    /// Cached bits, the next one in the top bit.
+    cache: u64,
+    /// How many bits the cache holds.
+    cached: u32,
 }
 
-impl Bits<'_> {
-    fn read(&mut self, n: u32) -> Result<u64, DecodeError> {
-        let mut out = 0u64;
-        for _ in 0..n {
-            let byte = *self.data.get(self.at / 8).ok_or(bad("chunk cut short"))?;
-            let bit = (byte >> (7 - self.at % 8)) & 1;
-            out = (out << 1) | u64::from(bit);
-            self.at += 1;
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8]) -> Bits<'a> {
+        Bits {
+            data,
+            next: 0,
+            cache: 0,
+            cached: 0,
         }
+    }
+
+    /// The next `n` bits (at most 64), as the low bits of the answer.
+    fn read(&mut self, n: u32) -> Result<u64, DecodeError> {
+        if n > 56 {
+            let high = self.read(n - 32)?;
+            return Ok((high << 32) | self.read(32)?);
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        while self.cached < n {
+            let byte = *self.data.get(self.next).ok_or(bad("chunk cut short"))?;
+            self.cache |= u64::from(byte) << (56 - self.cached);
+            self.cached += 8;
+            self.next += 1;
+        }
+        let out = self.cache >> (64 - n);
+        self.cache <<= n;
+        self.cached -= n;
         Ok(out)
     }
 
