@@ -50,6 +50,14 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// The datasource refused with `status`: the start of its answer `body` says why.
+    fn refused(status: u16, body: &[u8]) -> QueryError {
+        QueryError::Refused {
+            status,
+            message: String::from_utf8_lossy(body).chars().take(300).collect(),
+        }
+    }
+
     fn retryable(&self) -> bool {
         match self {
             QueryError::Unreachable(_) | QueryError::Timeout(_) => true,
@@ -405,10 +413,7 @@ struct Sent {
 fn parse(status: u16, body: &[u8]) -> Result<Vec<Series>, QueryError> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
         if status >= 400 {
-            QueryError::Refused {
-                status,
-                message: String::from_utf8_lossy(body).chars().take(300).collect(),
-            }
+            QueryError::refused(status, body)
         } else {
             QueryError::Unreadable(e.to_string())
         }

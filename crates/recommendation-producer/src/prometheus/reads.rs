@@ -62,13 +62,7 @@ impl Prometheus {
             return Ok(None);
         }
         if sent.status != 200 {
-            return Err(QueryError::Refused {
-                status: sent.status,
-                message: String::from_utf8_lossy(&sent.body)
-                    .chars()
-                    .take(300)
-                    .collect(),
-            });
+            return Err(QueryError::refused(sent.status, &sent.body));
         }
         let ranges: Vec<(i64, i64)> = queries.iter().map(|q| (q.start_ms, q.end_ms)).collect();
         remote_read::decode(&sent.body, &ranges)
