@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::payload::BulkInput;
 use crate::prometheus::{Prometheus, QueryError};
 use crate::publish::{Publisher, Topic};
-use crate::store::{ExperimentRow, JobRow, Store, status};
+use crate::store::{ExperimentRow, JobRow, Move, Store, status};
 
 mod run;
 
@@ -252,10 +252,9 @@ impl Runner {
         list: &[&ExperimentRow],
         fetched: &Result<HashMap<String, collect::Fetched>, QueryError>,
     ) -> Result<bool, sqlx::Error> {
-        // Each experiment of the fetch goes through compute, store, publish, record on its
-        // own; they run concurrently (the store's pool and the producer's queue bound it).
-        let each = list.iter().map(|e| async move {
-            let (outcome, doc, note) = match fetched {
+        let outcomes: Vec<(&str, Option<Value>, Option<Value>)> = list
+            .iter()
+            .map(|e| match fetched {
                 Ok(data) => {
                     let key = if e.experiment_type == "namespace" {
                         &e.namespace
@@ -266,11 +265,8 @@ impl Runner {
                     let none = Series::new();
                     let series = data.get(key).map_or(&none, |f| &f.series);
                     let recommendations = engine::recommend(series, &Settings::default());
-                    (
-                        status::PROCESSED,
-                        Some(document::recommendation(e, &recommendations)),
-                        None,
-                    )
+                    let doc = document::recommendation(e, &recommendations);
+                    (status::PROCESSED, Some(doc), None)
                 }
                 Err(error) => {
                     let note = job_notification(
@@ -280,63 +276,71 @@ impl Runner {
                     );
                     (status::FAILED, None, Some(note))
                 }
-            };
-            let Some(row) = self
-                .store
-                .set_experiment(
-                    job.job_id,
-                    &self.owner,
-                    &e.name,
-                    outcome,
-                    doc.as_ref(),
-                    note.as_ref(),
-                )
-                .await?
-            else {
-                return Ok(false); // the job is no longer ours
-            };
+            })
+            .collect();
+        // The fetch's experiments are stored together (one transaction), then published.
+        let moves: Vec<Move> = list
+            .iter()
+            .zip(&outcomes)
+            .map(|(e, (status, doc, note))| Move {
+                name: &e.name,
+                status,
+                recommendations: doc.as_ref(),
+                notifications: note.as_ref(),
+            })
+            .collect();
+        let Some(rows) = self
+            .store
+            .set_experiments(job.job_id, &self.owner, &moves)
+            .await?
+        else {
+            return Ok(false); // the job is no longer ours
+        };
+        for (outcome, _, _) in &outcomes {
             self.metrics
                 .experiments
-                .get_or_create(&vec![("status".into(), outcome.into())])
+                .get_or_create(&vec![("status".into(), (*outcome).into())])
                 .inc();
-            self.publish(job, &row).await?;
-            Ok::<bool, sqlx::Error>(true)
-        });
-        let done = futures::future::try_join_all(each).await?;
-        Ok(done.into_iter().all(|ours| ours))
+        }
+        let rows: Vec<&ExperimentRow> = rows.iter().collect();
+        self.publish(job, &rows).await
     }
 
-    /// Publishes a computed experiment and records the outcome.
-    async fn publish(&self, job: &JobRow, e: &ExperimentRow) -> Result<(), sqlx::Error> {
+    /// Publishes computed experiments (concurrently: the producer's queue bounds them) and
+    /// records the outcomes together; false once the job is no longer this replica's.
+    async fn publish(&self, job: &JobRow, rows: &[&ExperimentRow]) -> Result<bool, sqlx::Error> {
         let Some(publisher) = &self.publisher else {
-            return Ok(());
+            return Ok(true);
         };
-        let topic = if e.status == status::FAILED {
-            Topic::Error
-        } else {
-            Topic::Recommendations
-        };
-        let message = document::experiment_message(job, e);
-        let key = format!("{}|{}", job.job_id, e.name);
-        let outcome = match publisher.send(topic, &key, &message).await {
-            Ok(()) => {
-                #[cfg(feature = "testing")]
-                self.fault_after_publication();
-                status::PUBLISHED
-            }
-            Err(error) => {
-                tracing::warn!(%error, experiment = e.name, "Publishing failed.");
-                status::PUBLISH_FAILED
-            }
-        };
-        self.metrics
-            .published
-            .get_or_create(&vec![("outcome".into(), outcome.into())])
-            .inc();
+        let sends = rows.iter().map(|e| async move {
+            let topic = if e.status == status::FAILED {
+                Topic::Error
+            } else {
+                Topic::Recommendations
+            };
+            let message = document::experiment_message(job, e);
+            let key = format!("{}|{}", job.job_id, e.name);
+            let outcome = match publisher.send(topic, &key, &message).await {
+                Ok(()) => {
+                    #[cfg(feature = "testing")]
+                    self.fault_after_publication();
+                    status::PUBLISHED
+                }
+                Err(error) => {
+                    tracing::warn!(%error, experiment = e.name, "Publishing failed.");
+                    status::PUBLISH_FAILED
+                }
+            };
+            self.metrics
+                .published
+                .get_or_create(&vec![("outcome".into(), outcome.into())])
+                .inc();
+            Move::to(&e.name, outcome)
+        });
+        let moves = futures::future::join_all(sends).await;
         self.store
-            .set_experiment(job.job_id, &self.owner, &e.name, outcome, None, None)
-            .await?;
-        Ok(())
+            .mark_experiments(job.job_id, &self.owner, &moves)
+            .await
     }
 
     /// After a job ended: its summary on Kafka (every job, once) and its webhook.

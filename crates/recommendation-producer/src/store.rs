@@ -89,6 +89,31 @@ pub struct ExperimentRow {
     pub experiment_type: String,
 }
 
+/// An experiment's next state, for [`Store::set_experiments`].
+#[derive(Clone, Copy, Debug)]
+pub struct Move<'a> {
+    /// The experiment.
+    pub name: &'a str,
+    /// Its new status.
+    pub status: &'a str,
+    /// Its recommendation document, when the move gives one.
+    pub recommendations: Option<&'a Value>,
+    /// Its notifications, when the move gives them.
+    pub notifications: Option<&'a Value>,
+}
+
+impl<'a> Move<'a> {
+    /// A move that only changes the status.
+    pub fn to(name: &'a str, status: &'a str) -> Move<'a> {
+        Move {
+            name,
+            status,
+            recommendations: None,
+            notifications: None,
+        }
+    }
+}
+
 /// The reference's timestamp form.
 pub fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -203,30 +228,35 @@ impl Store {
         if row.try_get::<Option<i32>, _>(0)?.is_some() {
             return Ok(()); // recorded by an earlier run of this job
         }
-        let now = stamp(Utc::now());
-        for (name, d) in experiments {
-            sqlx::query(
-                "INSERT INTO bulk_experiments (job_id, name, namespace, workload, workload_type, container, image, status, status_history, experiment_type)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, jsonb_build_array(jsonb_build_object('status', $8::text, 'timestamp', $9::text)), $10)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(name)
-            .bind(&d.namespace)
-            .bind(&d.workload)
-            .bind(&d.workload_type)
-            .bind(&d.container)
-            .bind(&d.image)
-            .bind(status::UNPROCESSED)
-            .bind(&now)
-            .bind(if d.is_namespace() {
+        let column = |f: fn(&(String, Discovered)) -> &str| -> Vec<&str> {
+            experiments.iter().map(f).collect()
+        };
+        sqlx::query(
+            "INSERT INTO bulk_experiments (job_id, name, namespace, workload, workload_type, container, image, status, status_history, experiment_type)
+             SELECT $1, name, namespace, workload, workload_type, container, image, $8,
+                    jsonb_build_array(jsonb_build_object('status', $8::text, 'timestamp', $9::text)), kind
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $10::text[])
+                  AS d(name, namespace, workload, workload_type, container, image, kind)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(column(|(name, _)| name))
+        .bind(column(|(_, d)| &d.namespace))
+        .bind(column(|(_, d)| &d.workload))
+        .bind(column(|(_, d)| &d.workload_type))
+        .bind(column(|(_, d)| &d.container))
+        .bind(column(|(_, d)| &d.image))
+        .bind(status::UNPROCESSED)
+        .bind(stamp(Utc::now()))
+        .bind(column(|(_, d)| {
+            if d.is_namespace() {
                 "namespace"
             } else {
                 "container"
-            })
-            .execute(&mut *tx)
-            .await?;
-        }
+            }
+        }))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE bulk_jobs SET total_experiments = $2 WHERE job_id = $1")
             .bind(id)
             .bind(experiments.len() as i32)
@@ -246,55 +276,106 @@ impl Store {
         .await
     }
 
-    /// Moves an experiment to `new_status` (appending to its history), with its result, and
-    /// counts it processed the first time it leaves `UNPROCESSED`. Returns the updated row, or
-    /// `None` when `owner` lost the job.
-    pub async fn set_experiment(
+    /// Moves experiments of a job held by `owner` to their new states (appending to each one's
+    /// history, keeping a stored result a move does not replace), in one transaction, and
+    /// counts as processed those leaving `UNPROCESSED`. Returns the rows as they now stand, or
+    /// `None` when `owner` lost the job (then nothing moved).
+    pub async fn set_experiments(
         &self,
         id: Uuid,
         owner: &str,
-        name: &str,
-        new_status: &str,
-        recommendations: Option<&Value>,
-        notifications: Option<&Value>,
-    ) -> Result<Option<ExperimentRow>, sqlx::Error> {
+        moves: &[Move<'_>],
+    ) -> Result<Option<Vec<ExperimentRow>>, sqlx::Error> {
+        // A row's document comes back only where the move did not carry one: the caller has
+        // that one already, and reading ~10 KB of JSON back per experiment is not free.
+        let returning = "e.name, e.namespace, e.workload, e.workload_type, e.container, e.image, e.status, e.status_history, e.notifications,
+                 CASE WHEN m.doc IS NULL THEN e.recommendations END AS recommendations, e.experiment_type";
+        let Some(mut rows) = self
+            .apply::<ExperimentRow>(id, owner, moves, returning)
+            .await?
+        else {
+            return Ok(None);
+        };
+        for row in &mut rows {
+            if let Some(doc) = moves
+                .iter()
+                .find(|m| m.name == row.name)
+                .and_then(|m| m.recommendations)
+            {
+                row.recommendations = Some(doc.clone());
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    /// [`Store::set_experiments`] for moves that only change the status (publication
+    /// outcomes): false when `owner` lost the job.
+    pub async fn mark_experiments(
+        &self,
+        id: Uuid,
+        owner: &str,
+        moves: &[Move<'_>],
+    ) -> Result<bool, sqlx::Error> {
+        let names: Option<Vec<(String,)>> = self.apply(id, owner, moves, "e.name").await?;
+        Ok(names.is_some())
+    }
+
+    async fn apply<R>(
+        &self,
+        id: Uuid,
+        owner: &str,
+        moves: &[Move<'_>],
+        returning: &str,
+    ) -> Result<Option<Vec<R>>, sqlx::Error>
+    where
+        R: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        let names: Vec<&str> = moves.iter().map(|m| m.name).collect();
+        let statuses: Vec<&str> = moves.iter().map(|m| m.status).collect();
+        let docs: Vec<Option<&Value>> = moves.iter().map(|m| m.recommendations).collect();
+        let notes: Vec<Option<&Value>> = moves.iter().map(|m| m.notifications).collect();
         let mut tx = self.pool.begin().await?;
-        let old: Option<String> = sqlx::query_scalar(
+        let held: Vec<String> = sqlx::query_scalar(
             "SELECT e.status FROM bulk_experiments e JOIN bulk_jobs j USING (job_id)
-             WHERE e.job_id = $1 AND e.name = $3 AND j.lease_owner = $2 AND j.status = 'IN_PROGRESS'
+             WHERE e.job_id = $1 AND e.name = ANY($3) AND j.lease_owner = $2 AND j.status = 'IN_PROGRESS'
              FOR UPDATE OF e",
         )
         .bind(id)
         .bind(owner)
-        .bind(name)
-        .fetch_optional(&mut *tx)
+        .bind(&names)
+        .fetch_all(&mut *tx)
         .await?;
-        let Some(old) = old else { return Ok(None) };
-        let row: ExperimentRow = sqlx::query_as(
-            "UPDATE bulk_experiments SET status = $3,
-                 status_history = status_history || jsonb_build_array(jsonb_build_object('status', $3::text, 'timestamp', $4::text)),
-                 recommendations = COALESCE($5, recommendations),
-                 notifications = COALESCE($6, notifications),
+        if held.is_empty() && !moves.is_empty() {
+            return Ok(None);
+        }
+        let newly_processed = held.iter().filter(|s| *s == status::UNPROCESSED).count();
+        let rows: Vec<R> = sqlx::query_as(&format!(
+            "UPDATE bulk_experiments e SET status = m.status,
+                 status_history = e.status_history || jsonb_build_array(jsonb_build_object('status', m.status, 'timestamp', $3::text)),
+                 recommendations = COALESCE(m.doc, e.recommendations),
+                 notifications = COALESCE(m.note, e.notifications),
                  updated = now()
-             WHERE job_id = $1 AND name = $2
-             RETURNING name, namespace, workload, workload_type, container, image, status, status_history, notifications, recommendations, experiment_type",
-        )
+             FROM unnest($2::text[], $4::text[], $5::jsonb[], $6::jsonb[]) AS m(name, status, doc, note)
+             WHERE e.job_id = $1 AND e.name = m.name
+             RETURNING {returning}"
+        ))
         .bind(id)
-        .bind(name)
-        .bind(new_status)
+        .bind(&names)
         .bind(stamp(Utc::now()))
-        .bind(recommendations)
-        .bind(notifications)
-        .fetch_one(&mut *tx)
+        .bind(&statuses)
+        .bind(&docs)
+        .bind(&notes)
+        .fetch_all(&mut *tx)
         .await?;
-        if old == status::UNPROCESSED {
-            sqlx::query("UPDATE bulk_jobs SET processed_experiments = processed_experiments + 1 WHERE job_id = $1")
+        if newly_processed > 0 {
+            sqlx::query("UPDATE bulk_jobs SET processed_experiments = processed_experiments + $2 WHERE job_id = $1")
                 .bind(id)
+                .bind(newly_processed as i32)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(Some(row))
+        Ok(Some(rows))
     }
 
     /// Ends a job held by `owner` with `final_status` and its notifications.

@@ -16,7 +16,7 @@ use crate::collect::{self, Discovered};
 use crate::naming::{experiment_name, namespace_experiment_name};
 use crate::payload::{BulkInput, Validated as Valid};
 use crate::prometheus::Prometheus;
-use crate::store::{ExperimentRow, JobRow, status};
+use crate::store::{ExperimentRow, JobRow, Move, status};
 
 /// Why a job stops before its experiments are all published.
 #[derive(Debug, thiserror::Error)]
@@ -192,17 +192,19 @@ impl Runner {
             },
             None => Default::default(),
         };
-        for e in pending {
-            if sent.contains(&format!("{id}|{}", e.name)) {
-                tracing::info!(%id, experiment = e.name, "Published before the resume: recorded, not published again.");
-                self.store
-                    .set_experiment(id, &self.owner, &e.name, status::PUBLISHED, None, None)
-                    .await?;
-            } else {
-                self.publish(job, e).await?;
-            }
+        let key = |e: &ExperimentRow| format!("{id}|{}", e.name);
+        let (done, rest): (Vec<&ExperimentRow>, Vec<&ExperimentRow>) =
+            pending.into_iter().partition(|e| sent.contains(&key(e)));
+        for e in &done {
+            tracing::info!(%id, experiment = e.name, "Published before the resume: recorded, not published again.");
         }
-        Ok(())
+        let done: Vec<Move> = done
+            .iter()
+            .map(|e| Move::to(&e.name, status::PUBLISHED))
+            .collect();
+        let ours = (done.is_empty() || self.store.mark_experiments(id, &self.owner, &done).await?)
+            && (rest.is_empty() || self.publish(job, &rest).await?);
+        if ours { Ok(()) } else { Err(JobError::Paused) }
     }
 
     /// Fetches the unprocessed experiments' data and computes, stores and publishes them as it
