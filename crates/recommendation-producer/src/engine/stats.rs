@@ -5,10 +5,12 @@ pub fn percentile(p: f64, values: &[f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = (p / 100.0 * (sorted.len() - 1) as f64 + 0.5).floor() as usize;
-    sorted.get(rank.min(sorted.len() - 1)).copied()
+    let rank = (p / 100.0 * (values.len() - 1) as f64 + 0.5).floor() as usize;
+    // The value at `rank` of the sorted order, without sorting the rest.
+    let mut values = values.to_vec();
+    let rank = rank.min(values.len() - 1);
+    let (_, at, _) = values.select_nth_unstable_by(rank, f64::total_cmp);
+    Some(*at)
 }
 
 /// Rounds to `places` decimals, halves away from zero.

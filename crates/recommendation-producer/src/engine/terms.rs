@@ -80,16 +80,24 @@ impl Term {
     /// steps inside the window, the steps with a data point within ±30 s are counted. (The
     /// reference lets the step drift by each match's offset; this steps evenly.)
     pub fn has_enough_data(self, series: &Series, end: i64) -> bool {
+        self.steps_with_data(series, end) >= self.min_points()
+    }
+
+    /// How many of the window's 15-minute steps back from `end` have a point within ±30 s.
+    fn steps_with_data(self, series: &Series, end: i64) -> usize {
         let start = self.start(end);
+        // The points from the newest step's window down, walked once beside the steps.
+        let mut points = series.range(..=end + 30).rev().map(|(t, _)| *t).peekable();
         let mut cursor = end;
         let mut found = 0;
         while cursor > start {
-            if series.range(cursor - 30..=cursor + 30).next().is_some() {
+            while points.next_if(|&t| t > cursor + 30).is_some() {}
+            if points.peek().is_some_and(|&t| t >= cursor - 30) {
                 found += 1;
             }
             cursor -= STEP_SECS;
         }
-        found >= self.min_points()
+        found
     }
 
     /// Points expected in the window at the 15-minute step.
@@ -140,6 +148,41 @@ mod tests {
             .map(|t| (t - 40, Interval::default()))
             .collect();
         assert!(!Term::Short.has_enough_data(&far, end));
+    }
+
+    #[test]
+    fn steps_with_data_counts_each_step_once_whatever_the_points() {
+        let end = 1_700_000_000;
+        // Each step looked up on its own (the form this replaced).
+        let by_lookup = |term: Term, series: &Series| {
+            let mut cursor = end;
+            let mut found = 0;
+            while cursor > term.start(end) {
+                found += usize::from(series.range(cursor - 30..=cursor + 30).next().is_some());
+                cursor -= STEP_SECS;
+            }
+            found
+        };
+        // Irregular points around the window's edges and the steps' ±30 s, several per step,
+        // gaps: a small linear congruential sequence of offsets.
+        let mut x: i64 = 12345;
+        let mut series = Series::new();
+        for _ in 0..3000 {
+            x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+            let t = end + 60 - x % (16 * 86_400);
+            series.insert(t, Interval::default());
+        }
+        for edge in [end + 30, end + 31, end - 30, end - 31, end - 900 + 30] {
+            series.insert(edge, Interval::default());
+        }
+        for term in [Term::Short, Term::Medium, Term::Long] {
+            assert_eq!(term.steps_with_data(&series, end), by_lookup(term, &series));
+        }
+        assert!(Term::Short.steps_with_data(&series, end) > 0);
+        let sparse: Series = series.into_iter().step_by(7).collect();
+        for term in [Term::Short, Term::Medium, Term::Long] {
+            assert_eq!(term.steps_with_data(&sparse, end), by_lookup(term, &sparse));
+        }
     }
 
     #[test]
