@@ -98,7 +98,7 @@ fn encode(samples: &[(i64, f64)]) -> Vec<u8> {
 
 fn decoded(chunk: &[u8]) -> Result<Vec<(i64, u64)>, DecodeError> {
     let mut out = Vec::new();
-    xor_chunk(chunk, &mut |t, v| out.push((t, v.to_bits())))?;
+    xor_chunk(chunk, |t, v| out.push((t, v.to_bits())))?;
     Ok(out)
 }
 
