@@ -7,9 +7,11 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderMap, StatusCode};
 use rivulet_recommendation_producer::collect::{discover, fetch_namespace};
 use rivulet_recommendation_producer::prometheus::{Prometheus, Reads, Windows};
 use rivulet_recommendation_producer::queries::Filters;
@@ -230,16 +232,58 @@ async fn staleness_markers_end_a_series_as_the_query_api_ends_it() {
     }
 }
 
-/// A datasource without the remote-read API (an HTTP front of the real Prometheus that passes
-/// the query API on and answers `/api/v1/read` with 404, as a query-only server does).
-async fn query_only(upstream: String) -> String {
+/// What an HTTP front of the real Prometheus does with remote reads (it passes the rest on).
+#[derive(Clone, Copy)]
+enum RemoteReads {
+    /// Answered with 404, as a query-only server does.
+    Absent,
+    /// The first this many answered with 503 (restarting, overloaded), the rest passed on.
+    FailFirst(usize),
+}
+
+/// A front of the real Prometheus at `upstream`; also how many remote reads reached it.
+async fn front(upstream: String, remote: RemoteReads) -> (String, Arc<AtomicUsize>) {
     let port = free_port();
     let client = reqwest::Client::new();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let read = {
+        let (client, upstream, reads) = (client.clone(), upstream.clone(), reads.clone());
+        move |headers: HeaderMap, body: axum::body::Bytes| async move {
+            let n = reads.fetch_add(1, Ordering::SeqCst);
+            match remote {
+                RemoteReads::Absent => {
+                    return (StatusCode::NOT_FOUND, HeaderMap::new(), Vec::new());
+                }
+                RemoteReads::FailFirst(k) if n < k => {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        HeaderMap::new(),
+                        b"restarting".to_vec(),
+                    );
+                }
+                RemoteReads::FailFirst(_) => {}
+            }
+            let mut request = client.post(format!("{upstream}/api/v1/read")).body(body);
+            for name in [
+                "content-encoding",
+                "content-type",
+                "x-prometheus-remote-read-version",
+            ] {
+                if let Some(v) = headers.get(name) {
+                    request = request.header(name, v);
+                }
+            }
+            let answer = request.send().await.unwrap();
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            let mut out = HeaderMap::new();
+            if let Some(v) = answer.headers().get("content-type") {
+                out.insert("content-type", v.to_str().unwrap().parse().unwrap());
+            }
+            (status, out, answer.bytes().await.unwrap().to_vec())
+        }
+    };
     let app = axum::Router::new()
-        .route(
-            "/api/v1/read",
-            axum::routing::post(|| async { axum::http::StatusCode::NOT_FOUND }),
-        )
+        .route("/api/v1/read", axum::routing::post(read))
         .fallback(move |uri: axum::http::Uri| {
             let (client, upstream) = (client.clone(), upstream.clone());
             async move {
@@ -251,14 +295,36 @@ async fn query_only(upstream: String) -> String {
         .await
         .unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://127.0.0.1:{port}")
+    (format!("http://127.0.0.1:{port}"), reads)
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
+async fn a_remote_read_answered_503_is_retried_not_abandoned() {
+    let server = serve(&cluster()).await;
+    let (url, reads) = front(server.url.clone(), RemoteReads::FailFirst(2)).await;
+    let front = datasource(&url);
+    let ours = fetch_namespace(&front, "shop", &["cart"], Some(END))
+        .await
+        .unwrap();
+    assert!(front.remote_reads(), "still read through chunks");
+    assert!(
+        reads.load(Ordering::SeqCst) > 2,
+        "retried past the two 503s"
+    );
+    let direct = datasource(&server.url).with_reads(Reads::Query);
+    let theirs = fetch_namespace(&direct, "shop", &["cart"], Some(END))
+        .await
+        .unwrap();
+    assert!(theirs["cart"].series.len() > 800);
+    assert_eq!(ours, theirs);
 }
 
 #[tokio::test]
 #[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
 async fn a_datasource_without_remote_reads_is_read_through_queries() {
     let server = serve(&cluster()).await;
-    let front = datasource(&query_only(server.url.clone()).await);
+    let front = datasource(&front(server.url.clone(), RemoteReads::Absent).await.0);
     assert!(front.remote_reads(), "tried first");
     let ours = fetch_namespace(&front, "shop", &["cart"], Some(END))
         .await

@@ -39,7 +39,7 @@ impl Prometheus {
         queries: &[remote_read::Query],
     ) -> Result<Option<Vec<remote_read::Series>>, QueryError> {
         let sent = self
-            .retrying(|| {
+            .retrying(|| async {
                 let request = self
                     .client
                     .post(format!("{}/api/v1/read", self.base))
@@ -47,7 +47,12 @@ impl Prometheus {
                     .header("Content-Type", "application/x-protobuf")
                     .header("X-Prometheus-Remote-Read-Version", "0.1.0")
                     .body(remote_read::request(queries));
-                self.send(request)
+                let sent = self.send(request).await?;
+                // Overloaded or restarting: tried again (501 says the API is absent: not).
+                if sent.status == 429 || (sent.status >= 500 && sent.status != 501) {
+                    return Err(QueryError::refused(sent.status, &sent.body));
+                }
+                Ok(sent)
             })
             .await?;
         let streamed = sent
