@@ -194,8 +194,8 @@ pub async fn fetch_namespace(
 /// remote-read API where the datasource answers it ([`Prometheus::remote_reads`]), given the
 /// meaning the query API's answer has (the instant vector at each 15-minute step for the
 /// requests and limits, the raw samples within the range for usage, and for throttling the
-/// rate of counters that did not change, which is 0); else, and for throttling counters that
-/// changed, [`queries::per_pod`].
+/// rate of counters that did not change, which is 0, and the datasource's rate of the pods
+/// whose counters changed, [`queries::throttle_of_pods`]); else [`queries::per_pod`].
 async fn per_pod(
     ds: &Prometheus,
     raw: Raw,
@@ -249,6 +249,8 @@ async fn remote_per_pod(
     };
     let seconds = |(t, v): (i64, f64)| (t as f64 / 1000.0, v);
     let mut out = Vec::with_capacity(read.len());
+    // Throttling counters that changed: rated by the datasource, those pods only.
+    let mut changed = Vec::new();
     for mut s in read {
         let samples: Vec<(f64, f64)> = match raw {
             Raw::Resources => remote_read::at_steps(&s.samples, steps, lookback, closed)
@@ -256,13 +258,13 @@ async fn remote_per_pod(
                 .map(seconds)
                 .collect(),
             Raw::Throttle => {
+                s.labels.remove("__name__");
                 let Some(rates) =
                     remote_read::unchanged_rate(&s.samples, steps, STEP_SECS * 1000, closed)
                 else {
-                    // Throttled: the datasource's `rate` for the namespace.
-                    return Ok(None);
+                    changed.push(s.labels);
+                    continue;
                 };
-                s.labels.remove("__name__");
                 rates.into_iter().map(seconds).collect()
             }
             // A range selector: staleness markers dropped, the start in only for closed
@@ -280,6 +282,20 @@ async fn remote_per_pod(
                 samples,
             });
         }
+    }
+    if !changed.is_empty() {
+        let mut pods: Vec<&str> = changed
+            .iter()
+            .filter_map(|l| l.get("pod").map(String::as_str))
+            .collect();
+        pods.sort_unstable();
+        pods.dedup();
+        let q = queries::throttle_of_pods(namespace, &pods);
+        let rated = ds.range(&q, start, end, STEP_SECS).await?;
+        // The pods' other counters are in `out` already. In label order, as the datasource
+        // returns series (sums over pods then add in the same order either way).
+        out.extend(rated.into_iter().filter(|s| changed.contains(&s.labels)));
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
     }
     Ok(Some(out))
 }

@@ -148,6 +148,16 @@ pub fn per_pod(raw: Raw, namespace: &str, window_secs: i64) -> String {
     }
 }
 
+/// [`per_pod`]'s throttling rates for the containers of `pods` only (the counters that changed;
+/// the others' rate is known to be 0).
+pub fn throttle_of_pods(namespace: &str, pods: &[&str]) -> String {
+    format!(
+        "rate(container_cpu_cfs_throttled_seconds_total{{{},pod=~\"{}\"}}[15m])",
+        selector(namespace),
+        alternatives(pods)
+    )
+}
+
 /// The series [`per_pod`] selects for `raw` (for [`Raw::Throttle`], the counters it rates), as
 /// remote-read matchers.
 pub fn per_pod_matchers(raw: Raw, namespace: &str) -> Vec<Matcher> {

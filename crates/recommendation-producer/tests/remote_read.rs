@@ -16,7 +16,7 @@ use rivulet_recommendation_producer::collect::{discover, fetch_namespace};
 use rivulet_recommendation_producer::prometheus::{Prometheus, Reads, Windows};
 use rivulet_recommendation_producer::queries::Filters;
 use rivulet_recommendation_producer::remote_read::{self, Matcher, Query};
-use support::{END, Server, cluster, datasource, free_port, serve};
+use support::{END, Server, cluster, datasource, free_port, serve, serve_with};
 
 #[tokio::test]
 #[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
@@ -55,6 +55,75 @@ async fn the_fetch_through_chunks_equals_the_fetch_through_queries() {
             }
             assert!(chunks.remote_reads(), "read through chunks, no fallback");
         }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
+async fn a_throttled_pod_is_rated_by_the_datasource_and_its_namespace_still_read_as_chunks() {
+    // A second pod of `cart` whose throttling counter climbs for three hours of the last two
+    // days; every other counter of the cluster stays at 0.
+    let mut text = String::from("# TYPE container_cpu_cfs_throttled_seconds counter\n");
+    let mut value = 0.0;
+    for m in (0..2 * 1440).rev() {
+        if (600..780).contains(&m) {
+            value += 0.25;
+        }
+        text.push_str(&format!(
+            "container_cpu_cfs_throttled_seconds_total{{namespace=\"shop\",pod=\"cart-throttled\",container=\"cart\"}} {value} {}\n",
+            END - m * 60
+        ));
+    }
+    text.push_str("# EOF\n");
+    let cluster = cluster();
+    let server = serve_with(&cluster, &text).await;
+    let found = discover(
+        &datasource(&server.url),
+        &Filters::default(),
+        Some((END - 3600, END)),
+    )
+    .await
+    .unwrap();
+    let containers: Vec<&str> = found
+        .containers
+        .iter()
+        .filter(|c| c.namespace == "shop")
+        .map(|c| c.container.as_str())
+        .collect();
+    for windows in [Windows::Closed, Windows::LeftOpen] {
+        let seen = front(server.url.clone(), RemoteReads::FailFirst(0)).await;
+        let chunks = datasource(&seen.url).with_windows(windows);
+        let queries = datasource(&server.url)
+            .with_windows(windows)
+            .with_reads(Reads::Query);
+        let ours = fetch_namespace(&chunks, "shop", &containers, Some(END))
+            .await
+            .unwrap();
+        // The one pod with a changed counter is all the datasource rates.
+        let rated: Vec<String> = seen
+            .queries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|q| q.contains("throttled"))
+            .cloned()
+            .collect();
+        assert_eq!(rated.len(), 1, "{rated:?}");
+        assert!(rated[0].contains("cart-throttled"), "{}", rated[0]);
+        let theirs = fetch_namespace(&queries, "shop", &containers, Some(END))
+            .await
+            .unwrap();
+        let throttled = theirs["cart"]
+            .series
+            .values()
+            .filter(|i| i.cpu_throttle().max.is_some_and(|v| v > 0.0))
+            .count();
+        assert!(
+            throttled >= 12,
+            "three hours of throttling: {throttled} intervals"
+        );
+        assert_eq!(ours, theirs, "{windows:?}");
+        assert!(chunks.remote_reads(), "the namespace still read as chunks");
     }
 }
 
@@ -241,11 +310,21 @@ enum RemoteReads {
     FailFirst(usize),
 }
 
-/// A front of the real Prometheus at `upstream`; also how many remote reads reached it.
-async fn front(upstream: String, remote: RemoteReads) -> (String, Arc<AtomicUsize>) {
+/// A front of the real Prometheus (see [`front`]).
+struct Front {
+    url: String,
+    /// Remote reads that reached it.
+    reads: Arc<AtomicUsize>,
+    /// The query API requests passed on (path and query string).
+    queries: Arc<Mutex<Vec<String>>>,
+}
+
+/// A front of the real Prometheus at `upstream`.
+async fn front(upstream: String, remote: RemoteReads) -> Front {
     let port = free_port();
     let client = reqwest::Client::new();
     let reads = Arc::new(AtomicUsize::new(0));
+    let queries = Arc::new(Mutex::new(Vec::new()));
     let read = {
         let (client, upstream, reads) = (client.clone(), upstream.clone(), reads.clone());
         move |headers: HeaderMap, body: axum::body::Bytes| async move {
@@ -284,25 +363,33 @@ async fn front(upstream: String, remote: RemoteReads) -> (String, Arc<AtomicUsiz
     };
     let app = axum::Router::new()
         .route("/api/v1/read", axum::routing::post(read))
-        .fallback(move |uri: axum::http::Uri| {
-            let (client, upstream) = (client.clone(), upstream.clone());
-            async move {
-                let answer = client.get(format!("{upstream}{uri}")).send().await.unwrap();
-                (answer.status(), answer.bytes().await.unwrap())
+        .fallback({
+            let queries = queries.clone();
+            move |uri: axum::http::Uri| {
+                let (client, upstream) = (client.clone(), upstream.clone());
+                queries.lock().unwrap().push(uri.to_string());
+                async move {
+                    let answer = client.get(format!("{upstream}{uri}")).send().await.unwrap();
+                    (answer.status(), answer.bytes().await.unwrap())
+                }
             }
         });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://127.0.0.1:{port}"), reads)
+    Front {
+        url: format!("http://127.0.0.1:{port}"),
+        reads,
+        queries,
+    }
 }
 
 #[tokio::test]
 #[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
 async fn a_remote_read_answered_503_is_retried_not_abandoned() {
     let server = serve(&cluster()).await;
-    let (url, reads) = front(server.url.clone(), RemoteReads::FailFirst(2)).await;
+    let Front { url, reads, .. } = front(server.url.clone(), RemoteReads::FailFirst(2)).await;
     let front = datasource(&url);
     let ours = fetch_namespace(&front, "shop", &["cart"], Some(END))
         .await
@@ -324,7 +411,7 @@ async fn a_remote_read_answered_503_is_retried_not_abandoned() {
 #[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
 async fn a_datasource_without_remote_reads_is_read_through_queries() {
     let server = serve(&cluster()).await;
-    let front = datasource(&front(server.url.clone(), RemoteReads::Absent).await.0);
+    let front = datasource(&front(server.url.clone(), RemoteReads::Absent).await.url);
     assert!(front.remote_reads(), "tried first");
     let ours = fetch_namespace(&front, "shop", &["cart"], Some(END))
         .await

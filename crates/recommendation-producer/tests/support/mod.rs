@@ -95,6 +95,23 @@ pub async fn serve(cluster: &Cluster) -> Server {
     Server::start(dir).await
 }
 
+/// [`serve`], with the OpenMetrics text `extra` (ending `# EOF`) imported beside the cluster.
+pub async fn serve_with(cluster: &Cluster, extra: &str) -> Server {
+    let dir = Server::dir();
+    let metrics = dir.0.join("cluster.om");
+    cluster
+        .write_openmetrics(&mut std::io::BufWriter::new(
+            std::fs::File::create(&metrics).unwrap(),
+        ))
+        .unwrap();
+    import(&metrics, &dir.0.join("data"));
+    let more = dir.0.join("extra.om");
+    std::fs::write(&more, extra).unwrap();
+    // Blocks overlapping the cluster's in time: Prometheus merges them (since 2.39).
+    import(&more, &dir.0.join("data"));
+    Server::start(dir).await
+}
+
 /// A Prometheus serving a long-running cluster's blocks, loaded two hours at a time (promtool
 /// reads its whole input once per block it writes), usage every minute.
 pub async fn serve_sliced(cluster: &Cluster) -> Server {
