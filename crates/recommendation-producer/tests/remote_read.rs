@@ -7,16 +7,28 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
-use rivulet_recommendation_producer::collect::{discover, fetch_namespace};
+use rivulet_recommendation_producer::collect::{Discovery, Fetched, discover, fetch_namespace};
 use rivulet_recommendation_producer::prometheus::{Prometheus, Reads, Windows};
 use rivulet_recommendation_producer::queries::Filters;
 use rivulet_recommendation_producer::remote_read::{self, Matcher, Query};
 use support::{END, Server, cluster, datasource, free_port, serve, serve_with};
+
+/// What the Prometheus at `url` holds, as a job over its last hour discovers it.
+async fn discovered(url: &str) -> Discovery {
+    discover(
+        &datasource(url),
+        &Filters::default(),
+        Some((END - 3600, END)),
+    )
+    .await
+    .unwrap()
+}
 
 #[tokio::test]
 #[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
@@ -25,13 +37,7 @@ async fn the_fetch_through_chunks_equals_the_fetch_through_queries() {
         let mut cluster = cluster();
         cluster.aligned = aligned;
         let server = serve(&cluster).await;
-        let found = discover(
-            &datasource(&server.url),
-            &Filters::default(),
-            Some((END - 3600, END)),
-        )
-        .await
-        .unwrap();
+        let found = discovered(&server.url).await;
         for windows in [Windows::Closed, Windows::LeftOpen] {
             let chunks = datasource(&server.url).with_windows(windows);
             let queries = datasource(&server.url)
@@ -77,13 +83,7 @@ async fn a_throttled_pod_is_rated_by_the_datasource_and_its_namespace_still_read
     text.push_str("# EOF\n");
     let cluster = cluster();
     let server = serve_with(&cluster, &text).await;
-    let found = discover(
-        &datasource(&server.url),
-        &Filters::default(),
-        Some((END - 3600, END)),
-    )
-    .await
-    .unwrap();
+    let found = discovered(&server.url).await;
     let containers: Vec<&str> = found
         .containers
         .iter()
@@ -385,6 +385,16 @@ async fn front(upstream: String, remote: RemoteReads) -> Front {
     }
 }
 
+/// The fetch of `cart` in `shop` straight from the query API of the Prometheus at `url`.
+async fn cart_through_queries(url: &str) -> HashMap<String, Fetched> {
+    let direct = datasource(url).with_reads(Reads::Query);
+    let theirs = fetch_namespace(&direct, "shop", &["cart"], Some(END))
+        .await
+        .unwrap();
+    assert!(theirs["cart"].series.len() > 800);
+    theirs
+}
+
 #[tokio::test]
 #[ignore = "needs Prometheus (Debian package prometheus): run scripts/test"]
 async fn a_remote_read_answered_503_is_retried_not_abandoned() {
@@ -399,12 +409,7 @@ async fn a_remote_read_answered_503_is_retried_not_abandoned() {
         reads.load(Ordering::SeqCst) > 2,
         "retried past the two 503s"
     );
-    let direct = datasource(&server.url).with_reads(Reads::Query);
-    let theirs = fetch_namespace(&direct, "shop", &["cart"], Some(END))
-        .await
-        .unwrap();
-    assert!(theirs["cart"].series.len() > 800);
-    assert_eq!(ours, theirs);
+    assert_eq!(ours, cart_through_queries(&server.url).await);
 }
 
 #[tokio::test]
@@ -420,10 +425,5 @@ async fn a_datasource_without_remote_reads_is_read_through_queries() {
         !front.remote_reads(),
         "remembered: the query API from now on"
     );
-    let direct = datasource(&server.url).with_reads(Reads::Query);
-    let theirs = fetch_namespace(&direct, "shop", &["cart"], Some(END))
-        .await
-        .unwrap();
-    assert!(theirs["cart"].series.len() > 800);
-    assert_eq!(ours, theirs);
+    assert_eq!(ours, cart_through_queries(&server.url).await);
 }

@@ -84,18 +84,11 @@ pub use rivulet_testkit::widgets::free_port;
 
 /// A Prometheus serving the cluster's blocks, stopped when dropped.
 pub async fn serve(cluster: &Cluster) -> Server {
-    let dir = Server::dir();
-    let metrics = dir.0.join("cluster.om");
-    cluster
-        .write_openmetrics(&mut std::io::BufWriter::new(
-            std::fs::File::create(&metrics).unwrap(),
-        ))
-        .unwrap();
-    import(&metrics, &dir.0.join("data"));
-    Server::start(dir).await
+    serve_with(cluster, "").await
 }
 
-/// [`serve`], with the OpenMetrics text `extra` (ending `# EOF`) imported beside the cluster.
+/// [`serve`], with the OpenMetrics text `extra` (ending `# EOF`; none when empty) imported
+/// beside the cluster.
 pub async fn serve_with(cluster: &Cluster, extra: &str) -> Server {
     let dir = Server::dir();
     let metrics = dir.0.join("cluster.om");
@@ -105,10 +98,12 @@ pub async fn serve_with(cluster: &Cluster, extra: &str) -> Server {
         ))
         .unwrap();
     import(&metrics, &dir.0.join("data"));
-    let more = dir.0.join("extra.om");
-    std::fs::write(&more, extra).unwrap();
-    // Blocks overlapping the cluster's in time: Prometheus merges them (since 2.39).
-    import(&more, &dir.0.join("data"));
+    if !extra.is_empty() {
+        let more = dir.0.join("extra.om");
+        std::fs::write(&more, extra).unwrap();
+        // Blocks overlapping the cluster's in time: Prometheus merges them (since 2.39).
+        import(&more, &dir.0.join("data"));
+    }
     Server::start(dir).await
 }
 
