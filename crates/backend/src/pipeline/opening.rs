@@ -17,16 +17,16 @@ use crate::settings::{Failure, Settings};
 use crate::txn::Writer;
 
 /// Moves every opening partition one step on; a partition whose state is back is sought to
-/// its committed offset, owned and resumed.
+/// its committed offset, owned and resumed. Returns whether any is still on its way.
 pub(crate) fn advance_openings(
     consumer: &BaseConsumer<Context>,
     settings: &Arc<Settings>,
     shared: &Mutex<Shared>,
     metrics: &Metrics,
-) {
+) -> bool {
     let mut guard = lock(shared);
     if guard.opening.is_empty() {
-        return; // the common case, checked on every message
+        return false; // the common case
     }
     let partitions: Vec<i32> = guard.opening.keys().copied().collect();
     for partition in partitions {
@@ -87,6 +87,7 @@ pub(crate) fn advance_openings(
             guard.opening.insert(partition, next);
         }
     }
+    !guard.opening.is_empty()
 }
 
 fn joined<T>(thread: JoinHandle<Result<T, Failure>>) -> Result<T, Failure> {
