@@ -227,7 +227,11 @@ fn decoding_into_a_reused_record_forgets_the_previous_one() {
         let (writer, plan) = &plans[rng.random_range(0..plans.len())];
         let bytes = encode(writer, random_value(&mut rng, writer));
         plan.decode_into(&bytes, &mut reused).unwrap();
-        assert_eq!(Some(&reused), plan.decode(&bytes).as_ref(), "writer {writer:?}");
+        assert_eq!(
+            Some(&reused),
+            plan.decode(&bytes).as_ref(),
+            "writer {writer:?}"
+        );
     }
 }
 

@@ -170,7 +170,10 @@ async fn two_backends_rebalancing_and_a_zombie_never_double_count() {
     // Its shutdown may wait out a fenced transaction per partition (30 s each).
     let deadline = Instant::now() + Duration::from_secs(180);
     while a.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the zombie did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the zombie did not stop on SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let want = expected(&records, v3);

@@ -53,7 +53,9 @@ pub enum Error {
     #[error("base-costs already holds other costs for {0}; use --force to overwrite")]
     CostConflict(String),
     /// A record of the topic could not be read back while looking for where a sweep stopped.
-    #[error("cannot tell where the sweep stopped: a record could not be decoded ({0}); retry when the schema registry answers")]
+    #[error(
+        "cannot tell where the sweep stopped: a record could not be decoded ({0}); retry when the schema registry answers"
+    )]
     ResumeUnreadable(String),
     /// A task was cancelled or panicked.
     #[error("interrupted")]

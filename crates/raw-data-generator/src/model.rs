@@ -345,15 +345,30 @@ mod tests {
             let day = NaiveDate::from_ymd_opt(r.year, r.month, r.day).unwrap();
             assert_eq!(model.position(r.sku_index, day, r.hour), Some(r.seq));
         }
-        assert_eq!(model.position(0, FIRST_DAY, FIRST_HOUR - 1), None, "before work");
-        assert_eq!(model.position(0, FIRST_DAY, LAST_HOUR + 1), None, "after work");
-        assert_eq!(model.position(7, FIRST_DAY, FIRST_HOUR), None, "no such SKU");
+        assert_eq!(
+            model.position(0, FIRST_DAY, FIRST_HOUR - 1),
+            None,
+            "before work"
+        );
+        assert_eq!(
+            model.position(0, FIRST_DAY, LAST_HOUR + 1),
+            None,
+            "after work"
+        );
+        assert_eq!(
+            model.position(7, FIRST_DAY, FIRST_HOUR),
+            None,
+            "no such SKU"
+        );
         let before = FIRST_DAY.pred_opt().unwrap();
         assert_eq!(model.position(0, before, FIRST_HOUR), None);
         let after = LAST_DAY.succ_opt().unwrap();
         assert_eq!(model.position(0, after, FIRST_HOUR), None);
         let picked = model.records_at(&[0, 5, 5, 999, all.len() as u64 + 3]);
-        assert_eq!(picked, vec![all[0].clone(), all[5].clone(), all[999].clone()]);
+        assert_eq!(
+            picked,
+            vec![all[0].clone(), all[5].clone(), all[999].clone()]
+        );
     }
 
     #[test]

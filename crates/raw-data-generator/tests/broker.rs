@@ -14,9 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rivulet_common::kafka::ConsumerSettings;
 use rivulet_contracts::{Version, raw};
 use rivulet_testkit::signal_broker;
-use support::{
-    generator, kafka, read_all, registry, sweep_positions, text, topic_with_schemas,
-};
+use support::{generator, kafka, read_all, registry, sweep_positions, text, topic_with_schemas};
 
 #[tokio::test]
 #[ignore = "needs Kafka and the test stack: run scripts/test"]

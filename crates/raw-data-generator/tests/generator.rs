@@ -14,9 +14,7 @@ use rivulet_common::kafka::ConsumerSettings;
 use rivulet_contracts::{Version, raw};
 use rivulet_raw_data_generator::model::Model;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
-use support::{
-    generator, kafka, read_all, registry, sweep_positions, text, topic_with_schemas,
-};
+use support::{generator, kafka, read_all, registry, sweep_positions, text, topic_with_schemas};
 
 fn fields(value: Value) -> BTreeMap<String, Value> {
     let Value::Record(fields) = value else {

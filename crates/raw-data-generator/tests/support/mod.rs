@@ -7,15 +7,15 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
 use chrono::NaiveDate;
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rivulet_common::kafka::{ensure_topic, read_range};
 use rivulet_common::{KafkaArgs, RegistryArgs};
 use rivulet_contracts::raw::RawRecord;
 use rivulet_raw_data_generator::model::Model;
-use schema_registry_converter::async_impl::avro::AvroDecoder;
 use rivulet_testkit::unique;
+use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::post_schema;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
@@ -89,7 +89,11 @@ pub async fn sweep_positions(records: &[(i32, Vec<u8>)], model: &Model) -> Vec<u
     for (_, payload) in records {
         let value = decoder.decode(Some(payload)).await.unwrap().value;
         let record = RawRecord::from_value(&value).unwrap();
-        let sku = model.skus.iter().position(|s| s.name == record.sku).unwrap();
+        let sku = model
+            .skus
+            .iter()
+            .position(|s| s.name == record.sku)
+            .unwrap();
         let day = NaiveDate::from_ymd_opt(record.year, record.month, record.day).unwrap();
         out.push(model.position(sku, day, record.hour).unwrap());
     }
