@@ -141,6 +141,11 @@ fn datasource_failure(e: &QueryError) -> Value {
 /// Runs jobs until `token` is cancelled.
 pub async fn run(runner: Arc<Runner>, token: CancellationToken) {
     while !token.is_cancelled() {
+        // Listening before the claim: a job created while the claim runs (too late for it)
+        // still wakes the wait below (`notify_waiters` reaches only listeners that exist);
+        // listening after it, that wake-up would be lost and the job left to the 1 s poll.
+        let woken = runner.wake.notified();
+        tokio::pin!(woken);
         match runner
             .store
             .claim(&runner.owner, runner.lease, runner.publisher.is_some())
@@ -183,7 +188,7 @@ pub async fn run(runner: Arc<Runner>, token: CancellationToken) {
             }
             Ok(None) => {
                 tokio::select! {
-                    () = runner.wake.notified() => {}
+                    () = &mut woken => {}
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     () = token.cancelled() => {}
                 }
@@ -356,7 +361,7 @@ impl Runner {
             let key = id.to_string();
             let already = match &job.topic_offsets {
                 Some(offsets) => publisher
-                    .keys_since(offsets, &key)
+                    .keys_since(offsets, &[Topic::Summary], &key)
                     .await
                     .is_ok_and(|keys| keys.contains(&key)),
                 None => false,

@@ -16,6 +16,7 @@ use crate::collect::{self, Discovered};
 use crate::naming::{experiment_name, namespace_experiment_name};
 use crate::payload::{BulkInput, Validated as Valid};
 use crate::prometheus::Prometheus;
+use crate::publish::Topic;
 use crate::store::{ExperimentRow, JobRow, Move, status};
 
 /// Why a job stops before its experiments are all published.
@@ -183,7 +184,14 @@ impl Runner {
         }
         tracing::info!(%id, pending = pending.len(), "Resuming: experiments computed but not recorded as published.");
         let sent = match &job.topic_offsets {
-            Some(offsets) => match publisher.keys_since(offsets, &format!("{id}|")).await {
+            Some(offsets) => match publisher
+                .keys_since(
+                    offsets,
+                    &[Topic::Recommendations, Topic::Error],
+                    &format!("{id}|"),
+                )
+                .await
+            {
                 Ok(keys) => keys,
                 Err(error) => {
                     tracing::warn!(%id, %error, "Cannot read the job's messages back; retrying later.");
