@@ -287,7 +287,7 @@ impl Store {
         moves: &[Move<'_>],
     ) -> Result<Option<Vec<ExperimentRow>>, sqlx::Error> {
         // A row's document comes back only where the move did not carry one: the caller has
-        // that one already, and reading ~10 KB of JSON back per experiment is not free.
+        // that one already, and reading several KB of JSON back per experiment is not free.
         let returning = "e.name, e.namespace, e.workload, e.workload_type, e.container, e.image, e.status, e.status_history, e.notifications,
                  CASE WHEN m.doc IS NULL THEN e.recommendations END AS recommendations, e.experiment_type";
         let Some(mut rows) = self
