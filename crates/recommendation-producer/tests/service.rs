@@ -334,3 +334,57 @@ async fn namespace_experiments_publish_each_namespaces_recommendations() {
     let at = shop.as_object().unwrap().values().next().unwrap();
     assert_eq!(at["current"]["requests"]["cpu"]["amount"], 3.0);
 }
+
+/// Waits until the job store records the job's summary as published.
+async fn until_summary_published(db: &sqlx::PgPool, job: &str) {
+    let id = uuid::Uuid::parse_str(job).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let published: bool =
+            sqlx::query_scalar("SELECT summary_published FROM bulk_jobs WHERE job_id = $1")
+                .bind(id)
+                .fetch_one(db)
+                .await
+                .unwrap();
+        if published {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the summary never recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Prometheus, PostgreSQL and Kafka: run scripts/test"]
+async fn a_summary_sent_but_not_recorded_is_recorded_not_sent_again() {
+    let prometheus = serve(&cluster()).await;
+    let topics = topics().await;
+    let db = database().await;
+    let s = service(&prometheus.url, &db, &topics);
+    wait_ready(&s).await;
+    let body = json!({
+        "time_range": {"start": "2026-10-31T23:00:00.000Z", "end": "2026-11-01T00:00:00.000Z"},
+    });
+    let (status, answer) = post(format!("{}/bulk", s.url), &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let job = answer["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_done(&s, &job).await["status"], "COMPLETED");
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    until_summary_published(&pool, &job).await;
+    // As a replica leaves it that dies between sending the summary and recording it: the
+    // summary in the topic, the job not marked, its lease free.
+    sqlx::query(
+        "UPDATE bulk_jobs SET summary_published = false, lease_until = NULL WHERE job_id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(&job).unwrap())
+    .execute(&pool)
+    .await
+    .unwrap();
+    until_summary_published(&pool, &job).await;
+    let summaries: Vec<String> = messages(&topics[2])
+        .await
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(summaries, vec![job], "found in the topic, not sent again");
+}
