@@ -61,10 +61,15 @@ impl QueryError {
     fn retryable(&self) -> bool {
         match self {
             QueryError::Unreachable(_) | QueryError::Timeout(_) => true,
-            QueryError::Refused { status, .. } => *status >= 500 || *status == 429,
+            QueryError::Refused { status, .. } => transient(*status),
             QueryError::Unreadable(_) => false,
         }
     }
+}
+
+/// Whether an answer with `status` says "not now" (overloaded, restarting): worth asking again.
+fn transient(status: u16) -> bool {
+    status >= 500 || status == 429
 }
 
 /// One series of a result: its labels and samples `(unix seconds, value)`.

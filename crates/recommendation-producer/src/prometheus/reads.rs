@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Deserialize;
 
-use super::{Prometheus, QueryError};
+use super::{Prometheus, QueryError, transient};
 use crate::remote_read;
 
 /// How the per-pod series are read.
@@ -48,8 +48,9 @@ impl Prometheus {
                     .header("X-Prometheus-Remote-Read-Version", "0.1.0")
                     .body(remote_read::request(queries));
                 let sent = self.send(request).await?;
-                // Overloaded or restarting: tried again (501 says the API is absent: not).
-                if sent.status == 429 || (sent.status >= 500 && sent.status != 501) {
+                // Tried again as a query would be; but 501 says the API is absent (the query
+                // API answers instead, below).
+                if transient(sent.status) && sent.status != 501 {
                     return Err(QueryError::refused(sent.status, &sent.body));
                 }
                 Ok(sent)
